@@ -12,8 +12,8 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["BankOp", "LaneOp", "CounterBank", "command_layout", "response_layout",
-           "lane_op_result", "apply_lane_ops"]
+__all__ = ["BankOp", "LaneOp", "CounterBank", "PipelinedCounterBank", "command_layout",
+           "response_layout", "lane_op_result", "apply_lane_ops"]
 
 
 class BankOp(enum.Enum, shape=2):
@@ -111,6 +111,9 @@ class CounterBank(wiring.Component):
     a READ response waits for ``resp.ready``.
     """
 
+    #: Cycles from an accepted READ to its response (the trainer core adapts to it).
+    read_latency = 1
+
     def __init__(self, lanes, bits, depth, init=()):
         if lanes < 1 or not 2 <= bits <= 16 or depth < 1:
             raise ValueError("need lanes >= 1, 2 <= bits <= 16, depth >= 1")
@@ -131,6 +134,10 @@ class CounterBank(wiring.Component):
         """Bank of hidden layer ``layer``: ``N_l · ceil(F / P)`` words of ``P`` counters."""
         beats = -(-cfg.fan_in(layer) // cfg.lanes)
         return cls(cfg.lanes, cfg.counter_bits, cfg.layers[layer] * beats)
+
+    def word_location(self, addr):
+        """(memory, index) holding counter word ``addr`` (for simulation peeks)."""
+        return self.mem, addr
 
     @staticmethod
     def address(neuron, beat, fan_in, lanes):
@@ -182,3 +189,144 @@ class CounterBank(wiring.Component):
         ]
         return m
 
+
+
+class PipelinedCounterBank(wiring.Component):
+    """:class:`CounterBank` for large devices: rows of block RAM, registered on every side.
+
+    Same commands, responses and results as :class:`CounterBank`, with
+    ``read_latency = 4``. Built for the ECP5-85F's 100+ DP16KD spread over the whole die,
+    where the plain bank's path (RAM output → rows:1 multiplexer → lane adders → write
+    port) spans the chip. Here the memory is split into ``rows`` memories of ``row_words``
+    words (each one aspect ratio deep, so Yosys maps every row onto its own column of
+    blocks) and every long wire starts at a register:
+
+    ====== =====================================================================
+    stage  cycle ``c0`` = the command is accepted
+    ====== =====================================================================
+    A      ``c1``: the registered command addresses every row (read port)
+    B      ``c2``: each row's read data is registered, zeroed unless the row was addressed
+    C      ``c3``: OR of the row registers → registered old word; forwarding matches
+    D      ``c4``: forwarding, lane operations, READ response; the result is registered
+    W      ``c5``: the registered result is written to its row
+    ====== =====================================================================
+
+    A write computed in stage D commits at the end of the next cycle, so a command's read
+    (end of ``c1``) misses the writes of the four commands ahead of it; the last four stage-D
+    results are kept (``hist``), compared against the command's address one stage early
+    (registered match bits) and replace the read word, most recent first. Back-to-back
+    UPDATEs of one address therefore still run at one per cycle. ``cmd.ready`` is low only
+    while a READ response waits for ``resp.ready`` (the whole pipeline holds).
+    """
+
+    read_latency = 4
+    _AHEAD = 4    # writes a stage-D command may not see in its RAM read
+
+    def __init__(self, lanes, bits, depth, init=(), row_words=512):
+        if lanes < 1 or not 2 <= bits <= 16 or depth < 1:
+            raise ValueError("need lanes >= 1, 2 <= bits <= 16, depth >= 1")
+        if row_words < 1 or row_words & (row_words - 1):
+            raise ValueError(f"row_words must be a power of two, not {row_words}")
+        self.lanes, self.bits, self.depth = lanes, bits, depth
+        self.row_words = min(row_words, 1 << max(0, (depth - 1).bit_length()))
+        self.word_layout = data.ArrayLayout(signed(bits), lanes)
+        init = list(init)
+        self.rows = []
+        for base in range(0, depth, self.row_words):
+            n = min(self.row_words, depth - base)
+            self.rows.append(Memory(shape=self.word_layout, depth=n,
+                                    init=init[base:base + n], attrs={"no_rw_check": 1}))
+        super().__init__({
+            "cmd": In(stream.Signature(command_layout(lanes, bits, depth))),
+            "resp": Out(stream.Signature(response_layout(lanes, bits))),
+        })
+
+    @classmethod
+    def from_config(cls, cfg, layer=0, row_words=512):
+        beats = -(-cfg.fan_in(layer) // cfg.lanes)
+        return cls(cfg.lanes, cfg.counter_bits, cfg.layers[layer] * beats,
+                   row_words=row_words)
+
+    def word_location(self, addr):
+        """(memory, index) holding counter word ``addr`` (for simulation peeks)."""
+        return self.rows[addr // self.row_words], addr % self.row_words
+
+    def elaborate(self, platform):
+        m = Module()
+        R, A = len(self.rows), self._AHEAD
+        sh = (self.row_words - 1).bit_length()
+        cmd_layout = command_layout(self.lanes, self.bits, self.depth)
+
+        def stage(name):
+            return (Signal(name=f"{name}_valid"), Signal(cmd_layout, name=name),
+                    Signal(R, name=f"{name}_hit"))
+
+        a_valid, a, _ = stage("a")
+        b_valid, b, b_hit = stage("b")
+        c_valid, c, c_hit = stage("c")
+        d_valid, d, d_hit = stage("d")
+        row_q = [Signal(self.word_layout, name=f"row{r}_q") for r in range(R)]
+        d_raw = Signal(self.word_layout)
+        d_match = Signal(A)
+        hist = [(Signal(name=f"hist{i}_valid"), Signal(range(self.depth), name=f"hist{i}_addr"),
+                 Signal(self.word_layout, name=f"hist{i}_word"),
+                 Signal(R, name=f"hist{i}_hit")) for i in range(A)]
+
+        stall = Signal()
+        m.d.comb += [stall.eq(d_valid & (d.op == BankOp.READ) & ~self.resp.ready),
+                     self.cmd.ready.eq(~stall)]
+
+        row_of = a.addr >> sh if sh else a.addr
+        with m.If(~stall):
+            m.d.sync += [
+                a_valid.eq(self.cmd.valid), a.eq(self.cmd.p),
+                b_valid.eq(a_valid), b.eq(a),
+                b_hit.eq(Cat(a_valid & (row_of == r) for r in range(R))),
+                c_valid.eq(b_valid), c.eq(b), c_hit.eq(b_hit),
+                d_valid.eq(c_valid), d.eq(c), d_hit.eq(c_hit),
+            ]
+
+        # stage A/B: every row reads a.addr; stage B registers the addressed row's word
+        for r, mem in enumerate(self.rows):
+            m.submodules[f"row{r}"] = mem
+            rd = mem.read_port(domain="sync")
+            m.d.comb += [rd.addr.eq(a.addr[:sh] if sh else 0), rd.en.eq(~stall)]
+            with m.If(~stall):
+                m.d.sync += row_q[r].eq(Mux(b_hit[r], rd.data, 0))
+            # stage W: the newest stage-D result goes to its row
+            h_valid, h_addr, h_word, h_hit = hist[0]
+            wr = mem.write_port()
+            m.d.comb += [wr.addr.eq(h_addr[:sh] if sh else 0), wr.data.eq(h_word),
+                         wr.en.eq(h_valid & h_hit[r])]
+
+        # stage C: OR of the rows; which in-flight write (if any) holds c.addr's newest word
+        # when c reaches stage D (the D command now, then hist[0..A-2])
+        d_writes = d_valid & ((d.op == BankOp.UPDATE) | (d.op == BankOp.WRITE))
+        ahead = [(d_writes, d.addr)] + [(hv, ha) for hv, ha, _, _ in hist[:A - 1]]
+        or_word = 0
+        for r in range(R):
+            or_word = row_q[r].as_value() | or_word
+        with m.If(~stall):
+            m.d.sync += [d_raw.eq(or_word),
+                         d_match.eq(Cat(v & (ad == c.addr) for v, ad in ahead))]
+
+        # stage D: forwarding (most recent first), lane operations, response
+        old = Signal(self.word_layout)
+        sel = d_raw.as_value()
+        for i in reversed(range(A)):
+            sel = Mux(d_match[i], hist[i][2].as_value(), sel)
+        m.d.comb += old.eq(sel)
+        new = apply_lane_ops(m, old, d.lanes, self.bits)
+        wdata = Signal(self.word_layout)
+        m.d.comb += wdata.eq(Mux(d.op == BankOp.WRITE, d.data, new))
+        m.d.comb += [
+            self.resp.valid.eq(d_valid & (d.op == BankOp.READ)),
+            self.resp.p.counters.eq(old),
+            self.resp.p.weights.eq(Cat(~old[i][-1] for i in range(self.lanes))),
+        ]
+        with m.If(~stall):
+            m.d.sync += [hist[0][0].eq(d_writes), hist[0][1].eq(d.addr), hist[0][2].eq(wdata),
+                         hist[0][3].eq(d_hit)]
+            for i in range(1, A):
+                m.d.sync += [dst.eq(src) for dst, src in zip(hist[i], hist[i - 1])]
+        return m

@@ -154,6 +154,8 @@ class HostLink(wiring.Component):
         code = Signal(8)
         length = Signal(16)
         index = Signal(16)
+        left = Signal(16)           # bytes after the current one (a down-counter: the "last
+                                    # byte" test is a zero check, not an add-and-compare)
         crc = Signal(16, init=0xFFFF)
         crc_lo = Signal(8)
         crc_ok = Signal()
@@ -195,7 +197,7 @@ class HostLink(wiring.Component):
                 with m.If(got):
                     n = Cat(length[:8], byte)
                     m.d.sync += [length[8:].eq(byte), crc.eq(crc16_next(crc, byte)),
-                                 index.eq(0)]
+                                 index.eq(0), left.eq(n - 1)]
                     with m.If(n > self.max_payload):
                         m.d.sync += status.eq(proto.Status.BAD_LENGTH)
                         m.next = "DRAIN"
@@ -207,8 +209,9 @@ class HostLink(wiring.Component):
             with m.State("PAYLOAD"):
                 m.d.comb += wr.en.eq(got)
                 with m.If(got):
-                    m.d.sync += [index.eq(index + 1), crc.eq(crc16_next(crc, byte))]
-                    with m.If(index + 1 == length):
+                    m.d.sync += [index.eq(index + 1), left.eq(left - 1),
+                                 crc.eq(crc16_next(crc, byte))]
+                    with m.If(left == 0):
                         m.next = "CRC0"
                 in_frame_timeout()
             with m.State("CRC0"):
@@ -265,6 +268,7 @@ class HostLink(wiring.Component):
             with m.State("SEND_LEN0"):
                 send(rlength[:8], "SEND_LEN1")
             with m.State("SEND_LEN1"):
+                m.d.sync += left.eq(rlength - 1)
                 send(rlength[8:], "SEND_DATA")
                 with m.If(utx.i.ready & (rlength == 0)):
                     m.next = "SEND_CRC0"
@@ -274,8 +278,9 @@ class HostLink(wiring.Component):
                 m.d.comb += [utx.i.valid.eq(valid), utx.i.payload.eq(value),
                              self.rsp_data.ready.eq(~from_rom & utx.i.ready)]
                 with m.If(valid & utx.i.ready):
-                    m.d.sync += [crc.eq(crc16_next(crc, value)), index.eq(index + 1)]
-                    with m.If(index + 1 == rlength):
+                    m.d.sync += [crc.eq(crc16_next(crc, value)), index.eq(index + 1),
+                                 left.eq(left - 1)]
+                    with m.If(left == 0):
                         m.next = "SEND_CRC0"
             with m.State("SEND_CRC0"):
                 send(crc[:8], "SEND_CRC1", update_crc=False)

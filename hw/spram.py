@@ -137,6 +137,7 @@ class SpramCounterBank(wiring.Component):
             "resp": Out(stream.Signature(response_layout(lanes, bits))),
         })
 
+    read_latency = 1
     from_config = classmethod(CounterBank.from_config.__func__)
 
     def peek_words(self, ctx):

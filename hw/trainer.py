@@ -123,12 +123,15 @@ class TrainerCore(wiring.Component):
         Adder-tree pipelining of the popcount array.
     bank_cls : type
         Counter-bank implementation, called as ``bank_cls(lanes, bits, depth, init=words)``
-        (default :class:`~xnorlearn.hw.counters.CounterBank`, inferred block RAM). Any
-        replacement (e.g. iCE40 SPRAM) must keep its interface and timing: a READ's response
-        one cycle after the command, and one command accepted per cycle for the streams the
-        core issues — forward reads of consecutive words, and UPDATE/WRITE streams of strictly
-        increasing consecutive addresses (the core never reads a word in the cycle after
-        updating it).
+        (default :class:`~xnorlearn.hw.counters.CounterBank`, inferred block RAM; also
+        :class:`~xnorlearn.hw.counters.PipelinedCounterBank` and
+        :class:`~xnorlearn.hw.spram.SpramCounterBank`). Any replacement must keep the
+        interface, deliver READ responses in order exactly ``bank_cls.read_latency`` cycles
+        after the command (the forward pass aligns the activation words to it), accept one
+        command per cycle for the streams the core issues — forward reads of consecutive
+        words, and UPDATE/WRITE streams of strictly increasing consecutive addresses — and
+        return, for every READ, the word as updated by every earlier command (the core never
+        reads a word in the cycle after updating it).
 
     Attributes
     ----------
@@ -186,6 +189,7 @@ class TrainerCore(wiring.Component):
 
         # ---------------------------------------------------------------- submodules
         m.submodules.bank = bank = self.bank
+        lat = bank.read_latency
         m.submodules.r_mem = r_mem = self.r_mem
         m.submodules.act_mem = act_mem = self.act_mem
         m.submodules.chosen_mem = chosen_mem = self.chosen_mem
@@ -309,7 +313,6 @@ class TrainerCore(wiring.Component):
         j_issue = Signal(range(max_n + 1))
         b_issue = Signal(range(max(2, max(lay.beats) + 1)))
         caddr = Signal(range(max(2, lay.cnt_depth + 1)))
-        issue_valid = Signal()           # a beat was issued last cycle
         j_out = Signal(range(max_n + 1))
         h_reg = Signal(signed(len(pc.o.payload)))
         h_valid = Signal()
@@ -378,6 +381,7 @@ class TrainerCore(wiring.Component):
         st_lane = Signal(range(max(2, P + 1)))
         st_scan = Signal(16)
         st_addr = Signal.like(caddr)     # word of the counter being accessed
+        st_ok = Signal()                 # the request's header passed its range checks
 
         def next_counter():
             """READ/WRITE_STATE: step to the next counter (next lane, or next word)."""
@@ -520,8 +524,8 @@ class TrainerCore(wiring.Component):
                     with m.Else():
                         m.next = "LOAD_START"
             # sample bytes -> P-bit words at act_base[0]
-            acc = Signal(P + 16)
-            nacc = Signal(range(P + 17))
+            acc = Signal(P + 24)
+            nacc = Signal(range(P + 25))
             byte_i = Signal(16)
             n_bytes = -(-cfg.n_inputs // 8)
             # One payload byte per cycle: a read is issued while bytes remain and the bit
@@ -554,7 +558,9 @@ class TrainerCore(wiring.Component):
                 m.d.sync += [acc.eq(acc_n), nacc.eq(n_n)]
                 with m.If(load_pend):
                     m.d.sync += byte_i.eq(byte_i + 1)
-                issue = (issued != n_bytes) & (n_n < P + 8)
+                # issue a read if the byte it returns next cycle fits even if no word retires
+                # this cycle: registered values only (n_n is a long chain on the UP5K)
+                issue = (issued != n_bytes) & (nacc + Mux(load_pend, 8, 0) < P + 16)
                 m.d.sync += load_pend.eq(issue)
                 with m.If(issue):
                     m.d.sync += [rd_idx.eq(rd_idx + 1), issued.eq(issued + 1)]
@@ -581,9 +587,17 @@ class TrainerCore(wiring.Component):
                         m.d.sync += [b_issue.eq(0), j_issue.eq(j_issue + 1)]
                     with m.Else():
                         m.d.sync += b_issue.eq(b_issue + 1)
-                m.d.sync += issue_valid.eq(issuing)
-                # data side: popcount input
-                m.d.comb += [pc.i.valid.eq(issue_valid), pc.i.p.a.eq(act_rd.data),
+                # data side: popcount input, when the bank's response arrives (read_latency
+                # cycles after the issue; the activation word, read in one cycle, waits for it)
+                valid_pipe = [issuing]
+                for i in range(lat):
+                    valid_pipe.append(Signal(name=f"issue_valid{i}"))
+                    m.d.sync += valid_pipe[-1].eq(valid_pipe[-2])
+                a_pipe = [act_rd.data]
+                for i in range(lat - 1):
+                    a_pipe.append(Signal(P, name=f"act_delay{i}"))
+                    m.d.sync += a_pipe[-1].eq(a_pipe[-2])
+                m.d.comb += [pc.i.valid.eq(valid_pipe[-1]), pc.i.p.a.eq(a_pipe[-1]),
                              pc.i.p.w.eq(bank.resp.p.weights)]
                 # h out: register and fetch the classifier row
                 m.d.sync += h_valid.eq(pc.o.valid)
@@ -817,6 +831,8 @@ class TrainerCore(wiring.Component):
                                  st_first.eq(h6[24:40]), st_count.eq(h6[40:48])]
                     m.next = "ST_CHECK"
             with m.State("ST_CHECK"):
+                # the header's range checks land in `st_ok` (a register) and ST_ACCEPT acts on
+                # it: keeps the compare chain off the FSM's next-state and enable logic
                 m.d.comb += self.busy.eq(1)
                 ok_layer = st_layer < L
                 lf = _const_array(list(widths[:-1]) + [0])[Mux(ok_layer, st_layer, L)]
@@ -825,7 +841,11 @@ class TrainerCore(wiring.Component):
                       & (st_first + st_count <= lf))
                 is_write = code == Cmd.WRITE_STATE
                 ok_len = Mux(is_write, length == 6 + 2 * st_count, 1)
-                with m.If(~ok | ~ok_len):
+                m.d.sync += st_ok.eq(ok & ok_len)
+                m.next = "ST_ACCEPT"
+            with m.State("ST_ACCEPT"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(~st_ok):
                     m.d.sync += rsp_status.eq(Status.BAD_ARG)
                     m.next = "REPLY"
                 with m.Else():
@@ -865,8 +885,9 @@ class TrainerCore(wiring.Component):
             with m.State("RS_LATCH"):
                 m.d.comb += self.busy.eq(1)
                 value = Array(bank.resp.p.counters[q] for q in range(P))[st_lane]
-                m.d.sync += st_value.eq(value)
-                m.next = "RS_LO"
+                with m.If(bank.resp.valid):      # the only READ in flight
+                    m.d.sync += st_value.eq(value)
+                    m.next = "RS_LO"
             with m.State("RS_LO"):
                 m.d.comb += [self.busy.eq(1), self.rsp_data.valid.eq(1),
                              self.rsp_data.payload.eq(st_value[:8])]
@@ -921,13 +942,14 @@ class TrainerCore(wiring.Component):
                     for q in range(P):
                         with m.Case(q):
                             m.d.comb += word[q].eq(st_value[:K].as_signed())
-                m.d.comb += [bank.cmd.valid.eq(1), bank.cmd.p.op.eq(BankOp.WRITE),
-                             bank.cmd.p.addr.eq(st_addr), bank.cmd.p.data.eq(word)]
-                next_counter()
-                with m.If(st_k == st_count - 1):
-                    m.next = "REPLY"
-                with m.Else():
-                    m.next = "WS_LO"
+                with m.If(bank.resp.valid):      # the word read in WS_HI (only READ in flight)
+                    m.d.comb += [bank.cmd.valid.eq(1), bank.cmd.p.op.eq(BankOp.WRITE),
+                                 bank.cmd.p.addr.eq(st_addr), bank.cmd.p.data.eq(word)]
+                    next_counter()
+                    with m.If(st_k == st_count - 1):
+                        m.next = "REPLY"
+                    with m.Else():
+                        m.next = "WS_LO"
 
         # busy_cycles: cycles spent computing, not waiting for the link to take a reply
         waiting = (fsm.ongoing("REPLY") | fsm.ongoing("REPLY_DATA") | fsm.ongoing("RS_HDR")

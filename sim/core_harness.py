@@ -25,10 +25,11 @@ def pack_sample(bits):
 
 
 class CoreHarness(wiring.Component):
-    def __init__(self, cfg, identify=b"xnorlearn-test", max_payload=None):
+    def __init__(self, cfg, identify=b"xnorlearn-test", max_payload=None, bank_cls=None):
         n_bytes = -(-cfg.n_inputs // 8)
         self.max_payload = max_payload or max(n_bytes + 1, 4 * cfg.n_layers, 6 + 2 * 64)
-        self.core = TrainerCore(cfg, identify, self.max_payload)
+        extra = {} if bank_cls is None else {"bank_cls": bank_cls}
+        self.core = TrainerCore(cfg, identify, self.max_payload, **extra)
         self.buf = Memory(shape=8, depth=self.max_payload, init=[])
         super().__init__({})
 
@@ -79,6 +80,10 @@ class CoreDriver:
             await ctx.tick()
             n += 1
         self.cycles += n
+        # let a pipelined counter bank commit its last writes before anyone peeks the memory
+        # (not counted: the core is idle and the next command would be accepted meanwhile)
+        for _ in range(getattr(core.bank, "read_latency", 1) + 2):
+            await ctx.tick()
         return status, bytes(out)
 
     # ------------------------------------------------------------------ commands
@@ -116,6 +121,7 @@ class CoreDriver:
         p = self.cfg.lanes
         words = []
         for a in range(lay.cnt_depth):
-            w = self.ctx.get(self.core.bank.mem.data[a])
+            mem, i = self.core.bank.word_location(a)
+            w = self.ctx.get(mem.data[i])
             words.append([int(w[q]) for q in range(p)])
         return lay.state_from_words(words)

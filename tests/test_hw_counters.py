@@ -5,8 +5,8 @@ import random
 import pytest
 from amaranth.hdl import Fragment
 
-from xnorlearn.hw.counters import BankOp, CounterBank, LaneOp, command_layout, lane_op_result, \
-    response_layout
+from xnorlearn.hw.counters import BankOp, CounterBank, LaneOp, PipelinedCounterBank, \
+    command_layout, lane_op_result, response_layout
 from xnorlearn.sim.harness import AmaranthIO, compare_records, exchange, pack, run_amaranth, \
     unpack
 from xnorlearn.sim.vectors import bank_commands, bank_expected
@@ -22,11 +22,20 @@ CASES = [
 ]
 
 
-def run_bank(lanes, bits, depth, count, p_valid, p_ready, seed=5):
+# the pipelined bank with rows of 8 words: several rows, a partial last row, one row
+PIPELINED = [(4, 3, 24, 4000, 1.0, 1.0, 8), (4, 3, 21, 2500, 0.7, 0.6, 8),
+             (1, 2, 8, 2000, 1.0, 0.8, 8), (8, 8, 40, 2000, 0.9, 0.9, 16),
+             (2, 4, 3, 1500, 1.0, 1.0, 512)]
+
+
+def run_bank(lanes, bits, depth, count, p_valid, p_ready, seed=5, row_words=None):
     rng = random.Random(seed)
     cmds = bank_commands(rng, count, lanes, bits, depth)
     expected = bank_expected(cmds, lanes, bits, depth)
-    dut = CounterBank(lanes, bits, depth)
+    if row_words is None:
+        dut = CounterBank(lanes, bits, depth)
+    else:
+        dut = PipelinedCounterBank(lanes, bits, depth, row_words=row_words)
     cl, rl = command_layout(lanes, bits, depth), response_layout(lanes, bits)
     beats = [pack(cl, c) for c in cmds]
     got = []
@@ -37,7 +46,7 @@ def run_bank(lanes, bits, depth, count, p_valid, p_ready, seed=5):
                                      p_ready=p_ready)
         got.extend(unpack(rl, r) for r in res["resp"])
         if p_valid == p_ready == 1.0:       # one command per cycle, no stall on RMW hazards
-            assert cycles == len(beats) + 1
+            assert cycles == len(beats) + dut.read_latency
 
     run_amaranth(dut, bench, name=f"counters_p{lanes}_k{bits}")
     compare_records(f"counter bank P={lanes} k={bits}", expected, got)
@@ -46,6 +55,25 @@ def run_bank(lanes, bits, depth, count, p_valid, p_ready, seed=5):
 @pytest.mark.parametrize("lanes,bits,depth,count,p_valid,p_ready", CASES)
 def test_counter_bank_random(lanes, bits, depth, count, p_valid, p_ready):
     run_bank(lanes, bits, depth, count, p_valid, p_ready)
+
+
+@pytest.mark.parametrize("lanes,bits,depth,count,p_valid,p_ready,row_words", PIPELINED)
+def test_pipelined_counter_bank_random(lanes, bits, depth, count, p_valid, p_ready, row_words):
+    """Rows of block RAM, registered everywhere, four writes in flight: same results."""
+    run_bank(lanes, bits, depth, count, p_valid, p_ready, row_words=row_words)
+
+
+def test_pipelined_bank_rows_and_init():
+    bank = PipelinedCounterBank(4, 8, 40, init=[[i % 7 - 3] * 4 for i in range(40)],
+                                row_words=16)
+    Fragment.get(bank, None)
+    assert [r.depth for r in bank.rows] == [16, 16, 8]
+    assert list(bank.rows[2].init[0]) == [(32 % 7) - 3] * 4
+    small = PipelinedCounterBank(4, 8, 40, row_words=512)
+    Fragment.get(small, None)
+    assert small.row_words == 64 and len(small.rows) == 1
+    with pytest.raises(ValueError, match="power of two"):
+        PipelinedCounterBank(4, 8, 40, row_words=24)
 
 
 def test_lane_op_model_matches_reference():

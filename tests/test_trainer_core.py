@@ -6,20 +6,26 @@ the cocotb co-simulation. After every TRAIN the whole counter bank is peeked and
 access are checked too, and every bad argument must leave the state untouched.
 """
 
+import functools
 import struct
 
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from xnorlearn.hw.counters import PipelinedCounterBank
 from xnorlearn.hw.trainer import Cmd, Status
 from xnorlearn.sim.core_harness import CoreDriver, CoreHarness, pack_sample
 from xnorlearn.sw.config import Config
 from xnorlearn.sw.model import HwModel, compare_states
 
 
-def run(cfg, bench):
-    h = CoreHarness(cfg)
+# the pipelined bank (read latency 4, rows of 8 words: several rows even for these tiny nets)
+BANKS = {"bram": None, "pipelined": functools.partial(PipelinedCounterBank, row_words=8)}
+
+
+def run(cfg, bench, bank=None):
+    h = CoreHarness(cfg, bank_cls=BANKS[bank] if bank else None)
     sim = Simulator(h)
     sim.add_clock(1e-8)
     result = {}
@@ -72,8 +78,9 @@ CONFIGS = {
 }
 
 
+@pytest.mark.parametrize("bank", sorted(BANKS))
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_training_bit_exact(name):
+def test_training_bit_exact(name, bank):
     cfg = CONFIGS[name]
     rng = np.random.default_rng(len(name))
     n = 24
@@ -90,7 +97,7 @@ def test_training_bit_exact(name):
             assert await d.infer(X[s]) == gold.infer(X[s])
         st = np.concatenate([s.ravel() for s in gold.state()])
         return st
-    st = run(cfg, bench)
+    st = run(cfg, bench, bank)
     if cfg.counter_bits <= 3:
         assert (st == cfg.counter_min).any() and (st == cfg.counter_max).any()
 
@@ -133,7 +140,8 @@ def test_init_thresholds_counters_and_partial_batch(name):
     run(cfg, bench)
 
 
-def test_state_access_and_bad_arguments_leave_state_untouched():
+@pytest.mark.parametrize("bank", sorted(BANKS))
+def test_state_access_and_bad_arguments_leave_state_untouched(bank):
     cfg = CONFIGS["p8_n20_two_layers"]
     gold = HwModel(cfg)
 
@@ -174,4 +182,4 @@ def test_state_access_and_bad_arguments_leave_state_untouched():
         x = np.ones(20, np.uint8)
         assert await d.infer(x) == gold.infer(x)
         assert (await d.read_counters())["samples"] == thr_before["samples"]
-    run(cfg, bench)
+    run(cfg, bench, bank)
