@@ -261,7 +261,7 @@ def build(board, cfg=None, *, build_dir=None, bank=None, out=sys.stdout, period=
     """Fit-check, synthesise, place and route ``cfg`` (default: the board's default config)
     for ``board``; returns a :class:`BuildReport`. Raises :class:`~.fit.FitError` at once if
     the configuration cannot fit, :class:`BuildError` if a tool fails."""
-    from .top import BoardTop, make_platform
+    from .top import BoardTop, bank_class, make_platform
 
     if isinstance(board, str):
         board = get_board(board)
@@ -280,15 +280,8 @@ def build(board, cfg=None, *, build_dir=None, bank=None, out=sys.stdout, period=
           f"network {widths} (gamma {','.join(map(str, cfg.group_sizes))}, P={cfg.lanes}, "
           f"k={cfg.counter_bits}, counters in {bank}), core clock {board.core_hz / 1e6:g} MHz",
           file=out, flush=True)
-    bank_cls = None
-    if bank == "spram":
-        from ..hw.spram import SpramCounterBank
-        bank_cls = SpramCounterBank
-    else:
-        from ..hw.counters import CounterBank
-        bank_cls = CounterBank
     plat = make_platform(board)
-    top = BoardTop(board, cfg, bank_cls=bank_cls)
+    top = BoardTop(board, cfg, bank_cls=bank_class(board, cfg, bank))
     # --timing-allow-fail: nextpnr still writes the bitstream and the full timing report
     # when the target is missed; the report (and the exit code of `xnorlearn build`) says so.
     nextpnr = ["--timing-allow-fail", *NEXTPNR_OPTS.get(board.family, [])]

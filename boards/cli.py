@@ -162,8 +162,10 @@ def register(sub):
         p.add_argument("--board", required=True, metavar="NAME", help=f"one of: {names}")
         p.add_argument("--config", help="configuration file (.toml/.json); default: the "
                                         "board's default configuration")
-        p.add_argument("--bank", choices=("bram", "spram"),
-                       help="counter memory (default: the board's; spram on UP5K)")
+        p.add_argument("--bank", choices=("bram", "bram-rows", "spram"),
+                       help="counter memory (default: the board's): bram = inferred block "
+                            "RAM, bram-rows = pipelined rows of block RAM (ECP5 default), "
+                            "spram = UP5K SPRAM (UP5K default)")
         p.add_argument("--json", metavar="OUT")
 
     f = sub.add_parser("fit", help="check that a configuration fits a board (no synthesis)")

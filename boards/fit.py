@@ -110,6 +110,16 @@ def estimate_luts(cfg, family, rows=1):
                + c["mux"] * (rows - 1) * pk)
 
 
+def counter_row_words(cfg, family):
+    """Rows of the pipelined ("bram-rows") counter bank: as deep as the block-RAM aspect
+    ratio that holds the whole counter memory in the fewest blocks."""
+    from ..hw.trainer import TrainerLayout
+    aspects = ICE40_EBR if family == "ice40" else ECP5_DP16KD
+    depth = TrainerLayout(cfg).cnt_depth
+    _, aspect = blocks_for(depth, cfg.lanes * cfg.counter_bits, aspects)
+    return int(aspect.split("x")[0])
+
+
 def spram_bank_shape(cfg, depth):
     """SPRAM blocks of the even/odd-interleaved bank: 2 groups × ceil(P·k / 16) wide ×
     ceil(ceil(depth / 2) / 16384) deep."""
@@ -137,6 +147,15 @@ def fit_report(board, cfg, bank=None):
                     f"{cfg.lanes * cfg.counter_bits - 32} bits; e.g. lanes=4, "
                     f"counter_bits=8)")
             spram += mem.blocks
+        elif mem.name == "counters" and bank == "bram-rows":
+            # one memory per row (each row its own column of blocks; the last one partial)
+            mem.kind = "bram"
+            aspects = ICE40_EBR if dev.family == "ice40" else ECP5_DP16KD
+            rw = counter_row_words(cfg, dev.family)
+            rows = [min(rw, mem.depth - base) for base in range(0, mem.depth, rw)]
+            mem.blocks = sum(blocks_for(r, mem.width, aspects)[0] for r in rows)
+            mem.aspect = f"{len(rows)} rows of {rw} words"
+            ebr += mem.blocks
         elif dev.family == "ecp5" and mem.depth <= ECP5_LUTRAM_MAX_WORDS:
             mem.kind = "lutram"
         elif dev.family == "ice40" and mem.bits <= ICE40_FF_MAX_BITS:
@@ -149,7 +168,9 @@ def fit_report(board, cfg, bank=None):
         rep.memories.append(mem)
     counters = rep.memories[0]
     rows = 1
-    if counters.kind == "bram" and counters.aspect:
+    if counters.kind == "bram" and "rows" in counters.aspect:
+        rows = int(counters.aspect.split()[0])
+    elif counters.kind == "bram" and counters.aspect:
         rows = -(-counters.depth // int(counters.aspect.split("x")[0]))
     luts = estimate_luts(cfg, dev.family, rows)
     lut_name = "logic cells (LC)" if dev.family == "ice40" else "LUT4"

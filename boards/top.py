@@ -16,6 +16,8 @@ the board has a third one, PLL lock.
 
 from __future__ import annotations
 
+import functools
+
 from amaranth import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
 from amaranth.build import Attrs, Resource
 from amaranth.lib import io
@@ -28,11 +30,22 @@ from .pll import ecp5_pll, ice40_pll
 __all__ = ["BoardTop", "make_platform", "bank_class"]
 
 
-def bank_class(board):
-    if board.bank == "spram":
+def bank_class(board, cfg, bank=None):
+    """The counter-bank class of ``bank`` (default: the board's) for ``cfg`` on ``board``:
+    ``"bram"`` → :class:`~xnorlearn.hw.counters.CounterBank`, ``"bram-rows"`` →
+    :class:`~xnorlearn.hw.counters.PipelinedCounterBank` with rows one block-RAM aspect ratio
+    deep (the fit check's choice), ``"spram"`` → :class:`~xnorlearn.hw.spram.SpramCounterBank`."""
+    bank = bank or board.bank
+    if bank == "spram":
         from ..hw.spram import SpramCounterBank
         return SpramCounterBank
-    return None
+    if bank == "bram-rows":
+        from ..hw.counters import PipelinedCounterBank
+        from .fit import counter_row_words
+        return functools.partial(PipelinedCounterBank,
+                                 row_words=counter_row_words(cfg, board.family))
+    from ..hw.counters import CounterBank
+    return CounterBank
 
 
 def make_platform(board, **kwargs):
@@ -59,7 +72,7 @@ class BoardTop(Elaboratable):
     def __init__(self, board, cfg, bank_cls=None):
         self.board = board
         self.cfg = cfg
-        self.bank_cls = bank_cls if bank_cls is not None else bank_class(board)
+        self.bank_cls = bank_cls if bank_cls is not None else bank_class(board, cfg)
         self.trainer = TrainerTop(cfg, bank_cls=self.bank_cls)
 
     # ------------------------------------------------------------------ clocking

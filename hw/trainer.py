@@ -273,6 +273,8 @@ class TrainerCore(wiring.Component):
         rsp_status = Signal(8)
         rsp_len = Signal(16)
         reply_idx = Signal(16)
+        reply_left = Signal(16)          # bytes after the current one: the last-byte test is
+                                         # a zero check (no subtract-and-compare on the FSM)
         reply_kind = Signal(3)   # 0 none, 1 identify ROM, 2 prediction, 3 counters
         ident = Array(Const(b, 8) for b in (self.identify or b"\0"))
         counters_vec = Signal(24 * 8)
@@ -314,6 +316,8 @@ class TrainerCore(wiring.Component):
         b_issue = Signal(range(max(2, max(lay.beats) + 1)))
         caddr = Signal(range(max(2, lay.cnt_depth + 1)))
         j_out = Signal(range(max_n + 1))
+        r_addr = Signal(range(max(2, lay.r_depth + 1)))   # = R_BASE + j_out (no adder on
+                                                          # the classifier RAM's address)
         h_reg = Signal(signed(len(pc.o.payload)))
         h_valid = Signal()
         # activation packer (output words of the current layer)
@@ -450,6 +454,7 @@ class TrainerCore(wiring.Component):
                 m.d.comb += [self.busy.eq(1), self.rsp.valid.eq(1),
                              self.rsp.p.status.eq(rsp_status),
                              self.rsp.p.length.eq(Mux(rsp_status == Status.OK, rsp_len, 0))]
+                m.d.sync += reply_left.eq(rsp_len - 1)
                 with m.If(self.rsp.ready):
                     m.d.sync += rb_fresh.eq(0)
                     with m.If((rsp_status == Status.OK) & (rsp_len != 0)):
@@ -461,8 +466,9 @@ class TrainerCore(wiring.Component):
                              self.rsp_data.payload.eq(rb)]
                 m.d.sync += rb_fresh.eq(1)
                 with m.If(rb_fresh & self.rsp_data.ready):
-                    m.d.sync += [reply_idx.eq(reply_idx + 1), rb_fresh.eq(0)]
-                    with m.If(reply_idx == rsp_len - 1):
+                    m.d.sync += [reply_idx.eq(reply_idx + 1), reply_left.eq(reply_left - 1),
+                                 rb_fresh.eq(0)]
+                    with m.If(reply_left == 0):
                         m.next = "IDLE"
 
             # ======================================================== INIT
@@ -572,6 +578,7 @@ class TrainerCore(wiring.Component):
             with m.State("FWD_START"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [j_issue.eq(0), b_issue.eq(0), caddr.eq(CNT_BASE), j_out.eq(0),
+                             r_addr.eq(R_BASE),
                              a_lane.eq(0), a_word.eq(0), a_waddr.eq(ACT_NEXT)]
                 m.next = "FWD"
             with m.State("FWD"):
@@ -603,8 +610,8 @@ class TrainerCore(wiring.Component):
                 m.d.sync += h_valid.eq(pc.o.valid)
                 with m.If(pc.o.valid):
                     m.d.sync += h_reg.eq(pc.o.payload)
-                    m.d.comb += r_rd.addr.eq(R_BASE + j_out)
-                    m.d.sync += j_out.eq(j_out + 1)
+                    m.d.comb += r_rd.addr.eq(r_addr)
+                    m.d.sync += [j_out.eq(j_out + 1), r_addr.eq(r_addr + 1)]
                 # with h_reg and r_rd.data: decision, selector, activation packer
                 a_bit = ~h_reg[-1]
                 for l in range(L):
@@ -650,21 +657,23 @@ class TrainerCore(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 with m.If(found_bits.bit_select(upd_g, 1)):
                     m.d.sync += [upd_j.eq(ch_rd.data), row_sel.eq(ch_rd.data)]
-                    m.d.comb += r_rd.addr.eq(R_BASE + ch_rd.data)
-                    m.next = "UPD_TAU"
+                    m.next = "UPD_ROW"
                 with m.Else():
                     m.d.sync += upd_g.eq(upd_g + 1)
                     m.next = "UPD_FETCH"
+            with m.State("UPD_ROW"):
+                # the chosen neuron's classifier row (the address from a register, not from
+                # the chosen-neuron RAM's output through an adder)
+                m.d.comb += [self.busy.eq(1), r_rd.addr.eq(R_BASE + upd_j)]
+                m.next = "UPD_TAU"
             with m.State("UPD_TAU"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [upd_tau.eq(r_rd.data.bit_select(label[:max(1, ceil_log2(C))], 1)),
                              upd_b.eq(0), upd_valid.eq(0),
                              updated.bit_select(layer, 1).eq(1)]
-                m.next = "UPD_W1"
-            with m.State("UPD_W1"):
-                m.d.comb += self.busy.eq(1)
                 m.next = "UPD_W2"
             with m.State("UPD_W2"):
+                # row_addr (two registers behind row_sel, set in UPD_CHOSEN) is valid now
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += upd_addr.eq(row_addr)
                 m.next = "UPD_RUN"
