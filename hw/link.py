@@ -154,7 +154,8 @@ class HostLink(wiring.Component):
         code = Signal(8)
         length = Signal(16)
         index = Signal(16)
-        left = Signal(16)           # bytes after the current one (a down-counter: the "last
+        left = Signal(range(max(self.max_payload, proto.max_reply_payload(self.cfg)) + 1))
+                                    # bytes after the current one (a down-counter: the "last
                                     # byte" test is a zero check, not an add-and-compare)
         crc = Signal(16, init=0xFFFF)
         crc_lo = Signal(8)

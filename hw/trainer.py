@@ -271,10 +271,11 @@ class TrainerCore(wiring.Component):
         # A reply is a header on `rsp` then `rsp_len` bytes produced by `reply_byte` (comb,
         # from `reply_idx`) — or, for READ_STATE, bytes produced by its own states.
         rsp_status = Signal(8)
-        rsp_len = Signal(16)
-        reply_idx = Signal(16)
-        reply_left = Signal(16)          # bytes after the current one: the last-byte test is
-                                         # a zero check (no subtract-and-compare on the FSM)
+        max_reply = max(len(self.identify), 2 * protocol.STATE_CHUNK, protocol.COUNTERS_BYTES)
+        rsp_len = Signal(range(max_reply + 1))
+        reply_idx = Signal(range(max_reply + 1))
+        reply_left = Signal(range(max_reply + 1))   # bytes after the current one: the last-
+                                         # byte test is a zero check, no subtract-and-compare
         reply_kind = Signal(3)   # 0 none, 1 identify ROM, 2 prediction, 3 counters
         ident = Array(Const(b, 8) for b in (self.identify or b"\0"))
         counters_vec = Signal(24 * 8)
@@ -336,12 +337,13 @@ class TrainerCore(wiring.Component):
         upd_base_bit = Signal(range(max_f + P + 1))   # b·P of the beat being applied
 
         # ---------------------------------------------------------------- draw engine (init/sweep)
-        idx_in = Signal(32)              # next index into the hash
-        idx_total = Signal(32)           # F·N (counters) or N·C (classifier)
+        max_r_draws = max(n * C for n in cfg.layers)
+        idx_in = Signal(range(max_r_draws + 1))      # next classifier draw index
+        idx_total = Signal(range(max_r_draws + 1))   # N·C of the layer
         key = Signal(32)
         # output-side position
         o_i = Signal(range(max(2, C)))   # class within the classifier row
-        o_done = Signal(32)
+        o_done = Signal(range(max_r_draws + 1))
         lane_vals = Signal(data.ArrayLayout(signed(K), P))
         lane_ops = Signal(data.ArrayLayout(LaneOp, P))
         r_row = Signal(C)
@@ -370,7 +372,10 @@ class TrainerCore(wiring.Component):
         LAST_OFF = _const_array([b * P - D for b in lay.beats])[layer]
         in_off = Signal(range(max(2, max(lay.beats) * P)))
         o_off = Signal.like(in_off)
-        row_base = Signal(32)
+        max_c_index = max(n * f for n, f in zip(cfg.layers, widths[:-1])) + max(lay.beats) * P
+        row_base = Signal(range(max_c_index + 1))
+        c_idx = Signal(range(max_c_index + 1))      # = row_base + in_off, kept in a register
+                                                    # (no adder in front of the hash)
         in_rows = Signal(range(max_n + 1))
         o_rows = Signal(range(max_n + 1))
         o_chunk = Signal(range(max(2, P // D)))
@@ -530,8 +535,8 @@ class TrainerCore(wiring.Component):
                     with m.Else():
                         m.next = "LOAD_START"
             # sample bytes -> P-bit words at act_base[0]
-            acc = Signal(P + 24)
-            nacc = Signal(range(P + 25))
+            acc = Signal(P + 16)
+            nacc = Signal(range(P + 17))
             byte_i = Signal(16)
             n_bytes = -(-cfg.n_inputs // 8)
             # One payload byte per cycle: a read is issued while bytes remain and the bit
@@ -565,8 +570,9 @@ class TrainerCore(wiring.Component):
                 with m.If(load_pend):
                     m.d.sync += byte_i.eq(byte_i + 1)
                 # issue a read if the byte it returns next cycle fits even if no word retires
-                # this cycle: registered values only (n_n is a long chain on the UP5K)
-                issue = (issued != n_bytes) & (nacc + Mux(load_pend, 8, 0) < P + 16)
+                # this cycle: registered values only (n_n is a long chain on the UP5K); for
+                # P >= 8 this takes 2 bytes per 3 cycles instead of 1 per cycle
+                issue = (issued != n_bytes) & (nacc + Mux(load_pend, 8, 0) < P + 8)
                 m.d.sync += load_pend.eq(issue)
                 with m.If(issue):
                     m.d.sync += [rd_idx.eq(rd_idx + 1), issued.eq(issued + 1)]
@@ -750,6 +756,7 @@ class TrainerCore(wiring.Component):
                                  w_addr.eq(CNT_BASE), r_waddr.eq(R_BASE),
                                  lane_ops.eq(0), lane_vals.eq(0), r_row.eq(0),
                                  in_off.eq(0), o_off.eq(0), row_base.eq(0), in_rows.eq(0),
+                                 c_idx.eq(0),
                                  o_rows.eq(0), o_chunk.eq(0)]
                     with m.If(in_r):
                         m.next = "DRAW_R"
@@ -761,12 +768,13 @@ class TrainerCore(wiring.Component):
                 with m.If(in_rows != N):
                     for d, hu in enumerate(hashes):
                         m.d.comb += [hu.i.valid.eq(1),
-                                     hu.i.payload.eq(key ^ (row_base + in_off + d))]
+                                     hu.i.payload.eq(key ^ (c_idx + d if d else c_idx))]
                     with m.If(in_off == LAST_OFF):
                         m.d.sync += [in_off.eq(0), row_base.eq(row_base + F),
+                                     c_idx.eq(row_base + F),
                                      in_rows.eq(in_rows + 1)]
                     with m.Else():
-                        m.d.sync += in_off.eq(in_off + D)
+                        m.d.sync += [in_off.eq(in_off + D), c_idx.eq(c_idx + D)]
                 with m.If(hsh.o.valid):
                     ops = Signal.like(lane_ops)
                     vals = Signal.like(lane_vals)

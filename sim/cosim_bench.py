@@ -37,10 +37,17 @@ def where(mismatch, **context):
 
 
 class BankPeek:
-    """Reads the counter bank memory of the simulated design through VPI."""
+    """Reads the counter bank memory of the simulated design through VPI (one memory, or
+    the rows of a pipelined bank with ``row_words`` words each)."""
 
-    def __init__(self, dut, cfg):
-        self.mem = dut.core.bank.mem
+    def __init__(self, dut, cfg, row_words=None):
+        bank = dut.core.bank
+        if row_words:
+            rows = -(-TrainerLayout(cfg).cnt_depth // row_words)
+            mems = [getattr(bank, f"row{r}") for r in range(rows)]
+            self.word = lambda a: mems[a // row_words][a % row_words]
+        else:
+            self.word = lambda a: bank.mem[a]
         self.layout = TrainerLayout(cfg)
         self.k, self.p = cfg.counter_bits, cfg.lanes
 
@@ -48,7 +55,7 @@ class BankPeek:
         k, p, mask, sign = self.k, self.p, (1 << self.k) - 1, 1 << (self.k - 1)
         words = []
         for a in range(self.layout.cnt_depth):
-            raw = int(self.mem[a].value)
+            raw = int(self.word(a).value)
             lanes = []
             for q in range(p):
                 v = (raw >> (q * k)) & mask
@@ -78,7 +85,7 @@ async def train_lockstep(dut):
     await cocotb_reset(dut)
     transport = CocotbUartTransport(dut.uart_rx, dut.uart_tx, dut.clk, cfg.uart_divisor)
     dev = await Device.connect(transport, cfg)
-    peek = BankPeek(dut, cfg)
+    peek = BankPeek(dut, cfg, prm.get("row_words"))
     gold = HwModel(cfg)
 
     # On-chip initialisation from the PRNG (spec §4) must give the golden initial state.
@@ -164,7 +171,7 @@ async def fuzz_protocol(dut):
     await cocotb_reset(dut)
     transport = CocotbUartTransport(dut.uart_rx, dut.uart_tx, dut.clk, cfg.uart_divisor)
     dev = await Device.connect(transport, cfg)
-    peek = BankPeek(dut, cfg)
+    peek = BankPeek(dut, cfg, prm.get("row_words"))
     gold = HwModel(cfg)
     model = proto.RequestReceiver(cfg)
     limit = proto.max_payload(cfg)

@@ -14,15 +14,20 @@ CONFIGS = {
     "one_layer_p5": dict(layers=(32,), group_sizes=(8,), lanes=5, batch=50),
     # two hidden layers, gamma < N_l in both, three reinforcement sweeps per 300 samples
     "two_layers_gamma_lt_n": dict(layers=(32, 16), group_sizes=(8, 4), lanes=8, batch=100),
+    # the ECP5 boards' pipelined bank: 320 counter words in 5 rows of 64
+    "two_layers_rows_bank": dict(layers=(32, 16), group_sizes=(8, 4), lanes=8, batch=100,
+                                 row_words=64),
 }
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_trainer_cosim_bit_exact_300_samples(name, tmp_path):
     ds = load_dataset("digits", encoding="median")          # 64 inputs
-    cfg = Config(n_inputs=ds.n_inputs, n_classes=10, uart_divisor=4, **CONFIGS[name])
+    params = dict(CONFIGS[name])
+    row_words = params.pop("row_words", None)
+    cfg = Config(n_inputs=ds.n_inputs, n_classes=10, uart_divisor=4, **params)
     r = run_cosim(cfg, ds.x_train[:300], ds.y_train[:300], ds.x_test[:60], ds.y_test[:60],
-                  progress=False)
+                  progress=False, row_words=row_words)
     assert r["bit_exact"] and r["samples"] == 300 and r["first_mismatch"] is None
     assert r["inference_matches_golden"] and r["test_samples"] == 60
     ideal = cfg.ideal_cycles_per_sample()
