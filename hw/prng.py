@@ -7,6 +7,8 @@ gets one draw ``hash32(key ^ idx)`` per cycle. :class:`StreamKey` computes
 :class:`Hash32`.
 """
 
+import types
+
 from amaranth import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -82,6 +84,10 @@ class StreamKey(wiring.Component):
     ----------
     steps_per_stage : int
         Pipelining of the inner :class:`Hash32`.
+    external_hash : bool
+        Use a :class:`Hash32` outside this block (through ``hash_i``/``hash_o``) instead of
+        an own one: the trainer core lends its draw hash, which is idle while a key is made
+        (saves a whole hash pipeline, ~330 logic cells on the iCE40).
 
     Attributes
     ----------
@@ -89,6 +95,10 @@ class StreamKey(wiring.Component):
         ``seed``, ``layer``, ``stream`` (0 init, 1 classifier, 2 reinforce) and ``n``.
     key : Out(stream.Signature(32))
         The key, one per request.
+    hash_i : Out(stream.Signature(32)), hash_o : In(stream.Signature(32))
+        Only with ``external_hash``: to and from the lent hash (connect them to its ``i``
+        and ``o`` while the key is being made; outputs that arrive while this block is idle
+        are ignored).
 
     Notes
     -----
@@ -96,14 +106,21 @@ class StreamKey(wiring.Component):
     takes ``3 · (latency + 1) + 1`` cycles; it is needed once per sweep, so area wins over speed.
     """
 
-    def __init__(self, steps_per_stage=1):
+    def __init__(self, steps_per_stage=1, external_hash=False):
         self.steps_per_stage = steps_per_stage
-        super().__init__({"req": In(stream.Signature(key_request_layout())),
-                          "key": Out(stream.Signature(32))})
+        self.external_hash = external_hash
+        ports = {"req": In(stream.Signature(key_request_layout())),
+                 "key": Out(stream.Signature(32))}
+        if external_hash:
+            ports.update(hash_i=Out(stream.Signature(32)), hash_o=In(stream.Signature(32)))
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.hash = h = Hash32(self.steps_per_stage)
+        if self.external_hash:
+            h = types.SimpleNamespace(i=self.hash_i, o=self.hash_o)
+        else:
+            m.submodules.hash = h = Hash32(self.steps_per_stage)
         req = Signal(key_request_layout())
         prev = Signal(32)
         step = Signal(range(3))

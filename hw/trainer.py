@@ -202,7 +202,7 @@ class TrainerCore(wiring.Component):
         for d, hu in enumerate(hashes):
             m.submodules[f"hash{d}"] = hu
         hsh = hashes[0]
-        m.submodules.keygen = keygen = StreamKey(1)
+        m.submodules.keygen = keygen = StreamKey(1, external_hash=True)   # borrows hsh
         decs = [DecisionUnit(cfg.layers[l], C, cfg.margin_threshold(l)) for l in range(L)]
         sels = [GroupSelector(cfg.layers[l], cfg.group_sizes[l], cfg.fan_in(l))
                 for l in range(L)]
@@ -262,6 +262,7 @@ class TrainerCore(wiring.Component):
             pc.o.ready.eq(1),
             [hu.o.ready.eq(1) for hu in hashes],
             pc.n.eq(F),
+            keygen.hash_o.valid.eq(hsh.o.valid), keygen.hash_o.payload.eq(hsh.o.payload),
         ]
         for l in range(L):
             m.d.comb += [decs[l].label.eq(label), decs[l].o.ready.eq(0),
@@ -297,7 +298,7 @@ class TrainerCore(wiring.Component):
                 m.d.comb += reply_byte.eq(counters_vec.word_select(reply_idx[:5], 8))
 
         # ---------------------------------------------------------------- payload byte reads
-        rd_idx = Signal(16)              # byte to read next
+        rd_idx = Signal(range(self.max_payload + 2))   # payload byte to read next
         m.d.comb += self.buf_addr.eq(rd_idx)
         seed_acc = Signal(32)
 
@@ -391,6 +392,8 @@ class TrainerCore(wiring.Component):
         st_scan = Signal(16)
         st_addr = Signal.like(caddr)     # word of the counter being accessed
         st_ok = Signal()                 # the request's header passed its range checks
+        st_end = Signal(range(6 + 2 * protocol.STATE_CHUNK + 1))   # payload end: 6 + 2·count
+        st_kmax = Signal(8)              # count − 1 (registered: no subtractor on the FSM)
 
         def next_counter():
             """READ/WRITE_STATE: step to the next counter (next lane, or next word)."""
@@ -748,7 +751,10 @@ class TrainerCore(wiring.Component):
                 with m.If(keygen.req.ready):
                     m.next = "KEY_WAIT"
             with m.State("KEY_WAIT"):
-                m.d.comb += [self.busy.eq(1), keygen.key.ready.eq(1)]
+                m.d.comb += [self.busy.eq(1), keygen.key.ready.eq(1),
+                             hsh.i.valid.eq(keygen.hash_i.valid),
+                             hsh.i.payload.eq(keygen.hash_i.payload),
+                             keygen.hash_i.ready.eq(hsh.i.ready)]
                 with m.If(keygen.key.valid):
                     in_r = ~sweep_mode & init_phase
                     m.d.sync += [key.eq(keygen.key.payload), idx_in.eq(0), o_done.eq(0),
@@ -858,7 +864,8 @@ class TrainerCore(wiring.Component):
                       & (st_first + st_count <= lf))
                 is_write = code == Cmd.WRITE_STATE
                 ok_len = Mux(is_write, length == 6 + 2 * st_count, 1)
-                m.d.sync += st_ok.eq(ok & ok_len)
+                m.d.sync += [st_ok.eq(ok & ok_len), st_end.eq(6 + 2 * st_count),
+                             st_kmax.eq(st_count - 1)]
                 m.next = "ST_ACCEPT"
             with m.State("ST_ACCEPT"):
                 m.d.comb += self.busy.eq(1)
@@ -915,7 +922,7 @@ class TrainerCore(wiring.Component):
                              self.rsp_data.payload.eq(st_value[8:16])]
                 with m.If(self.rsp_data.ready):
                     next_counter()
-                    with m.If(st_k == st_count - 1):
+                    with m.If(st_k == st_kmax):
                         m.next = "IDLE"
                     with m.Else():
                         m.next = "RS_READ"
@@ -929,7 +936,7 @@ class TrainerCore(wiring.Component):
                         with m.If((v < cmin) | (v > cmax)):
                             m.d.sync += bad.eq(1)
                     m.d.sync += st_value.eq(Cat(st_value[8:16], self.buf_data))
-                with m.If(rd_idx == 6 + 2 * st_count):
+                with m.If(rd_idx == st_end):
                     m.d.sync += [rd_idx.eq(6), st_k.eq(0)]
                     m.next = "WS_DECIDE"
             with m.State("WS_DECIDE"):
@@ -963,7 +970,7 @@ class TrainerCore(wiring.Component):
                     m.d.comb += [bank.cmd.valid.eq(1), bank.cmd.p.op.eq(BankOp.WRITE),
                                  bank.cmd.p.addr.eq(st_addr), bank.cmd.p.data.eq(word)]
                     next_counter()
-                    with m.If(st_k == st_count - 1):
+                    with m.If(st_k == st_kmax):
                         m.next = "REPLY"
                     with m.Else():
                         m.next = "WS_LO"
