@@ -110,14 +110,27 @@ def estimate_luts(cfg, family, rows=1):
                + c["mux"] * (rows - 1) * pk)
 
 
+def row_blocks(depth, width, row_words, aspects):
+    """Blocks of a counter memory split into rows of ``row_words`` words, every row one block
+    deep (no multiplexer inside a row): full rows in the ``row_words``-deep aspect ratio, a
+    partial last row in the cheapest aspect at least as deep as it."""
+    wide = dict((d, w) for d, w in aspects)
+    full, part = divmod(depth, row_words)
+    n = full * -(-width // wide[row_words])
+    if part:
+        n += min(-(-width // w) for d, w in aspects if d >= part)
+    return n
+
+
 def counter_row_words(cfg, family):
-    """Rows of the pipelined ("bram-rows") counter bank: as deep as the block-RAM aspect
-    ratio that holds the whole counter memory in the fewest blocks."""
+    """Rows of the pipelined ("bram-rows") counter bank: the block-RAM depth needing the
+    fewest blocks; on a tie the deeper one (fewer rows: a narrower row multiplexer and fewer
+    row registers)."""
     from ..hw.trainer import TrainerLayout
     aspects = ICE40_EBR if family == "ice40" else ECP5_DP16KD
     depth = TrainerLayout(cfg).cnt_depth
-    _, aspect = blocks_for(depth, cfg.lanes * cfg.counter_bits, aspects)
-    return int(aspect.split("x")[0])
+    width = cfg.lanes * cfg.counter_bits
+    return -min((row_blocks(depth, width, d, aspects), -d) for d, _ in aspects)[1]
 
 
 def spram_bank_shape(cfg, depth):
@@ -152,9 +165,9 @@ def fit_report(board, cfg, bank=None):
             mem.kind = "bram"
             aspects = ICE40_EBR if dev.family == "ice40" else ECP5_DP16KD
             rw = counter_row_words(cfg, dev.family)
-            rows = [min(rw, mem.depth - base) for base in range(0, mem.depth, rw)]
-            mem.blocks = sum(blocks_for(r, mem.width, aspects)[0] for r in rows)
-            mem.aspect = f"{len(rows)} rows of {rw} words"
+            mem.blocks = row_blocks(mem.depth, mem.width, rw, aspects)
+            mem.aspect = (f"{-(-mem.depth // rw)} rows of "
+                          f"{min(rw, 1 << (mem.depth - 1).bit_length())} words")
             ebr += mem.blocks
         elif dev.family == "ecp5" and mem.depth <= ECP5_LUTRAM_MAX_WORDS:
             mem.kind = "lutram"

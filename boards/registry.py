@@ -119,16 +119,16 @@ _12F_DEFAULT = dict(layers=[75, 75], group_sizes=[75, 75], lanes=8, counter_bits
 _B = "amaranth_boards."
 BOARDS = {b.name: b for b in [
     Board("icebreaker", "1BitSquared iCEBreaker", _B + "icebreaker", "ICEBreakerPlatform",
-          UP5K_SG48, 12e6, 21e6, "pll", ("6", "9", "FTDI FT2232H channel B (USB serial)"),
+          UP5K_SG48, 12e6, 24e6, "pll", ("6", "9", "FTDI FT2232H channel B (USB serial)"),
           "iceprog", "spram", _UP5K_DEFAULT,
-          "SB_PLL40_PAD 12 -> 21 MHz on the clock pad (pin 35); LEDs: red = busy, green = "
+          "SB_PLL40_PAD 12 -> 24 MHz on the clock pad (pin 35); LEDs: red = busy, green = "
           "heartbeat."),
     Board("upduino3", "tinyVision UPduino v3.0/3.1", _B + "upduino_v3", "UpduinoV3Platform",
-          UP5K_SG48, 48e6, 21e6, "hfosc",
+          UP5K_SG48, 48e6, 24e6, "hfosc",
           ("3", "4", "header J6 pins 3 (RX, FPGA input) and 4 (TX); the on-board FT232H is "
                      "single-channel (flash only): use a 3.3 V USB-UART adapter"),
           "iceprog", "spram", _UP5K_DEFAULT,
-          "48 MHz SB_HFOSC -> SB_PLL40_CORE 21 MHz (no external clock needed); RGB LED: "
+          "48 MHz SB_HFOSC -> SB_PLL40_CORE 24 MHz (no external clock needed); RGB LED: "
           "red = busy, green = heartbeat."),
     Board("ulx3s-12f", "Radiona ULX3S (LFE5U-12F)", _B + "ulx3s", "ULX3S_12F_Platform",
           _ecp5(12, "BG381", 24288, 56, 28), 25e6, 50e6, "pll",
@@ -144,7 +144,7 @@ BOARDS = {b.name: b for b in [
     Board("ulx3s-85f", "Radiona ULX3S (LFE5U-85F)", _B + "ulx3s", "ULX3S_85F_Platform",
           _ecp5(85, "BG381", 83640, 208, 156), 25e6, 60e6, "pll",
           ("M1", "L4", "US1 micro-USB (FT231X)"), "openFPGALoader", "bram-rows", _85F_DEFAULT,
-          "EHXPLLL 25 -> 37.5 MHz; LEDs 0 = busy, 1 = heartbeat, 2 = PLL lock."),
+          "EHXPLLL 25 -> 60 MHz; LEDs 0 = busy, 1 = heartbeat, 2 = PLL lock."),
     Board("orangecrab-25f", "Good Stuff OrangeCrab r0.2 (LFE5U-25F)", _B + "orangecrab_r0_2",
           "OrangeCrabR0_2_25FPlatform", _ecp5(25, "CSFBGA285", 24288, 56, 28), 48e6, 60e6,
           "pll", ("N17", "M18", "Feather header pins '0' (RX, FPGA input) and '1' (TX); the "

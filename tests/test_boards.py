@@ -88,6 +88,29 @@ def test_fit_check_spram_word_and_capacity():
         check_fit(b, b.default_config(), bank="bram")
 
 
+def test_fit_check_pipelined_rows_bank():
+    """ECP5 boards keep their counters in rows of block RAM, each row one block deep; the row
+    depth is the aspect ratio needing the fewest blocks (on a tie the deeper one)."""
+    from xnorlearn.boards.fit import ECP5_DP16KD, counter_row_words, row_blocks
+    from xnorlearn.boards.top import bank_class
+    b = get_board("ulx3s-85f")
+    cfg = b.default_config()                                   # 16575 words x 128 bits
+    assert b.bank == "bram-rows" and counter_row_words(cfg, "ecp5") == 2048
+    # 8 full rows of 15 blocks (2048 x 9) + 191 words in 4 blocks (512 x 36)
+    assert row_blocks(16575, 128, 2048, ECP5_DP16KD) == 8 * 15 + 4
+    assert row_blocks(16575, 128, 512, ECP5_DP16KD) == 32 * 4 + 4
+    counters = fit_report(b, cfg).memories[0]
+    assert (counters.blocks, counters.aspect) == (124, "9 rows of 2048 words")
+    bank = bank_class(b, cfg)(cfg.lanes, cfg.counter_bits, 16575)
+    assert bank.read_latency == 4 and len(bank.rows) == 9
+    assert [r.depth for r in bank.rows] == [2048] * 8 + [191]
+    from amaranth.hdl import Fragment
+    Fragment.get(bank, None)
+    # the plain inferred bank on the same board: one memory, Yosys' own row multiplexer
+    plain = fit_report(b, cfg, bank="bram").memories[0]
+    assert plain.blocks == 132 and plain.aspect == "512x36"
+
+
 def test_fit_check_logic_estimate():
     from xnorlearn.boards.fit import estimate_luts
     # the calibration points of the model (measured builds) within 15 %
@@ -119,7 +142,7 @@ def test_cli_boards_json(tmp_path, capsys):
     assert set(names) == set(BOARDS)
     ib = names["icebreaker"]
     assert (ib["luts"], ib["bram"], ib["spram"], ib["dsp"]) == (5280, 30, 4, 8)
-    assert ib["core_mhz"] == 21 and ib["default_config"]["uart_divisor"] == 182
+    assert ib["core_mhz"] == 24 and ib["default_config"]["uart_divisor"] == 208
     assert names["ulx3s-85f"]["uart_rx"] == "M1"
 
 
@@ -214,7 +237,7 @@ def test_train_target_board_through_emulated_serial(tmp_path, capsys):
     for eb, eg in zip(board_r["epochs"], gold_r["epochs"]):        # same loop, same numbers
         assert (eb["train_accuracy"], eb["test_accuracy"], eb["thresholds"]) == \
                (eg["train_accuracy"], eg["test_accuracy"], eg["thresholds"])
-    assert board_r["config"]["uart_divisor"] == 182
+    assert board_r["config"]["uart_divisor"] == 208
 
 
 def test_train_target_board_refuses_mismatched_bitstream(tmp_path, capsys):

@@ -45,9 +45,9 @@ def test_build_icebreaker_small_spram(tmp_path):
     names = {r["name"]: r for r in d["resources"]}
     assert names["SPRAM"]["used"] == 4 and names["SPRAM"]["available"] == 4
     assert d["bitstream"].endswith(".bin") and d["bitstream_bytes"] == 104_090
-    assert d["timing_met"] and d["clocks"][0]["target_mhz"] == 21.0
+    assert d["timing_met"] and d["clocks"][0]["target_mhz"] == 24.0
     assert d["ffs"] > 0 and names["LC"]["available"] == 5280 and names["PLL"]["used"] == 1
-    assert d["config"]["uart_divisor"] == 182
+    assert d["config"]["uart_divisor"] == 208
 
 
 @pytest.mark.synth
@@ -75,3 +75,9 @@ def test_build_default_configuration(name, tmp_path):
     rep = build(board, build_dir=tmp_path / name, period=60)
     _check_report(rep, board)
     print(report_markdown(rep))
+    # the targets: >= 24 MHz on the UP5K, >= 60 MHz on the ECP5-85F, each met
+    assert rep.timing_met, report_markdown(rep)
+    if board.device.name == "iCE40UP5K":
+        assert board.core_hz >= 24e6
+    if board.name == "ulx3s-85f":
+        assert board.core_hz >= 60e6
