@@ -118,9 +118,9 @@ def test_fit_check_logic_estimate():
     assert estimate_luts(small, "ice40") == pytest.approx(4477, rel=0.15)
     assert estimate_luts(small, "ecp5") == pytest.approx(5252, rel=0.15)
     assert estimate_luts(get_board("icebreaker").default_config(), "ice40") == \
-        pytest.approx(5048, rel=0.15)
+        pytest.approx(4754, rel=0.15)
     assert fit_report(get_board("ulx3s-85f"), get_board("ulx3s-85f").default_config()) \
-        .need["luts"] == pytest.approx(10658, rel=0.15)
+        .need["luts"] == pytest.approx(8898, rel=0.15)
     # four layers of 75 on the UP5K: the SPRAMs hold them, the logic does not
     b = get_board("icebreaker")
     cfg = b.default_config().replace(layers=[75, 75, 75, 75], group_sizes=75)
