@@ -102,7 +102,7 @@ class XnorPopcount(wiring.Component):
 
         # XNOR and mask of lanes beyond N.
         bits = [(~(self.i.p.a[lane] ^ self.i.p.w[lane])) & (cur > lane) for lane in range(p)]
-        valid, tlast, tn = self.i.valid, last, n_of_vec
+        valid, tlast, tn, tfirst = self.i.valid, last, n_of_vec, first
 
         # Balanced adder tree, registered every `levels_per_stage` levels.
         layer = list(bits)
@@ -117,22 +117,24 @@ class XnorPopcount(wiring.Component):
                 rv = Signal(name=f"tree_l{level}_valid")
                 rl = Signal(name=f"tree_l{level}_last")
                 rn = Signal.like(vec_n, name=f"tree_l{level}_n")
+                rf = Signal(name=f"tree_l{level}_first")
                 with m.If(en):
                     m.d.sync += [r.eq(v) for r, v in zip(regs, layer)]
-                    m.d.sync += [rv.eq(valid), rl.eq(tlast), rn.eq(tn)]
-                layer, valid, tlast, tn = regs, rv, rl, rn
+                    m.d.sync += [rv.eq(valid), rl.eq(tlast), rn.eq(tn), rf.eq(tfirst)]
+                layer, valid, tlast, tn, tfirst = regs, rv, rl, rn, rf
         beat_sum = layer[0]
 
-        # Accumulator and registered output.
-        acc = Signal(self.count_width)
-        total = Signal(self.count_width)
-        m.d.comb += total.eq(acc + beat_sum)
+        # Accumulator of h itself: it starts at −N on a vector's first beat and adds 2·(beat
+        # popcount) per beat, so the output needs no subtraction after the last addition (one
+        # carry chain per cycle instead of two). Registered output.
+        acc = Signal(signed(self.count_width + 1))
+        total = Signal(signed(self.count_width + 1))
+        m.d.comb += total.eq(Mux(tfirst, -tn, acc) + (beat_sum << 1))
         with m.If(en):
             m.d.sync += self.o.valid.eq(0)
             with m.If(valid):
                 with m.If(tlast):
-                    m.d.sync += [self.o.payload.eq((total << 1) - tn),
-                                 self.o.valid.eq(1), acc.eq(0)]
+                    m.d.sync += [self.o.payload.eq(total), self.o.valid.eq(1)]
                 with m.Else():
                     m.d.sync += acc.eq(total)
         return m

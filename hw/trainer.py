@@ -254,6 +254,10 @@ class TrainerCore(wiring.Component):
         learns = Signal(L)
 
         m.d.comb += self.busy.eq(0)   # overridden below by the FSM's non-idle states
+        # the popcount's vector length from a register (one cycle behind `layer`, which
+        # settles in LAYER_DONE / LOAD, at least two cycles before the first beat arrives)
+        f_reg = Signal(range(max_f + 1))
+        m.d.sync += f_reg.eq(F)
 
 
         # ---------------------------------------------------------------- default wiring
@@ -261,7 +265,7 @@ class TrainerCore(wiring.Component):
             bank.resp.ready.eq(1),
             pc.o.ready.eq(1),
             [hu.o.ready.eq(1) for hu in hashes],
-            pc.n.eq(F),
+            pc.n.eq(f_reg),
             keygen.hash_o.valid.eq(hsh.o.valid), keygen.hash_o.payload.eq(hsh.o.payload),
         ]
         for l in range(L):
