@@ -138,10 +138,7 @@ def cmd_train(args):
 
 
 # ------------------------------------------------------------------------------ sim / demo
-ICEBREAKER_HZ = 12_000_000   # iCEBreaker's oscillator; the board flow may run a PLL faster
-
-
-def _cosim(args, dataset, cfg, n_train, n_test, title):
+def _cosim(args, dataset, cfg, n_train, n_test, title, row_words=None):
     from ..sim.cosim import run_cosim
 
     x, y = dataset.x_train[:n_train], dataset.y_train[:n_train]
@@ -153,7 +150,7 @@ def _cosim(args, dataset, cfg, n_train, n_test, title):
     print("generating Verilog and building it with Verilator (cached after the first run) …",
           flush=True)
     r = run_cosim(cfg, x, y, xt, yt, check_every=args.check_every, waves=args.waves,
-                  build_root=args.build_dir, quiet=not args.verbose)
+                  build_root=args.build_dir, quiet=not args.verbose, row_words=row_words)
     ideal = r["ideal_cycles_per_sample"]
     print(f"bit-exact: yes — every counter of every layer equals the golden model after each "
           f"of {r['samples']} samples" + ("" if args.check_every == 1 else
@@ -194,22 +191,30 @@ def cmd_demo(args):
     base = {"n_inputs": dataset.n_inputs, "n_classes": dataset.n_classes,
             "layers": [64], "group_sizes": [4], "lanes": 16, "batch": 50,
             "uart_divisor": 4}
+    from ..boards.fit import counter_row_words, fit_report
+    from ..boards.registry import BOARDS
     from .config import Config
     cfg = Config.from_dict(base, source="demo")
+    # project onto the first listed board the design fits, co-simulating that board's bank
+    board = next(b for b in BOARDS.values() if fit_report(b, b.config_for(cfg)).fits)
+    rows = counter_row_words(cfg, board.family) if board.bank == "bram-rows" else None
     r = _cosim(args, dataset, cfg, args.samples, args.test_samples,
-               "xnorlearn demo (on-chip training in co-simulation)")
+               "xnorlearn demo (on-chip training in co-simulation)", row_words=rows)
     compute = r["cycles_per_sample_compute"]
-    per_s = ICEBREAKER_HZ / compute
-    # the link's share scales with the bit period: 104 cycles per bit is 115 200 Bd at 12 MHz
-    uart = (r["cycles_per_sample_with_uart"] - compute) * 104 / cfg.uart_divisor
-    print(f"on an iCEBreaker at {ICEBREAKER_HZ / 1e6:.0f} MHz this design trains "
-          f"{per_s:,.0f} samples/s on chip ({ICEBREAKER_HZ / (compute + uart):,.0f} samples/s "
-          f"when every sample comes through a 115 200 Bd UART)")
+    hz = board.core_hz
+    per_s = hz / compute
+    # the link's share scales with the bit period: board.uart_divisor cycles per bit is
+    # 115 200 Bd at the board's clock
+    uart = (r["cycles_per_sample_with_uart"] - compute) * board.uart_divisor / cfg.uart_divisor
+    print(f"on a {board.title} at {hz / 1e6:g} MHz (the first listed board it fits; "
+          f"`xnorlearn fit`) this design trains {per_s:,.0f} samples/s on chip "
+          f"({hz / (compute + uart):,.0f} samples/s when every sample comes through a "
+          f"115 200 Bd UART)")
     print(f"wall time {r['total_wall_seconds']:.1f} s")
     if args.json:
         _write_json(args.json, {"command": "demo", "dataset": dataset.name,
-                                "icebreaker_hz": ICEBREAKER_HZ,
-                                "icebreaker_samples_per_s": per_s, **r})
+                                "board": board.name, "board_hz": hz,
+                                "board_samples_per_s": per_s, **r})
         print(f"wrote {args.json}")
     return 0
 

@@ -1,6 +1,8 @@
 """Whole-trainer co-simulation: generated Verilog under Verilator, driven through its UART by
 the host driver, bit-exact against the golden model after every training sample."""
 
+import json
+
 import pytest
 
 from xnorlearn.sim.cosim import run_cosim
@@ -47,3 +49,22 @@ def test_trainer_protocol_fuzz_leaves_state_untouched():
     assert set(r["kinds"]) == {"flip", "truncate", "garbage", "oversize", "stopbit", "unknown",
                                "badlen"}
     assert r["resends"] == 0
+
+
+def test_demo_command_projects_onto_a_board_it_fits(tmp_path, capsys):
+    """The README's main command, shortened: bit-exact co-simulation with the bank of the
+    first board the demo network fits (ULX3S-12F: the pipelined rows bank), and a projection
+    at that board's clock."""
+    from xnorlearn.boards.registry import get_board
+    from xnorlearn.sw.cli import main
+    out = tmp_path / "demo.json"
+    assert main(["demo", "--samples", "40", "--test-samples", "10", "--check-every", "10",
+                 "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "bit-exact: yes" in text and "Radiona ULX3S (LFE5U-12F) at 60 MHz" in text
+    d = json.loads(out.read_text())
+    assert d["bit_exact"] and d["board"] == "ulx3s-12f" and d["samples"] == 40
+    board = get_board("ulx3s-12f")
+    assert d["board_hz"] == board.core_hz
+    assert d["board_samples_per_s"] == pytest.approx(board.core_hz /
+                                                     d["cycles_per_sample_compute"])
