@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import functools
 
-from amaranth import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
-from amaranth.build import Attrs, Resource
+from amaranth import ClockDomain, Const, Elaboratable, Instance, Module, Signal
+from amaranth.build import Attrs
 from amaranth.lib import io
 from amaranth.lib.cdc import FFSynchronizer, ResetSynchronizer
 from amaranth_boards.resources import UARTResource

@@ -14,7 +14,7 @@ from test_trainer_core import lockstep
 from xnorlearn.hw.counters import BankOp, LaneOp, lane_op_result
 from xnorlearn.hw.spram import SpramCounterBank
 from xnorlearn.hw.trainer import Cmd, Status, TrainerCore
-from xnorlearn.sim.core_harness import CoreDriver, CoreHarness, pack_sample
+from xnorlearn.sim.core_harness import CoreDriver, CoreHarness
 from xnorlearn.sw.config import Config
 from xnorlearn.sw.model import HwModel, compare_states
 

@@ -35,7 +35,6 @@ def _check_report(rep, board):
 
 @pytest.mark.synth
 def test_build_icebreaker_small_spram(tmp_path):
-    board = get_board("icebreaker")
     out = tmp_path / "build.json"
     rc = main(["build", "--board", "icebreaker", "--config", _save(tmp_path), "--build-dir",
                str(tmp_path / "b"), "--json", str(out), "--progress", "20",

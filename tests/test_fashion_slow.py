@@ -1,6 +1,5 @@
 """Slow checks on real FashionMNIST (CI runs them with `pytest -m slow`)."""
 
-import numpy as np
 import pytest
 
 from xnorlearn.sw.config import Config
