@@ -100,6 +100,7 @@ class BuildReport:
     bitstream: str = ""
     bitstream_bytes: int = 0
     build_dir: str = ""
+    notes: list = field(default_factory=list)
 
     @property
     def timing_met(self):
@@ -205,6 +206,7 @@ def report_markdown(rep):
                 f"({rep.bitstream_bytes} bytes)")
     if rep.tool_versions:
         rows.append("tools: " + "; ".join(f"{v}" for v in rep.tool_versions.values()))
+    rows += [f"note: {n}" for n in rep.notes]
     return "\n".join(rows)
 
 
@@ -261,8 +263,6 @@ def build(board, cfg=None, *, build_dir=None, bank=None, out=sys.stdout, period=
     """Fit-check, synthesise, place and route ``cfg`` (default: the board's default config)
     for ``board``; returns a :class:`BuildReport`. Raises :class:`~.fit.FitError` at once if
     the configuration cannot fit, :class:`BuildError` if a tool fails."""
-    from .top import BoardTop, bank_class, make_platform
-
     if isinstance(board, str):
         board = get_board(board)
     cfg = board.config_for(cfg if cfg is not None else board.default_config())
@@ -271,8 +271,6 @@ def build(board, cfg=None, *, build_dir=None, bank=None, out=sys.stdout, period=
         check_fit(board, cfg, bank=bank)
     build_dir = pathlib.Path(build_dir or f"build/boards/{board.name}")
     build_dir.mkdir(parents=True, exist_ok=True)
-    for stale in build_dir.glob(f"{NAME}.*"):
-        stale.unlink()
     env = tool_environment()
     t0 = time.monotonic()
     widths = "-".join(map(str, cfg.widths))
@@ -280,8 +278,55 @@ def build(board, cfg=None, *, build_dir=None, bank=None, out=sys.stdout, period=
           f"network {widths} (gamma {','.join(map(str, cfg.group_sizes))}, P={cfg.lanes}, "
           f"k={cfg.counter_bits}, counters in {bank}), core clock {board.core_hz / 1e6:g} MHz",
           file=out, flush=True)
+    # The rows bank's row depth: the fit check's choice first; if YoWASP Yosys 0.70's ABC9
+    # crashes on the netlist (a known, deterministic bug on some netlists, see
+    # docs/boards.md), the next depth that still fits the device's block RAM.
+    choices = [None]
+    if bank == "bram-rows":
+        from .fit import counter_row_choices, fit_report
+        spare = board.device.bram - fit_report(board, cfg, bank).need["bram"]
+        ranked = counter_row_choices(cfg, board.family)
+        choices = [d for d, n in ranked if n - ranked[0][1] <= spare]
+    notes = []
+    for attempt, row_words in enumerate(choices):
+        try:
+            rep = _build_once(board, cfg, bank, row_words, build_dir, env, out, period, seed,
+                              extra_synth, extra_nextpnr, t0)
+        except _YosysAbcCrash as e:
+            if attempt + 1 == len(choices):
+                raise BuildError(str(e)) from None
+            note = (f"Yosys ABC9 crashed on the netlist with counter rows of {row_words} "
+                    f"words (YoWASP Yosys 0.70 bug); rebuilt with rows of "
+                    f"{choices[attempt + 1]} words")
+            print(f"  {note}", file=out, flush=True)
+            notes.append(note)
+            continue
+        rep.notes = notes
+        if row_words:
+            rep.notes.append(f"counter bank: rows of {row_words} words")
+        rep.build_seconds = round(time.monotonic() - t0, 1)
+        (build_dir / f"{NAME}.report.json").write_text(json.dumps(rep.to_dict(), indent=2) +
+                                                        "\n")
+        (build_dir / f"{NAME}.report.md").write_text(report_markdown(rep) + "\n")
+        return rep
+
+
+class _YosysAbcCrash(BuildError):
+    pass
+
+
+# What YoWASP Yosys 0.70 prints when ABC9 fails on a netlist (both seen on this design).
+_ABC_CRASH = ("Assert `GetSize(conn.first) == GetSize(conn.second)'",
+              "wasm trap: call stack exhausted")
+
+
+def _build_once(board, cfg, bank, row_words, build_dir, env, out, period, seed, extra_synth,
+                extra_nextpnr, t0):
+    from .top import BoardTop, bank_class, make_platform
+    for stale in build_dir.glob(f"{NAME}.*"):
+        stale.unlink()
     plat = make_platform(board)
-    top = BoardTop(board, cfg, bank_cls=bank_class(board, cfg, bank))
+    top = BoardTop(board, cfg, bank_cls=bank_class(board, cfg, bank, row_words))
     # --timing-allow-fail: nextpnr still writes the bitstream and the full timing report
     # when the target is missed; the report (and the exit code of `xnorlearn build`) says so.
     nextpnr = ["--timing-allow-fail", *NEXTPNR_OPTS.get(board.family, [])]
@@ -305,13 +350,14 @@ def build(board, cfg=None, *, build_dir=None, bank=None, out=sys.stdout, period=
     elapsed = time.monotonic() - t0
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout)[-3000:]
-        raise BuildError(f"build for {board.name} failed (exit {proc.returncode}); see "
-                         f"{build_dir}/{NAME}.rpt and {NAME}.tim:\n{tail}")
+        rpt = build_dir / f"{NAME}.rpt"
+        log = (rpt.read_text(errors="replace")[-5000:] if rpt.exists() else "") + tail
+        error = BuildError if not any(sig in log for sig in _ABC_CRASH) else _YosysAbcCrash
+        raise error(f"build for {board.name} failed (exit {proc.returncode}); see "
+                    f"{build_dir}/{NAME}.rpt and {NAME}.tim:\n{tail}")
     rep = parse_reports(build_dir, board, cfg.to_dict())
     rep.build_seconds = round(elapsed, 1)
     rep.phase_seconds = {"elaborate": round(t_elab, 1),
                          **{k: round(v, 1) for k, v in watcher.phases.items()}}
     rep.tool_versions = tool_versions(board.family, env)
-    (build_dir / f"{NAME}.report.json").write_text(json.dumps(rep.to_dict(), indent=2) + "\n")
-    (build_dir / f"{NAME}.report.md").write_text(report_markdown(rep) + "\n")
     return rep

@@ -124,15 +124,22 @@ def row_blocks(depth, width, row_words, aspects):
     return n
 
 
-def counter_row_words(cfg, family):
-    """Rows of the pipelined ("bram-rows") counter bank: the block-RAM depth needing the
-    fewest blocks; on a tie the deeper one (fewer rows: a narrower row multiplexer and fewer
-    row registers)."""
+def counter_row_choices(cfg, family):
+    """Row depths of the pipelined ("bram-rows") counter bank, best first, as
+    ``(row_words, blocks)``: fewest blocks, on a tie the deeper (fewer rows: a narrower row
+    multiplexer and fewer row registers)."""
     from ..hw.trainer import TrainerLayout
     aspects = ICE40_EBR if family == "ice40" else ECP5_DP16KD
     depth = TrainerLayout(cfg).cnt_depth
     width = cfg.lanes * cfg.counter_bits
-    return -min((row_blocks(depth, width, d, aspects), -d) for d, _ in aspects)[1]
+    ranked = sorted((row_blocks(depth, width, d, aspects), -d) for d, _ in aspects)
+    return [(-neg_d, n) for n, neg_d in ranked]
+
+
+def counter_row_words(cfg, family):
+    """The row depth of the pipelined counter bank (the first of
+    :func:`counter_row_choices`)."""
+    return counter_row_choices(cfg, family)[0][0]
 
 
 def spram_bank_shape(cfg, depth):

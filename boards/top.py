@@ -30,11 +30,12 @@ from .pll import ecp5_pll, ice40_pll
 __all__ = ["BoardTop", "make_platform", "bank_class"]
 
 
-def bank_class(board, cfg, bank=None):
+def bank_class(board, cfg, bank=None, row_words=None):
     """The counter-bank class of ``bank`` (default: the board's) for ``cfg`` on ``board``:
     ``"bram"`` → :class:`~xnorlearn.hw.counters.CounterBank`, ``"bram-rows"`` →
     :class:`~xnorlearn.hw.counters.PipelinedCounterBank` with rows one block-RAM aspect ratio
-    deep (the fit check's choice), ``"spram"`` → :class:`~xnorlearn.hw.spram.SpramCounterBank`."""
+    deep (the fit check's choice, or ``row_words``), ``"spram"`` →
+    :class:`~xnorlearn.hw.spram.SpramCounterBank`."""
     bank = bank or board.bank
     if bank == "spram":
         from ..hw.spram import SpramCounterBank
@@ -43,7 +44,7 @@ def bank_class(board, cfg, bank=None):
         from ..hw.counters import PipelinedCounterBank
         from .fit import counter_row_words
         return functools.partial(PipelinedCounterBank,
-                                 row_words=counter_row_words(cfg, board.family))
+                                 row_words=row_words or counter_row_words(cfg, board.family))
     from ..hw.counters import CounterBank
     return CounterBank
 

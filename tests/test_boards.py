@@ -1,6 +1,7 @@
 """Board targets: registry, PLL parameters, fit check, CLI (boards / fit / program), and
 ``train --target board`` through a pseudo-terminal running the protocol on the golden model."""
 
+import io
 import json
 import re
 import subprocess
@@ -262,3 +263,36 @@ def test_train_target_board_argument_errors(tmp_path, capsys):
                  str(tmp_path / "no-such-tty"), "--dataset", "digits", "--encoding", "median",
                  "--config", str(_small_cfg(tmp_path)[1]), "--epochs", "1"]) == 2
     assert "xnorlearn: error:" in capsys.readouterr().err
+
+
+def test_build_retries_next_row_depth_when_yosys_abc9_crashes(tmp_path, monkeypatch):
+    """YoWASP Yosys 0.70's ABC9 crashes deterministically on some netlists (the ULX3S-45F
+    default with rows of 2048 words): build() then rebuilds with the next row depth that still
+    fits, and the report says so. Any other tool failure is not retried."""
+    from xnorlearn.boards import build as build_mod
+    from xnorlearn.boards.build import BuildError, BuildReport
+    tried = []
+
+    def fake(board, cfg, bank, row_words, *args):
+        tried.append(row_words)
+        if len(tried) == 1:
+            raise build_mod._YosysAbcCrash("ERROR: Assert `GetSize(conn.first) == ...")
+        return BuildReport(board.name, board.device.name, cfg.to_dict())
+
+    monkeypatch.setattr(build_mod, "_build_once", fake)
+    monkeypatch.setattr(build_mod, "tool_environment", lambda: {})
+    rep = build_mod.build("ulx3s-45f", build_dir=tmp_path, out=io.StringIO())
+    assert tried == [2048, 16384]
+    assert "ABC9 crashed" in rep.notes[0] and rep.notes[-1] == "counter bank: rows of 16384 words"
+    assert "note: Yosys ABC9 crashed" in build_mod.report_markdown(rep)
+    assert (tmp_path / "xnorlearn.report.json").exists()
+
+    def broken(board, cfg, bank, row_words, *args):
+        tried.append(row_words)
+        raise BuildError("nextpnr failed")
+
+    tried.clear()
+    monkeypatch.setattr(build_mod, "_build_once", broken)
+    with pytest.raises(BuildError, match="nextpnr failed"):
+        build_mod.build("ulx3s-45f", build_dir=tmp_path, out=io.StringIO())
+    assert tried == [2048]
