@@ -167,6 +167,11 @@ class HostLink(wiring.Component):
         length_ok = self._length_ok(code, length)
         is_identify = Const(int(self.identify)) & (code == proto.Command.IDENTIFY)
         rom = Array(Const(b, 8) for b in self.identify_rom)
+        # The ROM byte at `index`, from a register (the ROM lookup stays off the transmit
+        # path); `rom_ok` says it belongs to the current index (one cycle after a change).
+        rom_q = Signal(8)
+        rom_ok = Signal()
+        m.d.sync += [rom_q.eq(rom[index]), rom_ok.eq(1)]
 
         m.d.comb += [wr.addr.eq(index), wr.data.eq(byte)]
         m.d.comb += self.req.payload.eq(Cat(code, length))
@@ -260,7 +265,7 @@ class HostLink(wiring.Component):
                     m.next = then
 
             with m.State("SEND_SYNC"):
-                m.d.sync += index.eq(0)
+                m.d.sync += [index.eq(0), rom_ok.eq(0)]
                 send(proto.SYNC_DEVICE, "SEND_STATUS", update_crc=False)
                 with m.If(utx.i.ready):
                     m.d.sync += crc.eq(0xFFFF)
@@ -274,13 +279,13 @@ class HostLink(wiring.Component):
                 with m.If(utx.i.ready & (rlength == 0)):
                     m.next = "SEND_CRC0"
             with m.State("SEND_DATA"):
-                value = Mux(from_rom, rom[index], self.rsp_data.payload)
-                valid = from_rom | self.rsp_data.valid
+                value = Mux(from_rom, rom_q, self.rsp_data.payload)
+                valid = Mux(from_rom, rom_ok, self.rsp_data.valid)
                 m.d.comb += [utx.i.valid.eq(valid), utx.i.payload.eq(value),
                              self.rsp_data.ready.eq(~from_rom & utx.i.ready)]
                 with m.If(valid & utx.i.ready):
                     m.d.sync += [crc.eq(crc16_next(crc, value)), index.eq(index + 1),
-                                 left.eq(left - 1)]
+                                 left.eq(left - 1), rom_ok.eq(0)]
                     with m.If(left == 0):
                         m.next = "SEND_CRC0"
             with m.State("SEND_CRC0"):
