@@ -27,6 +27,11 @@ def _counters(cfg, layer):
     return CounterBank.from_config(cfg, layer)
 
 
+def _counters_rows(cfg, layer):
+    from .counters import PipelinedCounterBank
+    return PipelinedCounterBank.from_config(cfg, layer)
+
+
 def _hash32(cfg, layer):
     from .prng import Hash32
     return Hash32()
@@ -67,6 +72,8 @@ def _trainer(cfg, layer):
 BLOCKS = {
     "popcount": (_popcount, "P-lane XNOR-popcount array, sized for the widest fan-in"),
     "counters": (_counters, "hidden-weight counter bank (block RAM) of one layer"),
+    "counters_rows": (_counters_rows, "pipelined counter bank (rows of 512 words, read "
+                                      "latency 4; the ECP5 boards' bank) of one layer"),
     "hash32": (_hash32, "pipelined hash32 (spec §3), one draw per cycle"),
     "stream_key": (_stream_key, "stream_key(seed, layer, stream, n) on one shared hash32"),
     "selector": (_selector, "group selector (spec §6) of one layer"),

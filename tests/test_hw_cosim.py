@@ -7,7 +7,7 @@ both benches. The small blocks run on Icarus, whose build is instant.
 
 import pytest
 
-from xnorlearn.hw.counters import CounterBank
+from xnorlearn.hw.counters import CounterBank, PipelinedCounterBank
 from xnorlearn.hw.decision import DecisionUnit
 from xnorlearn.hw.generate import convert
 from xnorlearn.hw.popcount import XnorPopcount
@@ -23,11 +23,16 @@ VERILATOR_BENCHES = {
                  dict(lanes=8, max_inputs=50, count=10000, p_valid=0.9, p_ready=0.8, seed=3)),
     "counters": ("cocotb_counters", "counters_random",
                  dict(lanes=8, bits=4, depth=48, count=12000, p_valid=0.9, p_ready=0.7, seed=12)),
+    # the pipelined rows bank: 48 words in 3 rows of 16, four writes in flight
+    "counters_rows": ("cocotb_counters", "counters_random",
+                      dict(lanes=8, bits=4, depth=48, count=12000, p_valid=0.95, p_ready=0.8,
+                           seed=13)),
 }
 
 
 def verilator_blocks():
-    return {"popcount": XnorPopcount(8, 50, 1), "counters": CounterBank(8, 4, 48)}
+    return {"popcount": XnorPopcount(8, 50, 1), "counters": CounterBank(8, 4, 48),
+            "counters_rows": PipelinedCounterBank(8, 4, 48, row_words=16)}
 
 
 @pytest.fixture(scope="module")
