@@ -18,7 +18,7 @@ from xnorlearn.sim.synth import summarise, synth_cells
 from xnorlearn.sim.toolenv import setup_environment
 from xnorlearn.sw.config import Config
 
-LANE_BLOCKS = ("popcount", "counters")
+LANE_BLOCKS = ("popcount", "counters", "counters_rows")
 OTHER_BLOCKS = ("hash32", "stream_key", "selector", "decision")
 
 
