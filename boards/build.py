@@ -286,7 +286,8 @@ def build(board, cfg=None, *, build_dir=None, bank=None, out=sys.stdout, period=
         from .fit import counter_row_choices, fit_report
         spare = board.device.bram - fit_report(board, cfg, bank).need["bram"]
         ranked = counter_row_choices(cfg, board.family)
-        choices = [d for d, n in ranked if n - ranked[0][1] <= spare]
+        # at most three attempts (each is a whole Yosys run); the first even if over budget
+        choices = [ranked[0][0]] + [d for d, n in ranked[1:] if n - ranked[0][1] <= spare][:2]
     notes = []
     for attempt, row_words in enumerate(choices):
         try:
