@@ -20,7 +20,11 @@ def _check_report(rep, board):
     d = rep.to_dict()
     names = {r["name"]: r for r in d["resources"]}
     lut = names["LC" if board.family == "ice40" else "LUT4"]
-    assert 0 < lut["used"] <= lut["available"] == board.device.luts
+    # nextpnr places the LFE5U-12F on the 25F die it is (24288 LUT4 available); the design
+    # must still stay within the 12F's data-sheet figure, as the fit check demands
+    die = 24288 if board.name == "ulx3s-12f" else board.device.luts
+    assert lut["available"] == die
+    assert 0 < lut["used"] <= board.device.luts
     assert names["PLL"]["used"] == 1
     assert rep.ffs > 0
     assert rep.clocks and rep.clocks[0].target_mhz == pytest.approx(board.core_hz / 1e6,
