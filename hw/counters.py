@@ -60,6 +60,12 @@ def apply_lane_ops(m, old, ops, bits):
     return new
 
 
+def _peek_memories(ctx, memories, lanes):
+    """The words of ``memories`` (counter words, in address order) as lists of ints."""
+    return [[int(w[q]) for q in range(lanes)]
+            for mem in memories for w in (ctx.get(mem.data[i]) for i in range(mem.depth))]
+
+
 def command_layout(lanes, bits, depth):
     return data.StructLayout({
         "op": BankOp,
@@ -135,9 +141,9 @@ class CounterBank(wiring.Component):
         beats = -(-cfg.fan_in(layer) // cfg.lanes)
         return cls(cfg.lanes, cfg.counter_bits, cfg.layers[layer] * beats)
 
-    def word_location(self, addr):
-        """(memory, index) holding counter word ``addr`` (for simulation peeks)."""
-        return self.mem, addr
+    def peek_words(self, ctx):
+        """Every counter word (lists of ``P`` ints), read in an Amaranth testbench."""
+        return _peek_memories(ctx, [self.mem], self.lanes)
 
     @staticmethod
     def address(neuron, beat, fan_in, lanes):
@@ -247,9 +253,9 @@ class PipelinedCounterBank(wiring.Component):
         return cls(cfg.lanes, cfg.counter_bits, cfg.layers[layer] * beats,
                    row_words=row_words)
 
-    def word_location(self, addr):
-        """(memory, index) holding counter word ``addr`` (for simulation peeks)."""
-        return self.rows[addr // self.row_words], addr % self.row_words
+    def peek_words(self, ctx):
+        """Every counter word (lists of ``P`` ints), read in an Amaranth testbench."""
+        return _peek_memories(ctx, self.rows, self.lanes)
 
     def elaborate(self, platform):
         m = Module()

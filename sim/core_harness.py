@@ -14,6 +14,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from ..hw.trainer import Cmd, TrainerCore
+from ..sw import protocol
 
 __all__ = ["CoreHarness", "CoreDriver", "pack_sample"]
 
@@ -108,6 +109,17 @@ class CoreDriver:
     async def init(self, seed):
         return (await self.command(Cmd.INIT, struct.pack("<I", seed)))[0]
 
+    async def read_state(self, layer, neuron, first, count):
+        """READ_STATE: (status, the counters as a list, or None unless OK)."""
+        st, r = await self.command(Cmd.READ_STATE,
+                                   protocol.read_state_request(layer, neuron, first, count))
+        return st, ([int(v) for v in protocol.parse_state(r, count)] if st == 0 else None)
+
+    async def write_state(self, layer, neuron, first, values):
+        """WRITE_STATE; returns the status."""
+        return (await self.command(Cmd.WRITE_STATE,
+                                   protocol.write_state_request(layer, neuron, first, values)))[0]
+
     async def read_counters(self):
         st, r = await self.command(Cmd.READ_COUNTERS)
         assert st == 0 and len(r) == 24
@@ -116,12 +128,6 @@ class CoreDriver:
                     since_boundary=since)
 
     def peek_state(self):
-        """Every layer's counters, read straight from the bank memory."""
-        lay = self.core.lay
-        p = self.cfg.lanes
-        words = []
-        for a in range(lay.cnt_depth):
-            mem, i = self.core.bank.word_location(a)
-            w = self.ctx.get(mem.data[i])
-            words.append([int(w[q]) for q in range(p)])
-        return lay.state_from_words(words)
+        """Every layer's counters, read straight from the bank's memories (any bank class:
+        each has ``peek_words``)."""
+        return self.core.lay.state_from_words(self.core.bank.peek_words(self.ctx))

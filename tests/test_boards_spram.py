@@ -2,47 +2,28 @@
 ``bank_cls=SpramCounterBank`` against the golden model, in Amaranth's simulator with the
 behavioural SB_SPRAM256KA model; plus the bank's own stall/forwarding corner cases."""
 
-import struct
 
 import numpy as np
 import pytest
-from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
-from test_trainer_core import lockstep
+from test_trainer_core import lockstep, write_state_round_trip
 from xnorlearn.hw.counters import BankOp, LaneOp, lane_op_result
 from xnorlearn.hw.spram import SpramCounterBank
-from xnorlearn.hw.trainer import Cmd, Status, TrainerCore
+from xnorlearn.hw.trainer import Status
 from xnorlearn.sim.core_harness import CoreDriver, CoreHarness
 from xnorlearn.sw.config import Config
 from xnorlearn.sw.model import HwModel, compare_states
 
 
-class SpramHarness(CoreHarness):
-    """CoreHarness whose core uses the SPRAM bank (bank_cls pass-through)."""
-
-    def __init__(self, cfg, identify=b"xnorlearn-test", bank_cls=SpramCounterBank):
-        n_bytes = -(-cfg.n_inputs // 8)
-        self.max_payload = max(n_bytes + 1, 4 * cfg.n_layers, 6 + 2 * 64)
-        self.core = TrainerCore(cfg, identify, self.max_payload, bank_cls=bank_cls)
-        self.buf = Memory(shape=8, depth=self.max_payload, init=[])
-        wiring.Component.__init__(self, {})
-
-
-class SpramDriver(CoreDriver):
-    def peek_state(self):
-        return self.core.lay.state_from_words(self.core.bank.peek_words(self.ctx))
-
-
 def run(cfg, bench):
-    h = SpramHarness(cfg)
+    h = CoreHarness(cfg, bank_cls=SpramCounterBank)
     sim = Simulator(h)
     sim.add_clock(1e-8)
     result = {}
 
     async def tb(ctx):
-        d = SpramDriver(h, cfg, ctx)
+        d = CoreDriver(h, cfg, ctx)
         result["value"] = await bench(d, h)
         result["conflicts"] = ctx.get(h.core.bank.conflicts)
 
@@ -99,15 +80,7 @@ def test_spram_init_and_state_access(name):
     async def bench(d, h):
         assert await d.init(99) == Status.OK                 # what the host does on SPRAM
         assert compare_states(gold.state(), d.peek_state()) is None
-        vals = [-128, 127, 0, -1, 5]
-        st, _ = await d.command(Cmd.WRITE_STATE, struct.pack("<BHHB5h", 0, 3, 2, 5, *vals))
-        assert st == Status.OK
-        state = gold.state()
-        state[0][3, 2:7] = vals
-        gold.load_state(state)
-        assert compare_states(gold.state(), d.peek_state()) is None
-        st, r = await d.command(Cmd.READ_STATE, struct.pack("<BHHB", 0, 3, 2, 5))
-        assert st == Status.OK and list(struct.unpack("<5h", r)) == vals
+        await write_state_round_trip(d, gold, 0, 3, 2, [-128, 127, 0, -1, 5])
         x = np.ones(cfg.n_inputs, np.uint8)
         assert await d.infer(x) == gold.infer(x)
         p = await d.train(x, 1)

@@ -61,6 +61,17 @@ def lockstep(d, gold, X, Y, *, epochs=1, seed=0, end_epoch=True):
     return go()
 
 
+async def write_state_round_trip(d, gold, layer, neuron, first, vals):
+    """WRITE_STATE on the core and the same values into the golden model: the states must
+    agree, and READ_STATE must return the values."""
+    assert await d.write_state(layer, neuron, first, vals) == Status.OK
+    state = gold.state()
+    state[layer][neuron, first:first + len(vals)] = vals
+    gold.load_state(state)
+    assert compare_states(gold.state(), d.peek_state()) is None
+    assert await d.read_state(layer, neuron, first, len(vals)) == (Status.OK, list(vals))
+
+
 CONFIGS = {
     # P does not divide N0, two layers, narrow counters (saturation), sweep every 5 samples
     "p8_n20_two_layers": Config(n_inputs=20, layers=(8, 6), n_classes=3, group_sizes=(4, 3),
@@ -164,20 +175,11 @@ def test_state_access_and_bad_arguments_leave_state_untouched(bank):
             assert compare_states(before, d.peek_state()) is None, (code, payload)
         thr_before = (await d.read_counters())
         # READ_STATE matches the golden state, across a word boundary (P = 8)
-        st, r = await d.command(Cmd.READ_STATE, struct.pack("<BHHB", 0, 3, 5, 12))
+        st, r = await d.read_state(0, 3, 5, 12)
         assert st == Status.OK
-        assert list(struct.unpack("<12h", r)) == list(gold.state()[0][3, 5:17])
+        assert r == list(gold.state()[0][3, 5:17])
         # WRITE_STATE then READ_STATE round trip; the golden model's load_state agrees
-        vals = [-4, 3, 0, -1, 2]
-        st, _ = await d.command(Cmd.WRITE_STATE,
-                                struct.pack("<BHHB5h", 1, 5, 2, 5, *vals))
-        assert st == Status.OK
-        state = gold.state()
-        state[1][5, 2:7] = vals
-        gold.load_state(state)
-        assert compare_states(gold.state(), d.peek_state()) is None
-        st, r = await d.command(Cmd.READ_STATE, struct.pack("<BHHB", 1, 5, 2, 5))
-        assert list(struct.unpack("<5h", r)) == vals
+        await write_state_round_trip(d, gold, 1, 5, 2, [-4, 3, 0, -1, 2])
         # the written weights are used by the forward pass
         x = np.ones(20, np.uint8)
         assert await d.infer(x) == gold.infer(x)
