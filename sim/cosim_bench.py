@@ -64,29 +64,42 @@ class BankPeek:
         return self.layout.state_from_words(words)
 
 
+class BenchRun:
+    """What both benches start with: the runner's parameters, the configuration and data, the
+    result record (written by :meth:`finish`), and after :meth:`connect` the reset design's
+    host driver, counter peek and a fresh golden model."""
+
+    def __init__(self, **fields):
+        self.prm = cocotb_params()
+        self.cfg = Config.from_dict(self.prm["config"])
+        self.data = np.load(self.prm["data"])
+        self.result = {"config": self.cfg.to_dict(), "bit_exact": False,
+                       "first_mismatch": None, "samples": 0, **fields}
+        self.t_wall = time.perf_counter()
+
+    def finish(self, **extra):
+        self.result.update(extra)
+        self.result["wall_seconds"] = time.perf_counter() - self.t_wall
+        with open(self.prm["result"], "w") as f:
+            json.dump(self.result, f, indent=2)
+
+    async def connect(self, dut):
+        """Reset, connect the driver through the UART pins; returns (device, peek, golden)."""
+        cfg = self.cfg
+        await cocotb_reset(dut)
+        transport = CocotbUartTransport(dut.uart_rx, dut.uart_tx, dut.clk, cfg.uart_divisor)
+        dev = await Device.connect(transport, cfg)
+        return dev, BankPeek(dut, cfg, self.prm.get("row_words")), HwModel(cfg)
+
+
 @cocotb.test()
 async def train_lockstep(dut):
-    prm = cocotb_params()
-    cfg = Config.from_dict(prm["config"])
-    data = np.load(prm["data"])
+    run = BenchRun()
+    prm, cfg, data, finish = run.prm, run.cfg, run.data, run.finish
     x_train, y_train = data["x_train"], data["y_train"]
     x_test, y_test = data["x_test"], data["y_test"]
     check_every = int(prm.get("check_every", 1))
-    result = {"config": cfg.to_dict(), "bit_exact": False, "first_mismatch": None,
-              "samples": 0}
-    t_wall = time.perf_counter()
-
-    def finish(**extra):
-        result.update(extra)
-        result["wall_seconds"] = time.perf_counter() - t_wall
-        with open(prm["result"], "w") as f:
-            json.dump(result, f, indent=2)
-
-    await cocotb_reset(dut)
-    transport = CocotbUartTransport(dut.uart_rx, dut.uart_tx, dut.clk, cfg.uart_divisor)
-    dev = await Device.connect(transport, cfg)
-    peek = BankPeek(dut, cfg, prm.get("row_words"))
-    gold = HwModel(cfg)
+    dev, peek, gold = await run.connect(dut)
 
     # On-chip initialisation from the PRNG (spec §4) must give the golden initial state.
     await dev.init(cfg.seed)
@@ -154,25 +167,13 @@ async def fuzz_protocol(dut):
 
     from xnorlearn.sw import protocol as proto
 
-    prm = cocotb_params()
-    cfg = Config.from_dict(prm["config"])
-    data = np.load(prm["data"])
+    run = BenchRun(kinds={})
+    prm, cfg, data, result, finish = run.prm, run.cfg, run.data, run.result, run.finish
     x, y = data["x_train"], data["y_train"]
     rng = random.Random(prm.get("seed", 1))
     rounds = int(prm.get("rounds", 200))
-    result = {"config": cfg.to_dict(), "bit_exact": False, "first_mismatch": None,
-              "samples": 0, "kinds": {}}
-
-    def finish(**extra):
-        result.update(extra)
-        with open(prm["result"], "w") as f:
-            json.dump(result, f, indent=2)
-
-    await cocotb_reset(dut)
-    transport = CocotbUartTransport(dut.uart_rx, dut.uart_tx, dut.clk, cfg.uart_divisor)
-    dev = await Device.connect(transport, cfg)
-    peek = BankPeek(dut, cfg, prm.get("row_words"))
-    gold = HwModel(cfg)
+    dev, peek, gold = await run.connect(dut)
+    transport = dev.transport
     model = proto.RequestReceiver(cfg)
     limit = proto.max_payload(cfg)
     good_trained = 0
