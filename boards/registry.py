@@ -116,6 +116,11 @@ _45F_DEFAULT = dict(layers=[135, 135], group_sizes=[45, 45], lanes=16, counter_b
 _25F_DEFAULT = dict(layers=[75, 75], group_sizes=[75, 75], lanes=8, counter_bits=8)
 _12F_DEFAULT = dict(layers=[75, 75], group_sizes=[75, 75], lanes=8, counter_bits=6)
 
+# (FPGA RX pin, FPGA TX pin, where the user finds them) of the boards sharing a layout
+_ULX3S_UART = ("M1", "L4", "US1 micro-USB (FT231X)")
+_ORANGECRAB_UART = ("N17", "M18", "Feather header pins '0' (RX, FPGA input) and '1' (TX); "
+                    "the USB port is wired to the FPGA, use a 3.3 V USB-UART adapter")
+
 _B = "amaranth_boards."
 BOARDS = {b.name: b for b in [
     Board("icebreaker", "1BitSquared iCEBreaker", _B + "icebreaker", "ICEBreakerPlatform",
@@ -132,30 +137,28 @@ BOARDS = {b.name: b for b in [
           "red = busy, green = heartbeat."),
     Board("ulx3s-12f", "Radiona ULX3S (LFE5U-12F)", _B + "ulx3s", "ULX3S_12F_Platform",
           _ecp5(12, "BG381", 24288, 56, 28), 25e6, 60e6, "pll",
-          ("M1", "L4", "US1 micro-USB (FT231X)"), "openFPGALoader", "bram-rows", _12F_DEFAULT,
+          _ULX3S_UART, "openFPGALoader", "bram-rows", _12F_DEFAULT,
           "The 12F is a 25F die; the vendor tools limit it to 12K LUT / 32 EBR / 28 mult, "
           "nextpnr does not. The fit check uses 12288 LUT, 32 DP16KD."),
     Board("ulx3s-25f", "Radiona ULX3S (LFE5U-25F)", _B + "ulx3s", "ULX3S_25F_Platform",
           _ecp5(25, "BG381", 24288, 56, 28), 25e6, 60e6, "pll",
-          ("M1", "L4", "US1 micro-USB (FT231X)"), "openFPGALoader", "bram-rows", _25F_DEFAULT),
+          _ULX3S_UART, "openFPGALoader", "bram-rows", _25F_DEFAULT),
     Board("ulx3s-45f", "Radiona ULX3S (LFE5U-45F)", _B + "ulx3s", "ULX3S_45F_Platform",
           _ecp5(45, "BG381", 43848, 108, 72), 25e6, 60e6, "pll",
-          ("M1", "L4", "US1 micro-USB (FT231X)"), "openFPGALoader", "bram-rows", _45F_DEFAULT),
+          _ULX3S_UART, "openFPGALoader", "bram-rows", _45F_DEFAULT),
     Board("ulx3s-85f", "Radiona ULX3S (LFE5U-85F)", _B + "ulx3s", "ULX3S_85F_Platform",
           _ecp5(85, "BG381", 83640, 208, 156), 25e6, 60e6, "pll",
-          ("M1", "L4", "US1 micro-USB (FT231X)"), "openFPGALoader", "bram-rows", _85F_DEFAULT,
+          _ULX3S_UART, "openFPGALoader", "bram-rows", _85F_DEFAULT,
           "EHXPLLL 25 -> 60 MHz; LEDs 0 = busy, 1 = heartbeat, 2 = PLL lock."),
     Board("orangecrab-25f", "Good Stuff OrangeCrab r0.2 (LFE5U-25F)", _B + "orangecrab_r0_2",
           "OrangeCrabR0_2_25FPlatform", _ecp5(25, "CSFBGA285", 24288, 56, 28), 48e6, 60e6,
-          "pll", ("N17", "M18", "Feather header pins '0' (RX, FPGA input) and '1' (TX); the "
-                                "USB port is wired to the FPGA, use a 3.3 V USB-UART adapter"),
+          "pll", _ORANGECRAB_UART,
           "dfu-util", "bram-rows", _25F_DEFAULT,
           "EHXPLLL 48 -> 60 MHz; RGB LED: red = busy, green = heartbeat. Program through the "
           "DFU bootloader (hold the button while plugging in)."),
     Board("orangecrab-85f", "Good Stuff OrangeCrab r0.2 (LFE5U-85F)", _B + "orangecrab_r0_2",
           "OrangeCrabR0_2_85FPlatform", _ecp5(85, "CSFBGA285", 83640, 208, 156), 48e6, 60e6,
-          "pll", ("N17", "M18", "Feather header pins '0' (RX, FPGA input) and '1' (TX); the "
-                                "USB port is wired to the FPGA, use a 3.3 V USB-UART adapter"),
+          "pll", _ORANGECRAB_UART,
           "dfu-util", "bram-rows", _85F_DEFAULT,
           "EHXPLLL 48 -> 60 MHz; RGB LED: red = busy, green = heartbeat."),
 ]}
