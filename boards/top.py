@@ -52,7 +52,6 @@ def bank_class(board, cfg, bank=None, row_words=None):
 def make_platform(board, **kwargs):
     """The board's amaranth-boards platform plus the UART resource where the board lacks one."""
     plat = board.platform(**kwargs)
-    names = {r.name for r in plat.resources.values()} if isinstance(plat.resources, dict) else set()
     try:
         plat.lookup("uart", 0)
         has_uart = True
@@ -65,7 +64,6 @@ def make_platform(board, **kwargs):
         else:
             attrs = Attrs(IO_TYPE="LVCMOS33", PULLMODE="UP")
         plat.add_resources([UARTResource(0, rx=rx, tx=tx, attrs=attrs)])
-    del names
     return plat
 
 
@@ -81,27 +79,22 @@ class BoardTop(Elaboratable):
         board = self.board
         clk = Signal(name="core_clk")
         lock = Signal(name="pll_lock")
-        if board.clock == "hfosc":
-            # internal 48 MHz oscillator -> SB_PLL40_CORE (reference from the fabric)
-            hf = Signal(name="hfosc_clk")
-            m.submodules.hfosc = Instance("SB_HFOSC", p_CLKHF_DIV="0b00", i_CLKHFEN=1,
-                                          i_CLKHFPU=1, o_CLKHF=hf)
+        if board.family == "ice40":
+            if board.clock == "hfosc":
+                # internal 48 MHz oscillator -> SB_PLL40_CORE (reference from the fabric)
+                hf = Signal(name="hfosc_clk")
+                m.submodules.hfosc = Instance("SB_HFOSC", p_CLKHF_DIV="0b00", i_CLKHFEN=1,
+                                              i_CLKHFPU=1, o_CLKHF=hf)
+                kind, reference = "SB_PLL40_CORE", {"i_REFERENCECLK": hf}
+            else:
+                pad = platform.request(platform.default_clk, dir="-")
+                kind, reference = "SB_PLL40_PAD", {"i_PACKAGEPIN": pad.io}
             p = ice40_pll(board.osc_hz / 1e6, board.core_hz / 1e6)
             m.submodules.pll = Instance(
-                "SB_PLL40_CORE", p_FEEDBACK_PATH="SIMPLE",
+                kind, p_FEEDBACK_PATH="SIMPLE",
                 p_DIVR=Const(p.divr, 4), p_DIVF=Const(p.divf, 7), p_DIVQ=Const(p.divq, 3),
-                p_FILTER_RANGE=Const(p.filter_range, 3),
-                i_REFERENCECLK=hf, i_RESETB=Const(1), i_BYPASS=Const(0),
-                o_PLLOUTGLOBAL=clk, o_LOCK=lock)
-        elif board.family == "ice40":
-            p = ice40_pll(board.osc_hz / 1e6, board.core_hz / 1e6)
-            pad = platform.request(platform.default_clk, dir="-")
-            m.submodules.pll = Instance(
-                "SB_PLL40_PAD", p_FEEDBACK_PATH="SIMPLE",
-                p_DIVR=Const(p.divr, 4), p_DIVF=Const(p.divf, 7), p_DIVQ=Const(p.divq, 3),
-                p_FILTER_RANGE=Const(p.filter_range, 3),
-                i_PACKAGEPIN=pad.io, i_RESETB=Const(1), i_BYPASS=Const(0),
-                o_PLLOUTGLOBAL=clk, o_LOCK=lock)
+                p_FILTER_RANGE=Const(p.filter_range, 3), **reference,
+                i_RESETB=Const(1), i_BYPASS=Const(0), o_PLLOUTGLOBAL=clk, o_LOCK=lock)
         else:
             p = ecp5_pll(board.osc_hz / 1e6, board.core_hz / 1e6)
             m.submodules.clk_buf = clk_buf = io.Buffer(
