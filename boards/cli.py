@@ -7,7 +7,6 @@ subclasses, which the main program reports as ``xnorlearn: error: …`` with sta
 
 from __future__ import annotations
 
-import json
 import pathlib
 import sys
 
@@ -17,9 +16,8 @@ __all__ = ["register", "board_trainer", "board_config"]
 
 
 def _write_json(path, payload):
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    from ..sw.cli import _write_json as write_json
+    write_json(path, payload)
     print(f"wrote {path}")
 
 
@@ -50,7 +48,7 @@ def cmd_boards(args):
 
 # ------------------------------------------------------------------------------ fit
 def cmd_fit(args):
-    from .fit import FitError, fit_report
+    from .fit import check_fit, fit_report
     board = get_board(args.board)
     cfg = _config(board, args.config)
     rep = fit_report(board, cfg, args.bank)
@@ -63,11 +61,7 @@ def cmd_fit(args):
     if args.json:
         _write_json(args.json, {"command": "fit", **rep.to_dict()})
     if not rep.fits:
-        from .fit import check_fit
-        try:
-            check_fit(board, cfg, args.bank)
-        except FitError as e:
-            raise FitError(str(e)) from None
+        check_fit(board, cfg, args.bank)      # raises FitError with the whole explanation
     print(f"fits: {board.name}")
     return 0
 
@@ -75,10 +69,9 @@ def cmd_fit(args):
 # ------------------------------------------------------------------------------ build
 def cmd_build(args):
     from .build import build, report_markdown
-    from .fit import check_fit
     board = get_board(args.board)
     cfg = _config(board, args.config)
-    check_fit(board, cfg, args.bank)       # fails at once, before any tool runs
+    # build() runs the fit check first: a configuration that does not fit fails at once
     rep = build(board, cfg, build_dir=args.build_dir, bank=args.bank, seed=args.seed,
                 period=args.progress)
     print(report_markdown(rep))
@@ -93,11 +86,10 @@ def cmd_build(args):
 
 # ------------------------------------------------------------------------------ program
 def cmd_program(args):
-    from .program import bitstream_path, program
+    from .program import bitstream_path, missing_hint, program
     board = get_board(args.board)
     bit = pathlib.Path(args.bitstream) if args.bitstream else bitstream_path(board,
                                                                              args.build_dir)
-    from .program import missing_hint
     argv = program(board, bit, flash=args.flash, dry_run=args.dry_run)
     print(("would run: " if args.dry_run else "ran: ") + " ".join(argv))
     hint = missing_hint(board, argv)
