@@ -112,6 +112,11 @@ def estimate_luts(cfg, family, rows=1):
                + c["mux"] * (rows - 1) * pk)
 
 
+def block_aspects(family):
+    """The (depth, width) aspect ratios of the family's block RAM."""
+    return ICE40_EBR if family == "ice40" else ECP5_DP16KD
+
+
 def row_blocks(depth, width, row_words, aspects):
     """Blocks of a counter memory split into rows of ``row_words`` words, every row one block
     deep (no multiplexer inside a row): full rows in the ``row_words``-deep aspect ratio, a
@@ -129,7 +134,7 @@ def counter_row_choices(cfg, family):
     ``(row_words, blocks)``: fewest blocks, on a tie the deeper (fewer rows: a narrower row
     multiplexer and fewer row registers)."""
     from ..hw.trainer import TrainerLayout
-    aspects = ICE40_EBR if family == "ice40" else ECP5_DP16KD
+    aspects = block_aspects(family)
     depth = TrainerLayout(cfg).cnt_depth
     width = cfg.lanes * cfg.counter_bits
     ranked = sorted((row_blocks(depth, width, d, aspects), -d) for d, _ in aspects)
@@ -172,7 +177,7 @@ def fit_report(board, cfg, bank=None):
         elif mem.name == "counters" and bank == "bram-rows":
             # one memory per row (each row its own column of blocks; the last one partial)
             mem.kind = "bram"
-            aspects = ICE40_EBR if dev.family == "ice40" else ECP5_DP16KD
+            aspects = block_aspects(dev.family)
             rw = counter_row_words(cfg, dev.family)
             mem.blocks = row_blocks(mem.depth, mem.width, rw, aspects)
             mem.aspect = (f"{-(-mem.depth // rw)} rows of "
@@ -184,7 +189,7 @@ def fit_report(board, cfg, bank=None):
             mem.kind = "ff"
         else:
             mem.kind = "bram"
-            aspects = ICE40_EBR if dev.family == "ice40" else ECP5_DP16KD
+            aspects = block_aspects(dev.family)
             mem.blocks, mem.aspect = blocks_for(mem.depth, mem.width, aspects)
             ebr += mem.blocks
         rep.memories.append(mem)
