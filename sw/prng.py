@@ -19,6 +19,7 @@ __all__ = [
     "MASK32", "STREAM_INIT", "STREAM_CLASSIFIER", "STREAM_REINFORCE",
     "hash32", "hash32_np", "stream_key", "draw", "draw_np",
     "init_counter_from_draw", "classifier_bit_from_draw", "reinforce_threshold",
+    "SWEEP_SKIP", "reinforce_probability", "reinforce_table", "sweep_row",
 ]
 
 MASK32 = 0xFFFF_FFFF
@@ -110,6 +111,13 @@ def classifier_bit_from_draw(u):
     return (u >> 31) & 1
 
 
+def reinforce_probability(p_reinforce, train_accuracy, fan_in):
+    """``p = p_r * sqrt(1 - A) * sqrt(2 / (pi * N))`` in IEEE double, in that order."""
+    if not 0.0 <= train_accuracy <= 1.0:
+        raise ValueError(f"training accuracy must be in [0, 1], got {train_accuracy}")
+    return p_reinforce * math.sqrt(1.0 - train_accuracy) * math.sqrt(2.0 / (math.pi * fan_in))
+
+
 def reinforce_threshold(p_reinforce, train_accuracy, fan_in, prob_bits):
     """Fixed-point reinforcement threshold of one layer for one epoch.
 
@@ -118,8 +126,52 @@ def reinforce_threshold(p_reinforce, train_accuracy, fan_in, prob_bits):
     ``prob_bits`` bits of its draw are ``< T``. ``A`` is last epoch's training accuracy (a
     fraction; 0 before the first epoch).
     """
-    if not 0.0 <= train_accuracy <= 1.0:
-        raise ValueError(f"training accuracy must be in [0, 1], got {train_accuracy}")
-    p = p_reinforce * math.sqrt(1.0 - train_accuracy) * math.sqrt(2.0 / (math.pi * fan_in))
+    p = reinforce_probability(p_reinforce, train_accuracy, fan_in)
     t = math.floor(p * float(1 << prob_bits))
     return max(0, min(t, (1 << prob_bits) - 1))
+
+
+# Sparse sweep (spec v2, docs/hw-spec.md §7): a row is walked by geometric skips of at most
+# SWEEP_SKIP weights, one draw per skip, so a sweep costs draws in proportion to the number of
+# reinforced weights plus a few per row.
+SWEEP_SKIP = 64
+
+
+def reinforce_table(p_reinforce, train_accuracy, fan_in, prob_bits):
+    """Skip table ``C[m] = floor(2**b * (1 - (1 - p)**(m + 1)))``, ``m < SWEEP_SKIP``, of one
+    layer for one epoch (IEEE double, clamped to ``[0, 2**b - 1]``; nondecreasing).
+
+    ``C[m] / 2**b`` is the probability that the next reinforced weight lies at most ``m``
+    positions ahead when each weight is reinforced independently with probability ``p``
+    (:func:`reinforce_probability`)."""
+    p = reinforce_probability(p_reinforce, train_accuracy, fan_in)
+    q, top = 1.0 - p, (1 << prob_bits) - 1
+    return tuple(max(0, min(math.floor(float(1 << prob_bits) * (1.0 - q ** (m + 1))), top))
+                 for m in range(SWEEP_SKIP))
+
+
+def sweep_row(key, row, fan_in, table, prob_bits):
+    """The reinforced inputs of neuron ``row`` in the sweep with key ``key`` (spec v2 §7),
+    in increasing order.
+
+    Row key ``R = hash32(key ^ row)``; draws ``u_t = hash32(R ^ t) >> (32 - b)``, t = 0, 1, …;
+    the walk starts at ``pos = 0`` and, while ``pos < fan_in``: if ``u_t >= C[63]`` it skips
+    ``SWEEP_SKIP`` weights, else the weight ``pos + m`` with ``m = min{m : u_t < C[m]}`` is
+    reinforced (if it is ``< fan_in``) and the walk continues at ``pos + m + 1``."""
+    r = hash32((key ^ row) & MASK32)
+    shift, last = 32 - prob_bits, table[SWEEP_SKIP - 1]
+    pos = t = 0
+    out = []
+    while pos < fan_in:
+        u = hash32((r ^ t) & MASK32) >> shift
+        t += 1
+        if u >= last:
+            pos += SWEEP_SKIP
+            continue
+        m = 0
+        while u >= table[m]:
+            m += 1
+        if pos + m < fan_in:
+            out.append(pos + m)
+        pos += m + 1
+    return out
