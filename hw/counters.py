@@ -13,7 +13,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["BankOp", "LaneOp", "CounterBank", "PipelinedCounterBank", "command_layout",
-           "response_layout", "lane_op_result", "apply_lane_ops"]
+           "response_layout", "writeback_layout", "lane_op_result", "apply_lane_ops"]
 
 
 class BankOp(enum.Enum, shape=2):
@@ -66,19 +66,48 @@ def _peek_memories(ctx, memories, lanes):
             for mem in memories for w in (ctx.get(mem.data[i]) for i in range(mem.depth))]
 
 
-def command_layout(lanes, bits, depth):
-    return data.StructLayout({
+def command_layout(lanes, bits, depth, tag_bits=0):
+    """A bank command; ``tag`` (``tag_bits`` wide) is not interpreted by the bank: it comes
+    back on ``wb`` with the command's write."""
+    fields = {
         "op": BankOp,
         "addr": range(depth),
         "lanes": data.ArrayLayout(LaneOp, lanes),
         "data": data.ArrayLayout(signed(bits), lanes),
-    })
+    }
+    if tag_bits:
+        fields["tag"] = tag_bits
+    return data.StructLayout(fields)
+
+
+def writeback_layout(lanes, tag_bits):
+    """``wb``: one beat (``valid``) per UPDATE / WRITE, the cycle after the bank writes the
+    word: the command's ``tag`` and the written word's weight bits (bit ``i`` = counter ``i``
+    ≥ 0). The trainer core keeps its sign-bit copy of the weights from it."""
+    return data.StructLayout({"valid": 1, "tag": max(1, tag_bits), "weights": lanes})
+
+
+def _writeback(m, wb, valid, cmd, word, lanes, tag_bits):
+    """Register the write-back beat of a write of ``word`` by command ``cmd``."""
+    m.d.sync += [wb.valid.eq(valid),
+                 wb.weights.eq(Cat(~word[i][-1] for i in range(lanes)))]
+    if tag_bits:
+        m.d.sync += wb.tag.eq(cmd.tag)
 
 
 def response_layout(lanes, bits):
     return data.StructLayout({
         "counters": data.ArrayLayout(signed(bits), lanes),
         "weights": lanes,
+    })
+
+
+def bank_signature(lanes, bits, depth, tag_bits=0):
+    """The one signature of every counter bank (plain, rows, SPRAM)."""
+    return wiring.Signature({
+        "cmd": In(stream.Signature(command_layout(lanes, bits, depth, tag_bits))),
+        "resp": Out(stream.Signature(response_layout(lanes, bits))),
+        "wb": Out(writeback_layout(lanes, tag_bits)),
     })
 
 
@@ -95,6 +124,8 @@ class CounterBank(wiring.Component):
         Number of words (``N · ceil(F / P)`` for one layer).
     init : list of list of int, optional
         Initial counter words (default all zero, i.e. all weights +1).
+    tag_bits : int
+        Width of the commands' ``tag`` field, returned on ``wb`` (0: no tag).
 
     Attributes
     ----------
@@ -104,6 +135,8 @@ class CounterBank(wiring.Component):
     resp : Out(stream.Signature(response_layout(lanes, bits)))
         One beat per READ, in command order: ``counters`` (the ``P`` counters) and ``weights``
         (bit ``i`` = 1 iff counter ``i`` ≥ 0: the binary weights for the popcount array).
+    wb : Out(writeback_layout(lanes, tag_bits))
+        Every write (UPDATE, WRITE), the cycle after it: its tag and new weight bits.
 
     Notes
     -----
@@ -120,20 +153,17 @@ class CounterBank(wiring.Component):
     #: Cycles from an accepted READ to its response (the trainer core adapts to it).
     read_latency = 1
 
-    def __init__(self, lanes, bits, depth, init=()):
+    def __init__(self, lanes, bits, depth, init=(), tag_bits=0):
         if lanes < 1 or not 2 <= bits <= 16 or depth < 1:
             raise ValueError("need lanes >= 1, 2 <= bits <= 16, depth >= 1")
-        self.lanes, self.bits, self.depth = lanes, bits, depth
+        self.lanes, self.bits, self.depth, self.tag_bits = lanes, bits, depth, tag_bits
         self.word_layout = data.ArrayLayout(signed(bits), lanes)
         # no_rw_check: what the RAM returns when stage 0 reads the word stage 1 writes in the
         # same cycle does not matter (the forwarding register replaces it), so Yosys need not
         # emulate read-before-write around the block RAM.
         self.mem = Memory(shape=self.word_layout, depth=depth, init=list(init),
                           attrs={"no_rw_check": 1})
-        super().__init__({
-            "cmd": In(stream.Signature(command_layout(lanes, bits, depth))),
-            "resp": Out(stream.Signature(response_layout(lanes, bits))),
-        })
+        super().__init__(bank_signature(lanes, bits, depth, tag_bits))
 
     @classmethod
     def from_config(cls, cfg, layer=0):
@@ -157,7 +187,7 @@ class CounterBank(wiring.Component):
         wr = mem.write_port()
 
         s1_valid = Signal()
-        s1 = Signal(command_layout(self.lanes, self.bits, self.depth))
+        s1 = Signal(command_layout(self.lanes, self.bits, self.depth, self.tag_bits))
         stall = Signal()
         m.d.comb += [
             stall.eq(s1_valid & (s1.op == BankOp.READ) & ~self.resp.ready),
@@ -187,6 +217,7 @@ class CounterBank(wiring.Component):
         ]
         with m.If(writes):
             m.d.sync += [fwd_valid.eq(1), fwd_addr.eq(s1.addr), fwd_word.eq(wdata)]
+        _writeback(m, self.wb, writes, s1, wdata, self.lanes, self.tag_bits)
 
         m.d.comb += [
             self.resp.valid.eq(s1_valid & (s1.op == BankOp.READ)),
@@ -228,12 +259,12 @@ class PipelinedCounterBank(wiring.Component):
     read_latency = 4
     _AHEAD = 4    # writes a stage-D command may not see in its RAM read
 
-    def __init__(self, lanes, bits, depth, init=(), row_words=512):
+    def __init__(self, lanes, bits, depth, init=(), row_words=512, tag_bits=0):
         if lanes < 1 or not 2 <= bits <= 16 or depth < 1:
             raise ValueError("need lanes >= 1, 2 <= bits <= 16, depth >= 1")
         if row_words < 1 or row_words & (row_words - 1):
             raise ValueError(f"row_words must be a power of two, not {row_words}")
-        self.lanes, self.bits, self.depth = lanes, bits, depth
+        self.lanes, self.bits, self.depth, self.tag_bits = lanes, bits, depth, tag_bits
         self.row_words = min(row_words, 1 << max(0, (depth - 1).bit_length()))
         self.word_layout = data.ArrayLayout(signed(bits), lanes)
         init = list(init)
@@ -242,10 +273,7 @@ class PipelinedCounterBank(wiring.Component):
             n = min(self.row_words, depth - base)
             self.rows.append(Memory(shape=self.word_layout, depth=n,
                                     init=init[base:base + n], attrs={"no_rw_check": 1}))
-        super().__init__({
-            "cmd": In(stream.Signature(command_layout(lanes, bits, depth))),
-            "resp": Out(stream.Signature(response_layout(lanes, bits))),
-        })
+        super().__init__(bank_signature(lanes, bits, depth, tag_bits))
 
     @classmethod
     def from_config(cls, cfg, layer=0, row_words=512):
@@ -261,7 +289,7 @@ class PipelinedCounterBank(wiring.Component):
         m = Module()
         R, A = len(self.rows), self._AHEAD
         sh = (self.row_words - 1).bit_length()
-        cmd_layout = command_layout(self.lanes, self.bits, self.depth)
+        cmd_layout = command_layout(self.lanes, self.bits, self.depth, self.tag_bits)
 
         def stage(name):
             return (Signal(name=f"{name}_valid"), Signal(cmd_layout, name=name),
@@ -335,4 +363,5 @@ class PipelinedCounterBank(wiring.Component):
                          hist[0][3].eq(d_hit)]
             for i in range(1, A):
                 m.d.sync += [dst.eq(src) for dst, src in zip(hist[i], hist[i - 1])]
+        _writeback(m, self.wb, d_writes & ~stall, d, wdata, self.lanes, self.tag_bits)
         return m

@@ -31,6 +31,10 @@ class XnorPopcount(wiring.Component):
     levels_per_stage : int
         Pipelining of the adder tree: one register stage every this many tree levels
         (``0``: no register inside the tree).
+    mask_tail : bool
+        Ignore the lanes at or beyond ``N`` of the last beat (one compare per lane). With
+        ``False`` the caller guarantees that they contribute nothing (``XNOR(a, w) = 0``
+        there, e.g. activation 0 and weight 1), which saves the compares on wide arrays.
 
     Attributes
     ----------
@@ -51,12 +55,13 @@ class XnorPopcount(wiring.Component):
     :attr:`latency` cycles.
     """
 
-    def __init__(self, lanes, max_inputs, levels_per_stage=0):
+    def __init__(self, lanes, max_inputs, levels_per_stage=0, mask_tail=True):
         if lanes < 1 or max_inputs < 1 or levels_per_stage < 0:
             raise ValueError("lanes and max_inputs must be >= 1, levels_per_stage >= 0")
         self.lanes = lanes
         self.max_inputs = max_inputs
         self.levels_per_stage = levels_per_stage
+        self.mask_tail = mask_tail
         self.tree_levels = ceil_log2(lanes)
         if levels_per_stage and self.tree_levels:
             self.tree_stages = (self.tree_levels - 1) // levels_per_stage
@@ -101,7 +106,9 @@ class XnorPopcount(wiring.Component):
                 m.d.sync += vec_n.eq(self.n)
 
         # XNOR and mask of lanes beyond N.
-        bits = [(~(self.i.p.a[lane] ^ self.i.p.w[lane])) & (cur > lane) for lane in range(p)]
+        bits = [~(self.i.p.a[lane] ^ self.i.p.w[lane]) for lane in range(p)]
+        if self.mask_tail:
+            bits = [b & (cur > lane) for lane, b in enumerate(bits)]
         valid, tlast, tn, tfirst = self.i.valid, last, n_of_vec, first
 
         # Balanced adder tree, registered every `levels_per_stage` levels.

@@ -21,12 +21,13 @@ value) that honours ``init``, so lock-step tests can start from the golden model
 """
 
 from amaranth import Cat, ClockSignal, Const, Instance, Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .counters import BankOp, CounterBank, apply_lane_ops, command_layout, response_layout
+from .counters import (BankOp, CounterBank, _writeback, apply_lane_ops, bank_signature,
+                       command_layout)
 
 __all__ = ["SpramCounterBank", "SpramModel", "SPRAM_DEPTH", "SPRAM_WIDTH"]
 
@@ -101,14 +102,14 @@ class SpramCounterBank(wiring.Component):
     Parameters are those of ``CounterBank``; ``lanes · bits`` must be ≤ 32.
     """
 
-    def __init__(self, lanes, bits, depth, init=()):
+    def __init__(self, lanes, bits, depth, init=(), tag_bits=0):
         if lanes < 1 or not 2 <= bits <= 16 or depth < 1 or lanes * bits > 2 * SPRAM_WIDTH:
             self._MustUse__silence = True           # never elaborated: no warning
         if lanes < 1 or not 2 <= bits <= 16 or depth < 1:
             raise ValueError("need lanes >= 1, 2 <= bits <= 16, depth >= 1")
         if lanes * bits > 2 * SPRAM_WIDTH:
             raise ValueError(f"SPRAM bank: lanes x bits = {lanes * bits} > 32 bits per word")
-        self.lanes, self.bits, self.depth = lanes, bits, depth
+        self.lanes, self.bits, self.depth, self.tag_bits = lanes, bits, depth, tag_bits
         self.word_layout = data.ArrayLayout(signed(bits), lanes)
         self.width = lanes * bits
         self.wide = -(-self.width // SPRAM_WIDTH)
@@ -132,10 +133,7 @@ class SpramCounterBank(wiring.Component):
                             for w in range(self.wide)])
             self.blocks.append(grp)
         self.conflicts = Signal(16)      # simulation aid: stalls caused by a group conflict
-        super().__init__({
-            "cmd": In(stream.Signature(command_layout(lanes, bits, depth))),
-            "resp": Out(stream.Signature(response_layout(lanes, bits))),
-        })
+        super().__init__(bank_signature(lanes, bits, depth, tag_bits))
 
     read_latency = 1
     from_config = classmethod(CounterBank.from_config.__func__)
@@ -162,7 +160,7 @@ class SpramCounterBank(wiring.Component):
         dbits = max(0, ceil_log2(self.deep)) if self.deep > 1 else 0
 
         s1_valid = Signal()
-        s1 = Signal(command_layout(lanes, bits, self.depth))
+        s1 = Signal(command_layout(lanes, bits, self.depth, self.tag_bits))
         s1_writes = s1_valid & ((s1.op == BankOp.UPDATE) | (s1.op == BankOp.WRITE))
         needs_read = self.cmd.valid & ((self.cmd.p.op == BankOp.READ) |
                                        (self.cmd.p.op == BankOp.UPDATE))
@@ -196,6 +194,7 @@ class SpramCounterBank(wiring.Component):
         new = apply_lane_ops(m, old, s1.lanes, bits)
         wdata = Signal(self.word_layout)
         m.d.comb += wdata.eq(Mux(s1.op == BankOp.WRITE, s1.data, new))
+        _writeback(m, self.wb, s1_writes, s1, wdata, lanes, self.tag_bits)
 
         # Memory ports: stage 0 reads (group of cmd.addr), stage 1 writes (group of s1.addr).
         rd_go = needs_read & ~stall

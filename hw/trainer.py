@@ -39,6 +39,7 @@ from .decision import DecisionUnit
 from .popcount import XnorPopcount
 from .prng import Hash32, StreamKey
 from .selector import GroupSelector
+from .signbank import SignBank, SignLayout
 
 __all__ = ["TrainerCore", "Cmd", "Status", "req_layout", "rsp_layout", "TrainerLayout"]
 
@@ -61,7 +62,8 @@ class TrainerLayout:
     def __init__(self, cfg: Config):
         self.cfg = cfg
         p = cfg.lanes
-        self.beats = [-(-f // p) for f in cfg.widths[:-1]]
+        self.beats = [-(-f // p) for f in cfg.widths[:-1]]       # counter words per neuron
+        self.fbeats = [cfg.forward_beats(l) for l in range(cfg.n_layers)]   # forward beats
         self.cnt_base, self.act_base, self.r_base = [], [], []
         c = a = r = 0
         for l, n in enumerate(cfg.layers):
@@ -69,7 +71,7 @@ class TrainerLayout:
             self.act_base.append(a)
             self.r_base.append(r)
             c += n * self.beats[l]
-            a += self.beats[l]
+            a += self.fbeats[l]            # activations: forward_bits-wide words
             r += n
         self.cnt_depth, self.act_depth, self.r_depth = c, a, r
         self.groups = [n // g for n, g in zip(cfg.layers, cfg.group_sizes)]
@@ -158,15 +160,26 @@ class TrainerCore(wiring.Component):
         # PRNG (spec §4), so a freshly configured chip needs no INIT.
         from ..sw.model import HwModel
         golden = HwModel(cfg)
+        self.slay = SignLayout(cfg)
+        self.tag_layout = data.StructLayout({
+            "en": 1,                                   # the write may change signs
+            "lane": range(max(2, self.slay.lanes)),
+            "row": range(max(2, self.slay.depth)),
+            "granule": range(max(2, self.slay.words)),
+        })
         self.bank = bank_cls(cfg.lanes, cfg.counter_bits, self.lay.cnt_depth,
-                             init=self.lay.counter_words(golden.state()))
+                             init=self.lay.counter_words(golden.state()),
+                             tag_bits=self.tag_layout.size)
+        self.signs = SignBank.from_config(cfg, golden.state())
         r_words = []
         for l in range(cfg.n_layers):
             r = golden.classifier(l)
             for j in range(cfg.layers[l]):
                 r_words.append(sum(1 << q for q in range(cfg.n_classes) if r[j, q] > 0))
         self.r_mem = Memory(shape=cfg.n_classes, depth=self.lay.r_depth, init=r_words)
-        self.act_mem = Memory(shape=cfg.lanes, depth=self.lay.act_depth, init=[])
+        # byte-wide write lanes let the sample loader place each payload byte directly
+        self.act_gran = 8 if cfg.forward_bits % 8 == 0 else cfg.forward_bits
+        self.act_mem = Memory(shape=cfg.forward_bits, depth=self.lay.act_depth, init=[])
         self.chosen_mem = Memory(shape=range(max(2, max(cfg.layers))),
                                  depth=max(self.lay.groups), init=[])
         super().__init__({
@@ -189,14 +202,20 @@ class TrainerCore(wiring.Component):
 
         # ---------------------------------------------------------------- submodules
         m.submodules.bank = bank = self.bank
-        lat = bank.read_latency
         m.submodules.r_mem = r_mem = self.r_mem
         m.submodules.act_mem = act_mem = self.act_mem
         m.submodules.chosen_mem = chosen_mem = self.chosen_mem
-        act_rd, act_wr = act_mem.read_port(), act_mem.write_port()
+        act_rd, act_wr = act_mem.read_port(), act_mem.write_port(granularity=self.act_gran)
+        m.submodules.signs = signs = self.signs
+        slay = self.slay
+        NL, G, BW = slay.lanes, slay.words, cfg.forward_bits
+        lg_nl, lg_g = ceil_log2(NL), ceil_log2(G)
         r_rd, r_wr = r_mem.read_port(), r_mem.write_port()
         ch_rd, ch_wr = chosen_mem.read_port(), chosen_mem.write_port()
-        m.submodules.popcount = pc = XnorPopcount(P, max_f, self.levels_per_stage)
+        pcs = [XnorPopcount(BW, max_f, self.levels_per_stage, mask_tail=False)
+               for _ in range(NL)]
+        for q, pc in enumerate(pcs):
+            m.submodules[f"popcount{q}"] = pc
         D = cfg.sweep_lanes
         hashes = [Hash32(1) for _ in range(D)]
         for d, hu in enumerate(hashes):
@@ -220,6 +239,10 @@ class TrainerCore(wiring.Component):
         ACT_NEXT = _const_array(lay.act_base[1:] + [lay.act_depth])[layer]
         R_BASE = _const_array(lay.r_base + [lay.r_depth])[layer]
         GROUPS = _const_array(lay.groups)[layer]
+        ROUNDS = _const_array(slay.rounds)[layer]
+        SBEATS = _const_array(slay.beats)[layer]
+        SB_BASE = _const_array(slay.base)[layer]
+        GAP = _const_array([max(0, NL - b) for b in slay.beats])[layer]
         last_layer = layer == L - 1
 
         def times_beats(x):
@@ -233,6 +256,19 @@ class TrainerCore(wiring.Component):
         row_prod = Signal(range(max(2, lay.cnt_depth + 1)))
         row_addr = Signal(range(max(2, lay.cnt_depth + 1)))
         m.d.sync += [row_prod.eq(times_beats(row_sel)), row_addr.eq(CNT_BASE + row_prod)]
+        # ... and the first sign-bank row of its round (same two-register timing)
+        srow_prod = Signal(range(max(2, slay.depth + 1)))
+        srow_addr = Signal(range(max(2, slay.depth + 1)))
+        m.d.sync += [srow_prod.eq(Array((row_sel >> lg_nl) * b for b in slay.beats)[layer]),
+                     srow_addr.eq(SB_BASE + srow_prod)]
+        tag = Signal(self.tag_layout)       # tag of the bank command issued this cycle
+        m.d.comb += bank.cmd.p.tag.eq(tag)
+        # every counter write the bank reports lands in the sign copy
+        wb_tag = Signal(self.tag_layout)
+        m.d.comb += [wb_tag.eq(bank.wb.tag),
+                     signs.wr.valid.eq(bank.wb.valid & wb_tag.en),
+                     signs.wr.lane.eq(wb_tag.lane), signs.wr.row.eq(wb_tag.row),
+                     signs.wr.granule.eq(wb_tag.granule), signs.wr.bits.eq(bank.wb.weights)]
 
         # ---------------------------------------------------------------- registers
         seed = Signal(32, init=cfg.seed)
@@ -263,9 +299,9 @@ class TrainerCore(wiring.Component):
         # ---------------------------------------------------------------- default wiring
         m.d.comb += [
             bank.resp.ready.eq(1),
-            pc.o.ready.eq(1),
+            [pc.o.ready.eq(1) for pc in pcs],
             [hu.o.ready.eq(1) for hu in hashes],
-            pc.n.eq(f_reg),
+            [pc.n.eq(f_reg) for pc in pcs],
             keygen.hash_o.valid.eq(hsh.o.valid), keygen.hash_o.payload.eq(hsh.o.payload),
         ]
         for l in range(L):
@@ -318,17 +354,24 @@ class TrainerCore(wiring.Component):
             return rd_idx == len(reg) // 8, value
 
         # ---------------------------------------------------------------- forward datapath
-        j_issue = Signal(range(max_n + 1))
-        b_issue = Signal(range(max(2, max(lay.beats) + 1)))
+        # issue side: rounds of NL neurons, one sign-bank row (NL × BW bits) per cycle
+        f_round = Signal(range(max(slay.rounds) + 1))
+        f_sb = Signal(range(max(2, max(slay.beats) + 1)))
+        f_gap = Signal(range(NL + 1))       # idle cycles before the next round's first beat
+        saddr = Signal(range(max(2, slay.depth + 1)))
         caddr = Signal(range(max(2, lay.cnt_depth + 1)))
         j_out = Signal(range(max_n + 1))
         r_addr = Signal(range(max(2, lay.r_depth + 1)))   # = R_BASE + j_out (no adder on
                                                           # the classifier RAM's address)
-        h_reg = Signal(signed(len(pc.o.payload)))
+        # a round's NL pre-activations leave through a shift register, one per cycle
+        h_shape = signed(len(pcs[0].o.payload))
+        ser = [Signal(h_shape, name=f"ser{q}") for q in range(NL)]
+        ser_cnt = Signal(range(NL + 1))
+        h_reg = Signal(h_shape)
         h_valid = Signal()
         # activation packer (output words of the current layer)
-        a_word = Signal(P)
-        a_lane = Signal(range(max(2, P)))
+        a_word = Signal(BW)
+        a_lane = Signal(range(max(2, BW)))
         a_waddr = Signal(range(max(2, lay.act_depth + 1)))
         found_bits = Signal(max(lay.groups))      # per group of the current layer: a choice
 
@@ -340,6 +383,10 @@ class TrainerCore(wiring.Component):
         upd_valid = Signal()
         upd_addr = Signal.like(caddr)
         upd_base_bit = Signal(range(max_f + P + 1))   # b·P of the beat being applied
+        upd_gsel = Signal(range(max(2, G)))           # its granule in the activation word
+        upd_lane = Signal(range(max(2, NL)))          # the neuron's sign-bank lane,
+        upd_srow = Signal(range(max(2, slay.depth + 1)))   # row
+        upd_gran = Signal(range(max(2, G)))                # and granule of the beat
 
         # ---------------------------------------------------------------- draw engine (init/sweep)
         max_r_draws = max(n * C for n in cfg.layers)
@@ -384,6 +431,11 @@ class TrainerCore(wiring.Component):
         in_rows = Signal(range(max_n + 1))
         o_rows = Signal(range(max_n + 1))
         o_chunk = Signal(range(max(2, P // D)))
+        # sign-bank place of the counter word INIT writes next
+        i_lane = Signal(range(max(2, NL)))
+        i_row = Signal(range(max(2, slay.depth + 1)))
+        i_rbase = Signal(range(max(2, slay.depth + 1)))    # first row of the current round
+        i_gran = Signal(range(max(2, G)))
 
         # ---------------------------------------------------------------- state-access commands
         st_layer = Signal(8)
@@ -399,11 +451,18 @@ class TrainerCore(wiring.Component):
         st_end = Signal(range(6 + 2 * protocol.STATE_CHUNK + 1))   # payload end: 6 + 2·count
         st_kmax = Signal(8)              # count − 1 (registered: no subtractor on the FSM)
 
+        st_srow = Signal(range(max(2, slay.depth + 1)))   # sign-bank row and granule
+        st_gran = Signal(range(max(2, G)))                # of st_addr's word
+
         def next_counter():
             """READ/WRITE_STATE: step to the next counter (next lane, or next word)."""
             m.d.sync += st_k.eq(st_k + 1)
             with m.If(st_lane == P - 1):
                 m.d.sync += [st_lane.eq(0), st_addr.eq(st_addr + 1)]
+                with m.If(st_gran == G - 1):
+                    m.d.sync += [st_gran.eq(0), st_srow.eq(st_srow + 1)]
+                with m.Else():
+                    m.d.sync += st_gran.eq(st_gran + 1)
             with m.Else():
                 m.d.sync += st_lane.eq(st_lane + 1)
         st_value = Signal(16)
@@ -541,88 +600,122 @@ class TrainerCore(wiring.Component):
                         m.next = "REPLY"
                     with m.Else():
                         m.next = "LOAD_START"
-            # sample bytes -> P-bit words at act_base[0]
-            acc = Signal(P + 16)
-            nacc = Signal(range(P + 17))
-            byte_i = Signal(16)
+            # sample bytes -> BW-bit words at act_base[0]; the bits past N0 must be 0 (the
+            # popcount does not mask them), so the last byte is masked
             n_bytes = -(-cfg.n_inputs // 8)
-            # One payload byte per cycle: a read is issued while bytes remain and the bit
-            # accumulator has room; each cycle may also retire one P-bit word.
+            last_byte_mask = (1 << (cfg.n_inputs - 8 * (n_bytes - 1))) - 1
+            byte_i = Signal(16)
             load_pend = Signal()               # a byte read was issued last cycle
             issued = Signal(16)                # bytes read so far
-            with m.State("LOAD_START"):
-                m.d.comb += self.busy.eq(1)
-                start = Mux(training, 1, 0)
-                m.d.sync += [acc.eq(0), nacc.eq(0), byte_i.eq(0), rd_idx.eq(start),
-                             a_waddr.eq(0), load_pend.eq(0), issued.eq(0)]
-                m.next = "LOAD"
-            with m.State("LOAD"):
-                m.d.comb += self.busy.eq(1)
-                room = a_waddr < lay.beats[0]      # bits past N0 (last byte's padding) drop
-                all_in = (byte_i == n_bytes) & ~load_pend
-                write = room & ((nacc >= P) | (all_in & (nacc != 0)))
-                acc_w = Signal.like(acc)
-                n_w = Signal.like(nacc)
-                m.d.comb += [acc_w.eq(Mux(write, acc >> P, acc)),
-                             n_w.eq(Mux(write, Mux(nacc >= P, nacc - P, 0), nacc))]
-                with m.If(write):
-                    m.d.comb += [act_wr.addr.eq(a_waddr), act_wr.data.eq(acc[:P]),
-                                 act_wr.en.eq(1)]
-                    m.d.sync += a_waddr.eq(a_waddr + 1)
-                acc_n = Signal.like(acc)
-                n_n = Signal.like(nacc)
-                m.d.comb += [acc_n.eq(Mux(load_pend, acc_w | (self.buf_data << n_w), acc_w)),
-                             n_n.eq(Mux(load_pend, n_w + 8, n_w))]
-                m.d.sync += [acc.eq(acc_n), nacc.eq(n_n)]
-                with m.If(load_pend):
-                    m.d.sync += byte_i.eq(byte_i + 1)
-                # issue a read if the byte it returns next cycle fits even if no word retires
-                # this cycle: registered values only (n_n is a long chain on the UP5K); for
-                # P >= 8 this takes 2 bytes per 3 cycles instead of 1 per cycle
-                issue = (issued != n_bytes) & (nacc + Mux(load_pend, 8, 0) < P + 8)
-                m.d.sync += load_pend.eq(issue)
-                with m.If(issue):
-                    m.d.sync += [rd_idx.eq(rd_idx + 1), issued.eq(issued + 1)]
-                with m.If(all_in & ((nacc == 0) | ~room)):
-                    m.d.sync += layer.eq(0)
-                    m.next = "FWD_START"
+            byte_in = Signal(8)
+            m.d.comb += byte_in.eq(Mux(byte_i == n_bytes - 1,
+                                       self.buf_data & last_byte_mask, self.buf_data))
+            if self.act_gran == 8:
+                # byte lanes: every payload byte is written straight into its place, one per
+                # cycle (no bit accumulator, no shifter)
+                bpw = BW // 8
+                lb = Signal(range(max(2, bpw)))
+                with m.State("LOAD_START"):
+                    m.d.comb += self.busy.eq(1)
+                    m.d.sync += [byte_i.eq(0), rd_idx.eq(Mux(training, 1, 0)), lb.eq(0),
+                                 a_waddr.eq(0), load_pend.eq(0), issued.eq(0)]
+                    m.next = "LOAD"
+                with m.State("LOAD"):
+                    m.d.comb += self.busy.eq(1)
+                    issue = issued != n_bytes
+                    m.d.sync += load_pend.eq(issue)
+                    with m.If(issue):
+                        m.d.sync += [rd_idx.eq(rd_idx + 1), issued.eq(issued + 1)]
+                    with m.If(load_pend):
+                        m.d.comb += [act_wr.addr.eq(a_waddr), act_wr.data.eq(byte_in.replicate(bpw)),
+                                     act_wr.en.eq(1 << lb)]
+                        m.d.sync += byte_i.eq(byte_i + 1)
+                        with m.If(lb == bpw - 1):
+                            m.d.sync += [lb.eq(0), a_waddr.eq(a_waddr + 1)]
+                        with m.Else():
+                            m.d.sync += lb.eq(lb + 1)
+                    with m.If((byte_i == n_bytes) & ~load_pend):
+                        m.d.sync += layer.eq(0)
+                        m.next = "FWD_START"
+            else:
+                # bit accumulator: bytes in, BW-bit words out
+                acc = Signal(BW + 16)
+                nacc = Signal(range(BW + 17))
+                with m.State("LOAD_START"):
+                    m.d.comb += self.busy.eq(1)
+                    m.d.sync += [acc.eq(0), nacc.eq(0), byte_i.eq(0),
+                                 rd_idx.eq(Mux(training, 1, 0)),
+                                 a_waddr.eq(0), load_pend.eq(0), issued.eq(0)]
+                    m.next = "LOAD"
+                with m.State("LOAD"):
+                    m.d.comb += self.busy.eq(1)
+                    room = a_waddr < lay.fbeats[0]     # bits past N0 (last byte's padding) drop
+                    all_in = (byte_i == n_bytes) & ~load_pend
+                    write = room & ((nacc >= BW) | (all_in & (nacc != 0)))
+                    acc_w = Signal.like(acc)
+                    n_w = Signal.like(nacc)
+                    m.d.comb += [acc_w.eq(Mux(write, acc >> BW, acc)),
+                                 n_w.eq(Mux(write, Mux(nacc >= BW, nacc - BW, 0), nacc))]
+                    with m.If(write):
+                        m.d.comb += [act_wr.addr.eq(a_waddr), act_wr.data.eq(acc[:BW]),
+                                     act_wr.en.eq(1)]
+                        m.d.sync += a_waddr.eq(a_waddr + 1)
+                    acc_n = Signal.like(acc)
+                    n_n = Signal.like(nacc)
+                    m.d.comb += [acc_n.eq(Mux(load_pend, acc_w | (byte_in << n_w), acc_w)),
+                                 n_n.eq(Mux(load_pend, n_w + 8, n_w))]
+                    m.d.sync += [acc.eq(acc_n), nacc.eq(n_n)]
+                    with m.If(load_pend):
+                        m.d.sync += byte_i.eq(byte_i + 1)
+                    # issue a read if the byte it returns next cycle fits even if no word
+                    # retires this cycle: registered values only
+                    issue = (issued != n_bytes) & (nacc + Mux(load_pend, 8, 0) < BW + 8)
+                    m.d.sync += load_pend.eq(issue)
+                    with m.If(issue):
+                        m.d.sync += [rd_idx.eq(rd_idx + 1), issued.eq(issued + 1)]
+                    with m.If(all_in & ((nacc == 0) | ~room)):
+                        m.d.sync += layer.eq(0)
+                        m.next = "FWD_START"
 
             # ---------------------------------------------------------------- forward
             with m.State("FWD_START"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [j_issue.eq(0), b_issue.eq(0), caddr.eq(CNT_BASE), j_out.eq(0),
-                             r_addr.eq(R_BASE),
+                m.d.sync += [f_round.eq(0), f_sb.eq(0), f_gap.eq(0), saddr.eq(SB_BASE),
+                             ser_cnt.eq(0), j_out.eq(0), r_addr.eq(R_BASE),
                              a_lane.eq(0), a_word.eq(0), a_waddr.eq(ACT_NEXT)]
                 m.next = "FWD"
             with m.State("FWD"):
                 m.d.comb += self.busy.eq(1)
-                # issue side: one beat per cycle
-                issuing = j_issue < N
+                # issue side: one beat (a sign-bank row and an activation word) per cycle; a
+                # round of fewer beats than lanes waits so its results can leave one by one
+                issuing = (f_round != ROUNDS) & (f_gap == 0)
                 with m.If(issuing):
-                    m.d.comb += [act_rd.addr.eq(ACT_BASE + b_issue),
-                                 bank.cmd.valid.eq(1), bank.cmd.p.op.eq(BankOp.READ),
-                                 bank.cmd.p.addr.eq(caddr)]
-                    m.d.sync += caddr.eq(caddr + 1)
-                    with m.If(b_issue == BEATS - 1):
-                        m.d.sync += [b_issue.eq(0), j_issue.eq(j_issue + 1)]
+                    m.d.comb += [act_rd.addr.eq(ACT_BASE + f_sb), signs.rd_addr.eq(saddr)]
+                    m.d.sync += saddr.eq(saddr + 1)
+                    with m.If(f_sb == SBEATS - 1):
+                        m.d.sync += [f_sb.eq(0), f_round.eq(f_round + 1), f_gap.eq(GAP)]
                     with m.Else():
-                        m.d.sync += b_issue.eq(b_issue + 1)
-                # data side: popcount input, when the bank's response arrives (read_latency
-                # cycles after the issue; the activation word, read in one cycle, waits for it)
-                valid_pipe = [issuing]
-                for i in range(lat):
-                    valid_pipe.append(Signal(name=f"issue_valid{i}"))
-                    m.d.sync += valid_pipe[-1].eq(valid_pipe[-2])
-                a_pipe = [act_rd.data]
-                for i in range(lat - 1):
-                    a_pipe.append(Signal(P, name=f"act_delay{i}"))
-                    m.d.sync += a_pipe[-1].eq(a_pipe[-2])
-                m.d.comb += [pc.i.valid.eq(valid_pipe[-1]), pc.i.p.a.eq(a_pipe[-1]),
-                             pc.i.p.w.eq(bank.resp.p.weights)]
+                        m.d.sync += f_sb.eq(f_sb + 1)
+                with m.Elif(f_gap != 0):
+                    m.d.sync += f_gap.eq(f_gap - 1)
+                # data side: both reads take one cycle
+                beat_valid = Signal()
+                m.d.sync += beat_valid.eq(issuing)
+                for q, pc in enumerate(pcs):
+                    m.d.comb += [pc.i.valid.eq(beat_valid), pc.i.p.a.eq(act_rd.data),
+                                 pc.i.p.w.eq(signs.rd_data[q])]
+                # serializer: a round's results (all lanes in the same cycle) leave in
+                # neuron order; padding neurons past N are never emitted
+                emit = (ser_cnt != 0) & (j_out != N)
+                with m.If(pcs[0].o.valid):
+                    m.d.sync += [ser_cnt.eq(NL)] + [r.eq(pc.o.payload) for r, pc in zip(ser, pcs)]
+                with m.Elif(emit):
+                    m.d.sync += [ser_cnt.eq(ser_cnt - 1)] + [
+                        ser[q].eq(ser[q + 1]) for q in range(NL - 1)]
                 # h out: register and fetch the classifier row
-                m.d.sync += h_valid.eq(pc.o.valid)
-                with m.If(pc.o.valid):
-                    m.d.sync += h_reg.eq(pc.o.payload)
+                m.d.sync += h_valid.eq(emit)
+                with m.If(emit):
+                    m.d.sync += h_reg.eq(ser[0])
                     m.d.comb += r_rd.addr.eq(r_addr)
                     m.d.sync += [j_out.eq(j_out + 1), r_addr.eq(r_addr + 1)]
                 # with h_reg and r_rd.data: decision, selector, activation packer
@@ -636,10 +729,10 @@ class TrainerCore(wiring.Component):
                 with m.If(h_valid):
                     new_word = a_word | (a_bit << a_lane)
                     last_neuron = j_out == N   # j_out already counts this neuron
-                    with m.If((a_lane == P - 1) | last_neuron):
+                    with m.If((a_lane == BW - 1) | last_neuron):
                         with m.If(~last_layer):
                             m.d.comb += [act_wr.addr.eq(a_waddr), act_wr.data.eq(new_word),
-                                         act_wr.en.eq(1)]
+                                         act_wr.en.eq(-1)]
                         m.d.sync += [a_waddr.eq(a_waddr + 1), a_word.eq(0), a_lane.eq(0)]
                     with m.Else():
                         m.d.sync += [a_word.eq(new_word), a_lane.eq(a_lane + 1)]
@@ -688,24 +781,36 @@ class TrainerCore(wiring.Component):
             with m.State("UPD_W2"):
                 # row_addr (two registers behind row_sel, set in UPD_CHOSEN) is valid now
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += upd_addr.eq(row_addr)
+                m.d.sync += [upd_addr.eq(row_addr), upd_srow.eq(srow_addr), upd_gran.eq(0),
+                             upd_lane.eq(upd_j[:lg_nl] if lg_nl else 0)]
                 m.next = "UPD_RUN"
             with m.State("UPD_RUN"):
                 m.d.comb += self.busy.eq(1)
                 issuing_u = upd_b < BEATS
                 with m.If(issuing_u):
-                    m.d.comb += act_rd.addr.eq(ACT_BASE + upd_b)
+                    m.d.comb += act_rd.addr.eq(ACT_BASE + (upd_b >> lg_g))
                     m.d.sync += upd_b.eq(upd_b + 1)
                 m.d.sync += [upd_valid.eq(issuing_u), upd_base_bit.eq(upd_b * P)]
+                if G > 1:
+                    m.d.sync += upd_gsel.eq(upd_b[:lg_g])
+                    a_beat = act_rd.data.word_select(upd_gsel, P)
+                else:
+                    a_beat = act_rd.data
                 with m.If(upd_valid):
                     m.d.comb += [bank.cmd.valid.eq(1), bank.cmd.p.op.eq(BankOp.UPDATE),
-                                 bank.cmd.p.addr.eq(upd_addr)]
+                                 bank.cmd.p.addr.eq(upd_addr),
+                                 tag.en.eq(1), tag.lane.eq(upd_lane), tag.row.eq(upd_srow),
+                                 tag.granule.eq(upd_gran)]
                     for q in range(P):
                         in_range = (upd_base_bit + q) < F
-                        agree = act_rd.data[q] == upd_tau
+                        agree = a_beat[q] == upd_tau
                         m.d.comb += bank.cmd.p.lanes[q].eq(
                             Mux(in_range, Mux(agree, LaneOp.INC, LaneOp.DEC), LaneOp.HOLD))
                     m.d.sync += upd_addr.eq(upd_addr + 1)
+                    with m.If(upd_gran == G - 1):
+                        m.d.sync += [upd_gran.eq(0), upd_srow.eq(upd_srow + 1)]
+                    with m.Else():
+                        m.d.sync += upd_gran.eq(upd_gran + 1)
                 with m.If(~issuing_u & ~upd_valid):
                     m.d.sync += upd_g.eq(upd_g + 1)
                     m.next = "UPD_FETCH"
@@ -767,7 +872,9 @@ class TrainerCore(wiring.Component):
                                  lane_ops.eq(0), lane_vals.eq(0), r_row.eq(0),
                                  in_off.eq(0), o_off.eq(0), row_base.eq(0), in_rows.eq(0),
                                  c_idx.eq(0),
-                                 o_rows.eq(0), o_chunk.eq(0)]
+                                 o_rows.eq(0), o_chunk.eq(0),
+                                 i_lane.eq(0), i_row.eq(SB_BASE), i_rbase.eq(SB_BASE),
+                                 i_gran.eq(0)]
                     with m.If(in_r):
                         m.next = "DRAW_R"
                     with m.Else():
@@ -802,7 +909,21 @@ class TrainerCore(wiring.Component):
                         m.d.comb += [bank.cmd.valid.eq(1), bank.cmd.p.addr.eq(w_addr),
                                      bank.cmd.p.op.eq(Mux(sweep_mode, BankOp.UPDATE,
                                                           BankOp.WRITE)),
-                                     bank.cmd.p.lanes.eq(ops), bank.cmd.p.data.eq(vals)]
+                                     bank.cmd.p.lanes.eq(ops), bank.cmd.p.data.eq(vals),
+                                     tag.en.eq(~sweep_mode), tag.lane.eq(i_lane),
+                                     tag.row.eq(i_row), tag.granule.eq(i_gran)]
+                        # the next word's sign-bank place
+                        with m.If(o_off == LAST_OFF):          # this neuron's last word
+                            m.d.sync += i_gran.eq(0)
+                            with m.If(i_lane == NL - 1):
+                                m.d.sync += [i_lane.eq(0), i_rbase.eq(i_rbase + SBEATS),
+                                             i_row.eq(i_rbase + SBEATS)]
+                            with m.Else():
+                                m.d.sync += [i_lane.eq(i_lane + 1), i_row.eq(i_rbase)]
+                        with m.Elif(i_gran == G - 1):
+                            m.d.sync += [i_gran.eq(0), i_row.eq(i_row + 1)]
+                        with m.Else():
+                            m.d.sync += i_gran.eq(i_gran + 1)
                         m.d.sync += [w_addr.eq(w_addr + 1), lane_ops.eq(0), lane_vals.eq(0),
                                      o_chunk.eq(0)]
                     with m.Else():
@@ -893,7 +1014,9 @@ class TrainerCore(wiring.Component):
                 m.next = "ST_W2"
             with m.State("ST_W2"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += st_addr.eq(row_addr + st_beat)
+                m.d.sync += [st_addr.eq(row_addr + st_beat),
+                             st_srow.eq(srow_addr + (st_beat >> lg_g)),
+                             st_gran.eq(st_beat[:lg_g] if lg_g else 0)]
                 with m.If(code == Cmd.WRITE_STATE):
                     m.d.sync += rd_idx.eq(6)
                     m.next = "WS_CHECK"
@@ -972,7 +1095,9 @@ class TrainerCore(wiring.Component):
                             m.d.comb += word[q].eq(st_value[:K].as_signed())
                 with m.If(bank.resp.valid):      # the word read in WS_HI (only READ in flight)
                     m.d.comb += [bank.cmd.valid.eq(1), bank.cmd.p.op.eq(BankOp.WRITE),
-                                 bank.cmd.p.addr.eq(st_addr), bank.cmd.p.data.eq(word)]
+                                 bank.cmd.p.addr.eq(st_addr), bank.cmd.p.data.eq(word),
+                                 tag.en.eq(1), tag.row.eq(st_srow), tag.granule.eq(st_gran),
+                                 tag.lane.eq(st_neuron[:lg_nl] if lg_nl else 0)]
                     next_counter()
                     with m.If(st_k == st_kmax):
                         m.next = "REPLY"

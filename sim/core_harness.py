@@ -129,5 +129,12 @@ class CoreDriver:
 
     def peek_state(self):
         """Every layer's counters, read straight from the bank's memories (any bank class:
-        each has ``peek_words``)."""
-        return self.core.lay.state_from_words(self.core.bank.peek_words(self.ctx))
+        each has ``peek_words``). Also checks that the sign-bit copy the forward pass reads
+        equals the counters' signs (``AssertionError`` naming the first differing row)."""
+        state = self.core.lay.state_from_words(self.core.bank.peek_words(self.ctx))
+        want = self.core.slay.rows(state)
+        got = self.core.signs.peek_rows(self.ctx)
+        for q, (w, g) in enumerate(zip(want, got)):
+            for r, (a, b) in enumerate(zip(w, g)):
+                assert a == b, (f"sign copy lane {q} row {r}: {b:#x}, counters' signs {a:#x}")
+        return state

@@ -70,6 +70,14 @@ class Config:
     sweep_lanes : int
         Hardware only: PRNG draws per cycle in reinforcement sweeps and on-chip init (a divisor
         of ``lanes``; each costs one pipelined ``hash32``). Never changes results.
+    forward_lanes : int
+        Hardware only: neurons whose pre-activations the forward pass computes in parallel
+        (a power of two), each from its own column of the sign-bit copy of the weights.
+        Never changes results.
+    forward_words : int
+        Hardware only: counter words of ``lanes`` weights each that one forward beat reads per
+        neuron (a power of two): the forward pass takes ``lanes · forward_words`` input bits
+        per neuron per cycle. Never changes results.
     """
 
     n_inputs: int = 64
@@ -86,6 +94,8 @@ class Config:
     lanes: int = 8
     uart_divisor: int = 104
     sweep_lanes: int = 1
+    forward_lanes: int = 1
+    forward_words: int = 1
     name: str = field(default="xnorlearn", compare=False)
 
     # ------------------------------------------------------------------ validation
@@ -152,6 +162,11 @@ class Config:
         check_int("sweep_lanes", self.sweep_lanes, 1, self.lanes)
         if self.lanes % self.sweep_lanes:
             fail("sweep_lanes", f"must divide lanes ({self.lanes}), got {self.sweep_lanes}")
+        for name in ("forward_lanes", "forward_words"):
+            v = getattr(self, name)
+            check_int(name, v, 1, 256)
+            if v & (v - 1):
+                fail(name, f"must be a power of two, got {v}")
         if not isinstance(self.name, str) or not self.name:
             fail("name", f"must be a non-empty string, got {self.name!r}")
 
@@ -184,6 +199,22 @@ class Config:
     @property
     def n_weights(self):
         return sum(a * b for a, b in zip(self.widths[:-1], self.widths[1:]))
+
+    @property
+    def forward_bits(self):
+        """Input bits per neuron per forward beat: ``lanes · forward_words``."""
+        return self.lanes * self.forward_words
+
+    def forward_beats(self, layer):
+        """Forward beats of one neuron of hidden layer ``layer``: ``ceil(N_{l-1} / bits)``."""
+        return -(-self.fan_in(layer) // self.forward_bits)
+
+    def forward_cycles(self, layer):
+        """Cycles of the forward pass of hidden layer ``layer``: rounds of ``forward_lanes``
+        neurons, each ``max(forward beats, forward_lanes)`` cycles (the pre-activations of a
+        round leave one per cycle)."""
+        rounds = -(-self.layers[layer] // self.forward_lanes)
+        return rounds * max(self.forward_beats(layer), self.forward_lanes)
 
     def ideal_cycles_per_sample(self, lanes=None):
         """``sum_l ceil(N_{l-1} / P) * N_l``: forward-pass beats of a P-lane XNOR array."""

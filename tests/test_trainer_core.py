@@ -86,6 +86,19 @@ CONFIGS = {
     # 4 draws per cycle in sweeps and init, F = 20 not a multiple of P = 8
     "p8_sweep4": Config(n_inputs=20, layers=(8, 6), n_classes=3, group_sizes=(4, 3),
                         counter_bits=3, batch=5, lanes=8, p_reinforce=1.0, sweep_lanes=4),
+    # wide forward: 4 neuron lanes (N = 6 and 10 not multiples), 2 words per beat; rounds
+    # of fewer beats than lanes (the serializer paces them)
+    "p4_wide_forward": Config(n_inputs=21, layers=(10, 6), n_classes=3, group_sizes=(5, 3),
+                              counter_bits=3, batch=5, lanes=4, p_reinforce=1.0,
+                              forward_lanes=4, forward_words=2),
+    # byte-lane sample loader (forward_bits 16), 3 layers, P = 2, forward_lanes 2
+    "p2_fw8_three_layers": Config(n_inputs=37, layers=(6, 4, 5), n_classes=3,
+                                  group_sizes=(3, 1, 5), counter_bits=4, batch=4, lanes=2,
+                                  p_reinforce=1.0, forward_lanes=2, forward_words=8),
+    # p8_n20_two_layers with 4 forward lanes and 2 words (16 bits) per beat
+    "p8_n20_wide": Config(n_inputs=20, layers=(8, 6), n_classes=3, group_sizes=(4, 3),
+                          counter_bits=3, batch=5, lanes=8, p_reinforce=1.0,
+                          forward_lanes=4, forward_words=2),
 }
 
 
@@ -113,7 +126,7 @@ def test_training_bit_exact(name, bank):
         assert (st == cfg.counter_min).any() and (st == cfg.counter_max).any()
 
 
-@pytest.mark.parametrize("name", ["p8_n20_two_layers", "p8_sweep4"])
+@pytest.mark.parametrize("name", ["p8_n20_two_layers", "p8_sweep4", "p8_n20_wide"])
 def test_init_thresholds_counters_and_partial_batch(name):
     cfg = CONFIGS[name]
     rng = np.random.default_rng(5)
@@ -151,9 +164,11 @@ def test_init_thresholds_counters_and_partial_batch(name):
     run(cfg, bench)
 
 
-@pytest.mark.parametrize("bank", sorted(BANKS))
-def test_state_access_and_bad_arguments_leave_state_untouched(bank):
-    cfg = CONFIGS["p8_n20_two_layers"]
+@pytest.mark.parametrize("bank,name", [("bram", "p8_n20_two_layers"),
+                                       ("pipelined", "p8_n20_two_layers"),
+                                       ("pipelined", "p8_n20_wide")])
+def test_state_access_and_bad_arguments_leave_state_untouched(bank, name):
+    cfg = CONFIGS[name]
     gold = HwModel(cfg)
 
     async def bench(d, h):
