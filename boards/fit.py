@@ -36,8 +36,8 @@ ICE40_FF_MAX_BITS = 64
 # 4754 LC, ECP5 784-255-255 (9 rows) 8898 LUT4 — both within the model's ±15 %.
 # Expect ±15 %; the check fails only when the estimate exceeds the device.
 LUT_MODEL = {
-    "ice40": dict(base=3474, per_bit=13.5, per_layer=571, mux=0.7),
-    "ecp5": dict(base=4150, per_bit=13.5, per_layer=670, mux=0.84),
+    "ice40": dict(base=3474, per_bit=13.5, per_layer=571, mux=0.7, per_fwd_bit=1.3),
+    "ecp5": dict(base=4150, per_bit=13.5, per_layer=670, mux=0.84, per_fwd_bit=1.2),
 }
 
 
@@ -92,13 +92,15 @@ def blocks_for(depth, width, aspects):
 
 
 def trainer_memories(cfg):
+    from ..hw.signbank import SignLayout
     from ..hw.trainer import TrainerLayout
-    lay = TrainerLayout(cfg)
+    lay, slay = TrainerLayout(cfg), SignLayout(cfg)
     max_n = max(cfg.layers)
     return [
         MemoryUse("counters", lay.cnt_depth, cfg.lanes * cfg.counter_bits),
+        *[MemoryUse(f"sign copy, lane {q}", slay.depth, slay.width) for q in range(slay.lanes)],
         MemoryUse("classifiers", lay.r_depth, cfg.n_classes),
-        MemoryUse("activations", lay.act_depth, cfg.lanes),
+        MemoryUse("activations", lay.act_depth, cfg.forward_bits),
         MemoryUse("chosen", max(lay.groups), max(2, max_n - 1).bit_length()),
         MemoryUse("link buffer", proto.max_payload(cfg), 8),
     ]
@@ -108,8 +110,9 @@ def estimate_luts(cfg, family, rows=1):
     """Logic estimate (LUT4 or iCE40 logic cells) of the whole board design."""
     c = LUT_MODEL[family]
     pk = cfg.lanes * cfg.counter_bits
+    fwd = cfg.forward_lanes * cfg.forward_bits          # XNOR-popcount inputs per cycle
     return int(c["base"] + c["per_bit"] * pk + c["per_layer"] * cfg.n_layers
-               + c["mux"] * (rows - 1) * pk)
+               + c["mux"] * (rows - 1) * pk + c["per_fwd_bit"] * fwd)
 
 
 def block_aspects(family):

@@ -110,11 +110,16 @@ class Board:
                 "default_config": cfg.to_dict(), "notes": self.notes}
 
 
-_UP5K_DEFAULT = dict(layers=[75, 75], group_sizes=[75, 75], lanes=4, counter_bits=8)
-_85F_DEFAULT = dict(layers=[255, 255], group_sizes=[85, 85], lanes=16, counter_bits=8)
-_45F_DEFAULT = dict(layers=[135, 135], group_sizes=[45, 45], lanes=16, counter_bits=8)
-_25F_DEFAULT = dict(layers=[75, 75], group_sizes=[75, 75], lanes=8, counter_bits=8)
-_12F_DEFAULT = dict(layers=[75, 75], group_sizes=[75, 75], lanes=8, counter_bits=6)
+_UP5K_DEFAULT = dict(layers=[75, 75], group_sizes=[75, 75], lanes=4, counter_bits=8,
+                     forward_lanes=4, forward_words=8)
+_85F_DEFAULT = dict(layers=[255, 255], group_sizes=[85, 85], lanes=16, counter_bits=8,
+                    forward_lanes=8, forward_words=8)
+_45F_DEFAULT = dict(layers=[135, 135], group_sizes=[45, 45], lanes=16, counter_bits=8,
+                    forward_lanes=8, forward_words=8)
+_25F_DEFAULT = dict(layers=[75, 75], group_sizes=[75, 75], lanes=8, counter_bits=8,
+                    forward_lanes=4, forward_words=16)
+_12F_DEFAULT = dict(layers=[75, 75], group_sizes=[75, 75], lanes=6, counter_bits=6,
+                    forward_lanes=2, forward_words=8)
 
 # (FPGA RX pin, FPGA TX pin, where the user finds them) of the boards sharing a layout
 _ULX3S_UART = ("M1", "L4", "US1 micro-USB (FT231X)")

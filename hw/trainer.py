@@ -481,6 +481,7 @@ class TrainerCore(wiring.Component):
 
         # ---------------------------------------------------------------- the FSM
         with m.FSM(name="core") as fsm:
+            self.fsm = fsm           # simulation tools read its state (cycles per phase)
             # ======================================================== idle / dispatch
             with m.State("IDLE"):
                 m.d.comb += self.req.ready.eq(1)

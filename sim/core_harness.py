@@ -27,8 +27,7 @@ def pack_sample(bits):
 
 class CoreHarness(wiring.Component):
     def __init__(self, cfg, identify=b"xnorlearn-test", max_payload=None, bank_cls=None):
-        n_bytes = -(-cfg.n_inputs // 8)
-        self.max_payload = max_payload or max(n_bytes + 1, 4 * cfg.n_layers, 6 + 2 * 64)
+        self.max_payload = max_payload or protocol.max_payload(cfg)
         extra = {} if bank_cls is None else {"bank_cls": bank_cls}
         self.core = TrainerCore(cfg, identify, self.max_payload, **extra)
         self.buf = Memory(shape=8, depth=self.max_payload, init=[])
