@@ -19,6 +19,7 @@ def choice_layout(n_neurons, group_size):
         "group": range(max(2, n_neurons // group_size)),
         "found": 1,
         "index": range(max(2, n_neurons)),
+        "tau": 1,
     })
 
 
@@ -40,8 +41,9 @@ class GroupSelector(wiring.Component):
         Neurons ``0 … N − 1`` in order, repeating for the next sample. Neuron ``j`` is wrong
         iff ``tau = 1 and h < 0`` or ``tau = 0 and h > 0`` (``h = 0`` is never wrong).
     o : Out(stream.Signature(choice_layout(...)))
-        One beat per group, in order: ``group``, ``found`` (a wrong neuron exists) and
-        ``index`` (the chosen neuron's index in the layer; meaningful iff ``found``).
+        One beat per group, in order: ``group``, ``found`` (a wrong neuron exists),
+        ``index`` (the chosen neuron's index in the layer) and ``tau`` (its target; both
+        meaningful iff ``found``).
 
     Notes
     -----
@@ -74,6 +76,7 @@ class GroupSelector(wiring.Component):
         found = Signal()
         best_abs = Signal(self.h_width)
         best_idx = Signal.like(index)
+        best_tau = Signal()
 
         h, tau = self.i.p.h, self.i.p.tau
         magnitude = Signal(self.h_width)
@@ -83,14 +86,16 @@ class GroupSelector(wiring.Component):
         better = wrong & (~have | (magnitude < best_abs))
         new_found = Signal()
         new_idx = Signal.like(index)
+        new_tau = Signal()
         m.d.comb += [new_found.eq(have | wrong),
-                     new_idx.eq(Mux(better, index, best_idx))]
+                     new_idx.eq(Mux(better, index, best_idx)),
+                     new_tau.eq(Mux(better, tau, best_tau))]
         last_in_group = pos == self.group_size - 1
 
         with m.If(en):
             m.d.sync += self.o.valid.eq(0)
             with m.If(self.i.valid):
-                m.d.sync += [found.eq(new_found), best_idx.eq(new_idx)]
+                m.d.sync += [found.eq(new_found), best_idx.eq(new_idx), best_tau.eq(new_tau)]
                 with m.If(better):
                     m.d.sync += best_abs.eq(magnitude)
                 m.d.sync += index.eq(Mux(index == self.n_neurons - 1, 0, index + 1))
@@ -102,6 +107,7 @@ class GroupSelector(wiring.Component):
                         self.o.p.group.eq(group),
                         self.o.p.found.eq(new_found),
                         self.o.p.index.eq(new_idx),
+                        self.o.p.tau.eq(new_tau),
                     ]
                 with m.Else():
                     m.d.sync += pos.eq(pos + 1)

@@ -40,6 +40,7 @@ from .popcount import XnorPopcount
 from .prng import Hash32, StreamKey
 from .selector import GroupSelector
 from .signbank import SignBank, SignLayout
+from .update import UpdateEngine, chosen_layout
 
 __all__ = ["TrainerCore", "Cmd", "Status", "req_layout", "rsp_layout", "TrainerLayout"]
 
@@ -180,8 +181,11 @@ class TrainerCore(wiring.Component):
         # byte-wide write lanes let the sample loader place each payload byte directly
         self.act_gran = 8 if cfg.forward_bits % 8 == 0 else cfg.forward_bits
         self.act_mem = Memory(shape=cfg.forward_bits, depth=self.lay.act_depth, init=[])
-        self.chosen_mem = Memory(shape=range(max(2, max(cfg.layers))),
-                                 depth=max(self.lay.groups), init=[])
+        # chosen neurons (and their targets) per group, two halves by layer parity: the
+        # update engine reads one layer's while the next layer's selector writes
+        self.chosen_mem = Memory(shape=chosen_layout(max(cfg.layers)),
+                                 depth=2 * max(self.lay.groups), init=[])
+        self.updater = UpdateEngine(cfg, self.lay, self.slay, self.tag_layout)
         super().__init__({
             "req": In(stream.Signature(req_layout())),
             "buf_addr": Out(range(max_payload)),
@@ -207,11 +211,16 @@ class TrainerCore(wiring.Component):
         m.submodules.chosen_mem = chosen_mem = self.chosen_mem
         act_rd, act_wr = act_mem.read_port(), act_mem.write_port(granularity=self.act_gran)
         m.submodules.signs = signs = self.signs
+        m.submodules.updater = upd = self.updater
+
         slay = self.slay
         NL, G, BW = slay.lanes, slay.words, cfg.forward_bits
         lg_nl, lg_g = ceil_log2(NL), ceil_log2(G)
         r_rd, r_wr = r_mem.read_port(), r_mem.write_port()
         ch_rd, ch_wr = chosen_mem.read_port(), chosen_mem.write_port()
+        m.d.comb += [ch_rd.addr.eq(upd.ch_addr), upd.ch_data.eq(ch_rd.data),
+                     upd.act_data.eq(act_rd.data)]
+        fwd_reads = Signal()        # the forward pass owns the activation read port
         pcs = [XnorPopcount(BW, max_f, self.levels_per_stage, mask_tail=False)
                for _ in range(NL)]
         for q, pc in enumerate(pcs):
@@ -233,12 +242,10 @@ class TrainerCore(wiring.Component):
         layer = Signal(range(L + 1))
         F = _const_array(list(widths[:-1]))[layer]
         N = _const_array(cfg.layers)[layer]
-        BEATS = _const_array(lay.beats)[layer]
         CNT_BASE = _const_array(lay.cnt_base + [lay.cnt_depth])[layer]
         ACT_BASE = _const_array(lay.act_base + [lay.act_depth])[layer]
         ACT_NEXT = _const_array(lay.act_base[1:] + [lay.act_depth])[layer]
         R_BASE = _const_array(lay.r_base + [lay.r_depth])[layer]
-        GROUPS = _const_array(lay.groups)[layer]
         ROUNDS = _const_array(slay.rounds)[layer]
         SBEATS = _const_array(slay.beats)[layer]
         SB_BASE = _const_array(slay.base)[layer]
@@ -375,19 +382,6 @@ class TrainerCore(wiring.Component):
         a_waddr = Signal(range(max(2, lay.act_depth + 1)))
         found_bits = Signal(max(lay.groups))      # per group of the current layer: a choice
 
-        # ---------------------------------------------------------------- update datapath
-        upd_g = Signal(range(max(2, max(lay.groups) + 1)))
-        upd_j = Signal(range(max(2, max_n)))
-        upd_tau = Signal()
-        upd_b = Signal(range(max(2, max(lay.beats) + 1)))
-        upd_valid = Signal()
-        upd_addr = Signal.like(caddr)
-        upd_base_bit = Signal(range(max_f + P + 1))   # b·P of the beat being applied
-        upd_gsel = Signal(range(max(2, G)))           # its granule in the activation word
-        upd_lane = Signal(range(max(2, NL)))          # the neuron's sign-bank lane,
-        upd_srow = Signal(range(max(2, slay.depth + 1)))   # row
-        upd_gran = Signal(range(max(2, G)))                # and granule of the beat
-
         # ---------------------------------------------------------------- draw engine (init/sweep)
         max_r_draws = max(n * C for n in cfg.layers)
         idx_in = Signal(range(max_r_draws + 1))      # next classifier draw index
@@ -474,8 +468,9 @@ class TrainerCore(wiring.Component):
         # (the last one arrives the cycle after the layer's last neuron).
         for l in range(L):
             with m.If((layer == l) & sels[l].o.valid):
-                m.d.comb += [ch_wr.addr.eq(sels[l].o.p.group), ch_wr.data.eq(sels[l].o.p.index),
-                             ch_wr.en.eq(1)]
+                m.d.comb += [ch_wr.addr.eq(sels[l].o.p.group + (l & 1) * max(lay.groups)),
+                             ch_wr.data.index.eq(sels[l].o.p.index),
+                             ch_wr.data.tau.eq(sels[l].o.p.tau), ch_wr.en.eq(1)]
                 with m.If(sels[l].o.p.found):
                     m.d.sync += found_bits.bit_select(sels[l].o.p.group, 1).eq(1)
 
@@ -690,6 +685,7 @@ class TrainerCore(wiring.Component):
                 # issue side: one beat (a sign-bank row and an activation word) per cycle; a
                 # round of fewer beats than lanes waits so its results can leave one by one
                 issuing = (f_round != ROUNDS) & (f_gap == 0)
+                m.d.comb += fwd_reads.eq(issuing)
                 with m.If(issuing):
                     m.d.comb += [act_rd.addr.eq(ACT_BASE + f_sb), signs.rd_addr.eq(saddr)]
                     m.d.sync += saddr.eq(saddr + 1)
@@ -746,75 +742,22 @@ class TrainerCore(wiring.Component):
                         m.d.comb += decs[l].o.ready.eq(1)
                         with m.If(decs[l].o.valid):
                             m.d.sync += [preds[l].eq(decs[l].o.p.pred),
-                                         learns.bit_select(l, 1).eq(decs[l].o.p.learn),
-                                         upd_g.eq(0)]
+                                         learns.bit_select(l, 1).eq(decs[l].o.p.learn)]
                             with m.If(training & decs[l].o.p.learn):
-                                m.next = "UPD_FETCH"
+                                m.next = "UPD_START"
                             with m.Else():
                                 m.next = "LAYER_DONE"
 
             # ---------------------------------------------------------------- online update
-            with m.State("UPD_FETCH"):
-                m.d.comb += [self.busy.eq(1), ch_rd.addr.eq(upd_g)]
-                with m.If(upd_g == GROUPS):
+            with m.State("UPD_START"):
+                # hand the layer to the update engine (once it has finished the previous
+                # one) and go on with the next layer's forward pass
+                m.d.comb += [self.busy.eq(1), upd.start.valid.eq(1),
+                             upd.start.p.layer.eq(layer), upd.start.p.found.eq(found_bits)]
+                with m.If(upd.start.ready):
+                    with m.If(found_bits != 0):
+                        m.d.sync += updated.bit_select(layer, 1).eq(1)
                     m.next = "LAYER_DONE"
-                with m.Else():
-                    m.next = "UPD_CHOSEN"
-            with m.State("UPD_CHOSEN"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(found_bits.bit_select(upd_g, 1)):
-                    m.d.sync += [upd_j.eq(ch_rd.data), row_sel.eq(ch_rd.data)]
-                    m.next = "UPD_ROW"
-                with m.Else():
-                    m.d.sync += upd_g.eq(upd_g + 1)
-                    m.next = "UPD_FETCH"
-            with m.State("UPD_ROW"):
-                # the chosen neuron's classifier row (the address from a register, not from
-                # the chosen-neuron RAM's output through an adder)
-                m.d.comb += [self.busy.eq(1), r_rd.addr.eq(R_BASE + upd_j)]
-                m.next = "UPD_TAU"
-            with m.State("UPD_TAU"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [upd_tau.eq(r_rd.data.bit_select(label[:max(1, ceil_log2(C))], 1)),
-                             upd_b.eq(0), upd_valid.eq(0),
-                             updated.bit_select(layer, 1).eq(1)]
-                m.next = "UPD_W2"
-            with m.State("UPD_W2"):
-                # row_addr (two registers behind row_sel, set in UPD_CHOSEN) is valid now
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [upd_addr.eq(row_addr), upd_srow.eq(srow_addr), upd_gran.eq(0),
-                             upd_lane.eq(upd_j[:lg_nl] if lg_nl else 0)]
-                m.next = "UPD_RUN"
-            with m.State("UPD_RUN"):
-                m.d.comb += self.busy.eq(1)
-                issuing_u = upd_b < BEATS
-                with m.If(issuing_u):
-                    m.d.comb += act_rd.addr.eq(ACT_BASE + (upd_b >> lg_g))
-                    m.d.sync += upd_b.eq(upd_b + 1)
-                m.d.sync += [upd_valid.eq(issuing_u), upd_base_bit.eq(upd_b * P)]
-                if G > 1:
-                    m.d.sync += upd_gsel.eq(upd_b[:lg_g])
-                    a_beat = act_rd.data.word_select(upd_gsel, P)
-                else:
-                    a_beat = act_rd.data
-                with m.If(upd_valid):
-                    m.d.comb += [bank.cmd.valid.eq(1), bank.cmd.p.op.eq(BankOp.UPDATE),
-                                 bank.cmd.p.addr.eq(upd_addr),
-                                 tag.en.eq(1), tag.lane.eq(upd_lane), tag.row.eq(upd_srow),
-                                 tag.granule.eq(upd_gran)]
-                    for q in range(P):
-                        in_range = (upd_base_bit + q) < F
-                        agree = a_beat[q] == upd_tau
-                        m.d.comb += bank.cmd.p.lanes[q].eq(
-                            Mux(in_range, Mux(agree, LaneOp.INC, LaneOp.DEC), LaneOp.HOLD))
-                    m.d.sync += upd_addr.eq(upd_addr + 1)
-                    with m.If(upd_gran == G - 1):
-                        m.d.sync += [upd_gran.eq(0), upd_srow.eq(upd_srow + 1)]
-                    with m.Else():
-                        m.d.sync += upd_gran.eq(upd_gran + 1)
-                with m.If(~issuing_u & ~upd_valid):
-                    m.d.sync += upd_g.eq(upd_g + 1)
-                    m.next = "UPD_FETCH"
 
             with m.State("LAYER_DONE"):
                 m.d.comb += self.busy.eq(1)
@@ -828,7 +771,9 @@ class TrainerCore(wiring.Component):
             with m.State("SAMPLE_DONE"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [reply_kind.eq(2), rsp_len.eq(1)]
-                with m.If(training):
+                with m.If(upd.busy):
+                    pass                                 # the last layer's updates
+                with m.Elif(training):
                     m.d.sync += [samples.eq(samples + 1),
                                  correct.eq(correct + (preds[L - 1] == label)),
                                  since.eq(since + 1)]
@@ -1104,6 +1049,15 @@ class TrainerCore(wiring.Component):
                         m.next = "REPLY"
                     with m.Else():
                         m.next = "WS_LO"
+
+        # The update engine: the activation read port when the forward pass leaves it free;
+        # the counter bank while it works (the FSM uses the bank only when it is idle).
+        m.d.comb += upd.act_grant.eq(upd.act_req & ~fwd_reads)
+        with m.If(~fwd_reads):
+            m.d.comb += act_rd.addr.eq(upd.act_addr)
+        m.d.comb += upd.cmd.ready.eq(bank.cmd.ready)
+        with m.If(upd.busy):
+            m.d.comb += [bank.cmd.valid.eq(upd.cmd.valid), bank.cmd.payload.eq(upd.cmd.payload)]
 
         # busy_cycles: cycles spent computing, not waiting for the link to take a reply
         waiting = (fsm.ongoing("REPLY") | fsm.ongoing("REPLY_DATA") | fsm.ongoing("RS_HDR")

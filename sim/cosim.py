@@ -22,18 +22,25 @@ class CosimError(RuntimeError):
     """The co-simulation could not run, or the design disagreed with the golden model."""
 
 
-def trainer_verilog(cfg, row_words=None):
+def trainer_verilog(cfg, row_words=None, spram=False):
     """Deterministic Verilog of :class:`~xnorlearn.hw.top.TrainerTop` for ``cfg``; with
     ``row_words``, the counters in a :class:`~xnorlearn.hw.counters.PipelinedCounterBank` of
-    rows that deep (the ECP5 boards' bank), else in the plain block-RAM bank."""
+    rows that deep (the ECP5 boards' bank); with ``spram``, in the UP5K boards'
+    :class:`~xnorlearn.hw.spram.SpramCounterBank` (its SPRAMs as simulation models); else in
+    the plain block-RAM bank."""
     import functools
 
     from amaranth.back import verilog
 
     from ..hw.counters import PipelinedCounterBank
+    from ..hw.spram import SpramCounterBank
     from ..hw.top import TrainerTop
-    bank_cls = None if row_words is None else functools.partial(PipelinedCounterBank,
-                                                                row_words=row_words)
+    if spram:
+        bank_cls = SpramCounterBank
+    elif row_words is not None:
+        bank_cls = functools.partial(PipelinedCounterBank, row_words=row_words)
+    else:
+        bank_cls = None
     return verilog.convert(TrainerTop(cfg, bank_cls=bank_cls), name=TOPLEVEL, emit_src=False)
 
 
@@ -43,11 +50,11 @@ def default_build_root():
 
 def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
               build_root=None, waves=None, progress=True, testcase="train_lockstep",
-              extra=None, quiet=False, row_words=None):
+              extra=None, quiet=False, row_words=None, spram=False):
     """Train ``cfg``'s trainer on the given samples in co-simulation.
 
     Returns the bench's result dict (``bit_exact``, ``first_mismatch``, accuracies, cycles per
-    sample with and without the UART, ideal cycles, wall time). ``row_words`` selects the
+    sample with and without the UART, ideal cycles, wall time). ``row_words`` / ``spram`` select the
     pipelined counter bank (see :func:`trainer_verilog`). Raises :class:`CosimError`
     when the design disagrees with the golden model (the message names sample / layer /
     neuron / weight) or the simulation fails.
@@ -58,7 +65,7 @@ def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
     t0 = time.perf_counter()
     root = pathlib.Path(build_root) if build_root else default_build_root()
     root.mkdir(parents=True, exist_ok=True)
-    verilog = trainer_verilog(cfg, row_words)
+    verilog = trainer_verilog(cfg, row_words, spram)
     t_gen = time.perf_counter() - t0
     work = pathlib.Path(tempfile.mkdtemp(prefix="xnorlearn-cosim-", dir=root))
     try:
@@ -70,7 +77,8 @@ def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
         result_path = work / "result.json"
         params = {"config": cfg.to_dict(), "data": str(work / "data.npz"),
                   "result": str(result_path), "check_every": check_every,
-                  "progress": progress, "row_words": row_words, **(extra or {})}
+                  "progress": progress, "row_words": row_words, "spram": spram,
+                  **(extra or {})}
         old_waves = os.environ.get("XNORLEARN_WAVES")
         if waves:
             os.environ["XNORLEARN_WAVES"] = "1"

@@ -16,6 +16,7 @@ import numpy as np
 from cocotb.triggers import RisingEdge
 from cocotb.utils import get_sim_time
 
+from xnorlearn.hw.signbank import SignLayout
 from xnorlearn.hw.trainer import TrainerLayout
 from xnorlearn.sim.harness import cocotb_params, cocotb_reset
 from xnorlearn.sim.uart_transport import CocotbUartTransport
@@ -37,31 +38,52 @@ def where(mismatch, **context):
 
 
 class BankPeek:
-    """Reads the counter bank memory of the simulated design through VPI (one memory, or
-    the rows of a pipelined bank with ``row_words`` words each)."""
+    """Reads the counter bank memory of the simulated design through VPI (one memory, the
+    rows of a pipelined bank with ``row_words`` words each, or the SPRAM models of the
+    interleaved SPRAM bank), and checks the sign-bit copy of the weights against it."""
 
-    def __init__(self, dut, cfg, row_words=None):
+    def __init__(self, dut, cfg, row_words=None, spram=False):
         bank = dut.core.bank
-        if row_words:
+        if spram:
+            from xnorlearn.hw.spram import SPRAM_DEPTH
+            wide = -(-cfg.lanes * cfg.counter_bits // 16)
+
+            def word(a):
+                d, r = divmod(a >> 1, SPRAM_DEPTH)
+                return sum(int(getattr(getattr(bank, f"g{a & 1}d{d}"), f"w{w}").model.mem[r]
+                               .value) << (16 * w) for w in range(wide))
+            self.word = word
+        elif row_words:
             rows = -(-TrainerLayout(cfg).cnt_depth // row_words)
             mems = [getattr(bank, f"row{r}") for r in range(rows)]
-            self.word = lambda a: mems[a // row_words][a % row_words]
+            self.word = lambda a: int(mems[a // row_words][a % row_words].value)
         else:
-            self.word = lambda a: bank.mem[a]
+            self.word = lambda a: int(bank.mem[a].value)
+        self.signs = dut.core.signs
         self.layout = TrainerLayout(cfg)
+        self.slayout = SignLayout(cfg)
         self.k, self.p = cfg.counter_bits, cfg.lanes
 
     def state(self):
+        """Every layer's counters; raises ``AssertionError`` if the sign-bit copy differs
+        from their signs."""
         k, p, mask, sign = self.k, self.p, (1 << self.k) - 1, 1 << (self.k - 1)
         words = []
         for a in range(self.layout.cnt_depth):
-            raw = int(self.word(a).value)
+            raw = self.word(a)
             lanes = []
             for q in range(p):
                 v = (raw >> (q * k)) & mask
                 lanes.append(v - (1 << k) if v & sign else v)
             words.append(lanes)
-        return self.layout.state_from_words(words)
+        state = self.layout.state_from_words(words)
+        for q, rows in enumerate(self.slayout.rows(state)):
+            mem = getattr(self.signs, f"lane{q}")
+            for r, want in enumerate(rows):
+                got = int(mem[r].value)
+                assert got == want, (f"sign copy lane {q} row {r}: {got:#x}, counters' signs "
+                                     f"{want:#x}")
+        return state
 
 
 class BenchRun:
@@ -89,7 +111,8 @@ class BenchRun:
         await cocotb_reset(dut)
         transport = CocotbUartTransport(dut.uart_rx, dut.uart_tx, dut.clk, cfg.uart_divisor)
         dev = await Device.connect(transport, cfg)
-        return dev, BankPeek(dut, cfg, self.prm.get("row_words")), HwModel(cfg)
+        return dev, BankPeek(dut, cfg, self.prm.get("row_words"),
+                             self.prm.get("spram", False)), HwModel(cfg)
 
 
 @cocotb.test()

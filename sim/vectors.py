@@ -159,7 +159,8 @@ def selector_samples(rng, count, n_neurons, group_size, fan_in):
         for g in range(n_neurons // group_size):
             members = [j for j in range(g * group_size, (g + 1) * group_size) if j in chosen]
             groups.append({"group": g, "found": int(bool(members)),
-                           "index": members[0] if members else None})
+                           "index": members[0] if members else None,
+                           "tau": tau[members[0]] if members else None})
         out.append((h, tau, groups))
     return out
 

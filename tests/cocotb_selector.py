@@ -24,5 +24,6 @@ async def selector_random(dut):
     res, _ = await exchange(io, {"i": beats}, {"o": len(expected)}, rng=rng,
                             p_valid=prm.get("p_valid", 1.0), p_ready=prm.get("p_ready", 1.0))
     got = [unpack(choice_layout(n, gamma), r) for r in res["o"]]
-    got = [dict(g, index=g["index"] if g["found"] else None) for g in got]
+    got = [dict(g, index=g["index"] if g["found"] else None,
+                tau=g["tau"] if g["found"] else None) for g in got]
     compare_records("cocotb selector", expected, got)

@@ -21,13 +21,14 @@ CASES = [
 def selector_beats(sel, samples):
     layout = neuron_layout(sel.h_width)
     beats = [pack(layout, {"h": hj, "tau": t}) for h, tau, _ in samples for hj, t in zip(h, tau)]
-    expected = [dict(g, index=g["index"]) for _, _, groups in samples for g in groups]
+    expected = [g for _, _, groups in samples for g in groups]
     return beats, expected
 
 
 def normalise(records):
     """A choice's index means nothing when nothing was found."""
-    return [dict(r, index=r["index"] if r["found"] else None) for r in records]
+    return [dict(r, index=r["index"] if r["found"] else None,
+                 tau=r["tau"] if r["found"] else None) for r in records]
 
 
 @pytest.mark.parametrize("n,gamma,fan_in,count,p_valid,p_ready", CASES)
