@@ -27,7 +27,8 @@ class DecisionUnit(wiring.Component):
     Parameters
     ----------
     n_neurons : int
-        ``N``, neurons of the layer (activation beats per sample).
+        Largest ``N`` (neurons of a layer: activation beats per sample); the ``n`` port sets
+        the current one, so layers of different widths can share the unit.
     n_classes : int
         ``C``.
     margin_threshold : int
@@ -35,6 +36,8 @@ class DecisionUnit(wiring.Component):
 
     Attributes
     ----------
+    n : In(range(1, n_neurons + 1))
+        ``N`` of the current sample (default ``n_neurons``); hold it steady during a sample.
     i : In(stream.Signature(activation_layout(n_classes)))
         ``N`` beats per sample, neuron ``0 … N − 1`` in order.
     label : In(range(n_classes))
@@ -59,6 +62,7 @@ class DecisionUnit(wiring.Component):
             raise ValueError("need n_classes >= 2 and n_neurons >= 1")
         self.n_neurons, self.n_classes = n_neurons, n_classes
         super().__init__({
+            "n": In(range(n_neurons + 1), init=n_neurons),
             "i": In(stream.Signature(activation_layout(n_classes))),
             "label": In(range(n_classes)),
             "margin_threshold": In(range(n_neurons + 1), init=margin_threshold),
@@ -102,7 +106,7 @@ class DecisionUnit(wiring.Component):
                             m.d.sync += counts[k].eq(agree)
                         with m.Else():
                             m.d.sync += counts[k].eq(counts[k] + agree)
-                    with m.If(beat == n - 1):
+                    with m.If(beat == self.n - 1):
                         m.d.sync += [beat.eq(0), label.eq(self.label),
                                      threshold.eq(self.margin_threshold), q.eq(0)]
                         m.next = "SCAN"

@@ -14,9 +14,9 @@ def neuron_layout(h_width):
     return data.StructLayout({"h": signed(h_width), "tau": 1})
 
 
-def choice_layout(n_neurons, group_size):
+def choice_layout(n_neurons, group_size, max_groups=None):
     return data.StructLayout({
-        "group": range(max(2, n_neurons // group_size)),
+        "group": range(max(2, max_groups or n_neurons // group_size)),
         "found": 1,
         "index": range(max(2, n_neurons)),
         "tau": 1,
@@ -29,14 +29,21 @@ class GroupSelector(wiring.Component):
     Parameters
     ----------
     n_neurons : int
-        ``N``, neurons of the layer (a multiple of ``group_size``).
+        ``N``, neurons of the layer (a multiple of ``group_size``): the reset value of the
+        ``n`` port and the largest value it may take.
     group_size : int
-        ``γ``; ``γ = 1`` picks every wrong neuron.
+        ``γ``; ``γ = 1`` picks every wrong neuron. Reset value of the ``gamma`` port.
     max_fan_in : int
         Largest ``|h|`` (the layer's fan-in); sets the width of ``h``.
+    max_groups : int, optional
+        Largest ``N / γ`` the ports may set (default ``n_neurons / group_size``): one
+        selector serves layers of different widths and group sizes.
 
     Attributes
     ----------
+    n, gamma : In
+        ``N`` and ``γ`` of the current layer (``N`` a multiple of ``γ``); hold them steady
+        while a layer streams.
     i : In(stream.Signature(neuron_layout(...)))
         Neurons ``0 … N − 1`` in order, repeating for the next sample. Neuron ``j`` is wrong
         iff ``tau = 1 and h < 0`` or ``tau = 0 and h > 0`` (``h = 0`` is never wrong).
@@ -51,14 +58,17 @@ class GroupSelector(wiring.Component):
     accepted. ``i.ready`` is low only while a choice waits for ``o.ready``.
     """
 
-    def __init__(self, n_neurons, group_size, max_fan_in):
+    def __init__(self, n_neurons, group_size, max_fan_in, max_groups=None):
         if group_size < 1 or n_neurons % group_size:
             raise ValueError(f"n_neurons {n_neurons} is not a multiple of group size {group_size}")
         self.n_neurons, self.group_size, self.max_fan_in = n_neurons, group_size, max_fan_in
+        self.max_groups = max_groups or n_neurons // group_size
         self.h_width = ceil_log2(max_fan_in + 1) + 1
         super().__init__({
+            "n": In(range(n_neurons + 1), init=n_neurons),
+            "gamma": In(range(n_neurons + 1), init=group_size),
             "i": In(stream.Signature(neuron_layout(self.h_width))),
-            "o": Out(stream.Signature(choice_layout(n_neurons, group_size))),
+            "o": Out(stream.Signature(choice_layout(n_neurons, group_size, self.max_groups))),
         })
 
     @classmethod
@@ -71,7 +81,7 @@ class GroupSelector(wiring.Component):
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
 
         index = Signal(range(max(2, self.n_neurons)))
-        pos = Signal(range(max(2, self.group_size)))
+        pos = Signal(range(max(2, self.n_neurons)))
         group = Signal.like(self.o.p.group)
         found = Signal()
         best_abs = Signal(self.h_width)
@@ -90,7 +100,8 @@ class GroupSelector(wiring.Component):
         m.d.comb += [new_found.eq(have | wrong),
                      new_idx.eq(Mux(better, index, best_idx)),
                      new_tau.eq(Mux(better, tau, best_tau))]
-        last_in_group = pos == self.group_size - 1
+        last_in_group = pos == self.gamma - 1
+        last_neuron = index == self.n - 1
 
         with m.If(en):
             m.d.sync += self.o.valid.eq(0)
@@ -98,11 +109,11 @@ class GroupSelector(wiring.Component):
                 m.d.sync += [found.eq(new_found), best_idx.eq(new_idx), best_tau.eq(new_tau)]
                 with m.If(better):
                     m.d.sync += best_abs.eq(magnitude)
-                m.d.sync += index.eq(Mux(index == self.n_neurons - 1, 0, index + 1))
+                m.d.sync += index.eq(Mux(last_neuron, 0, index + 1))
                 with m.If(last_in_group):
                     m.d.sync += [
                         pos.eq(0),
-                        group.eq(Mux(index == self.n_neurons - 1, 0, group + 1)),
+                        group.eq(Mux(last_neuron, 0, group + 1)),
                         self.o.valid.eq(1),
                         self.o.p.group.eq(group),
                         self.o.p.found.eq(new_found),

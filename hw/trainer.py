@@ -231,12 +231,10 @@ class TrainerCore(wiring.Component):
             m.submodules[f"hash{d}"] = hu
         hsh = hashes[0]
         m.submodules.keygen = keygen = StreamKey(1, external_hash=True)   # borrows hsh
-        decs = [DecisionUnit(cfg.layers[l], C, cfg.margin_threshold(l)) for l in range(L)]
-        sels = [GroupSelector(cfg.layers[l], cfg.group_sizes[l], cfg.fan_in(l))
-                for l in range(L)]
-        for l in range(L):
-            m.submodules[f"decision{l}"] = decs[l]
-            m.submodules[f"selector{l}"] = sels[l]
+        # one decision unit and one group selector serve every layer (layers run one at a
+        # time through them); their per-layer parameters come from registers
+        m.submodules.decision = dec = DecisionUnit(max_n, C)
+        m.submodules.selector = sel = GroupSelector(max_n, 1, max_f, max(lay.groups))
 
         # ---------------------------------------------------------------- per-layer constants
         layer = Signal(range(L + 1))
@@ -293,8 +291,7 @@ class TrainerCore(wiring.Component):
         length = Signal(16)
         label = Signal(8)
         training = Signal()
-        preds = Array(Signal(range(C), name=f"pred{l}") for l in range(L))
-        learns = Signal(L)
+        pred = Signal(range(C))         # the network's prediction (last layer)
 
         m.d.comb += self.busy.eq(0)   # overridden below by the FSM's non-idle states
         # the popcount's vector length from a register (one cycle behind `layer`, which
@@ -311,9 +308,15 @@ class TrainerCore(wiring.Component):
             [pc.n.eq(f_reg) for pc in pcs],
             keygen.hash_o.valid.eq(hsh.o.valid), keygen.hash_o.payload.eq(hsh.o.payload),
         ]
-        for l in range(L):
-            m.d.comb += [decs[l].label.eq(label), decs[l].o.ready.eq(0),
-                         sels[l].o.ready.eq(1)]
+        n_reg = Signal(range(max_n + 1))
+        gamma_reg = Signal(range(max_n + 1))
+        margin_reg = Signal(range(max_n + 1))
+        m.d.sync += [n_reg.eq(N), gamma_reg.eq(_const_array(cfg.group_sizes)[layer]),
+                     margin_reg.eq(_const_array([cfg.margin_threshold(l) for l in range(L)]
+                                                )[layer])]
+        m.d.comb += [dec.label.eq(label), dec.o.ready.eq(0), dec.n.eq(n_reg),
+                     dec.margin_threshold.eq(margin_reg),
+                     sel.o.ready.eq(1), sel.n.eq(n_reg), sel.gamma.eq(gamma_reg)]
 
         # ---------------------------------------------------------------- reply machinery
         # A reply is a header on `rsp` then `rsp_len` bytes produced by `reply_byte` (comb,
@@ -340,7 +343,7 @@ class TrainerCore(wiring.Component):
             with m.Case(1):
                 m.d.comb += reply_byte.eq(ident[reply_idx])
             with m.Case(2):
-                m.d.comb += reply_byte.eq(preds[L - 1])
+                m.d.comb += reply_byte.eq(pred)
             with m.Case(3):
                 m.d.comb += reply_byte.eq(counters_vec.word_select(reply_idx[:5], 8))
 
@@ -466,13 +469,12 @@ class TrainerCore(wiring.Component):
 
         # Group choices: the selector of the active layer writes them as groups complete
         # (the last one arrives the cycle after the layer's last neuron).
-        for l in range(L):
-            with m.If((layer == l) & sels[l].o.valid):
-                m.d.comb += [ch_wr.addr.eq(sels[l].o.p.group + (l & 1) * max(lay.groups)),
-                             ch_wr.data.index.eq(sels[l].o.p.index),
-                             ch_wr.data.tau.eq(sels[l].o.p.tau), ch_wr.en.eq(1)]
-                with m.If(sels[l].o.p.found):
-                    m.d.sync += found_bits.bit_select(sels[l].o.p.group, 1).eq(1)
+        with m.If(sel.o.valid):
+            m.d.comb += [ch_wr.addr.eq(sel.o.p.group + Mux(layer[0], max(lay.groups), 0)),
+                         ch_wr.data.index.eq(sel.o.p.index),
+                         ch_wr.data.tau.eq(sel.o.p.tau), ch_wr.en.eq(1)]
+            with m.If(sel.o.p.found):
+                m.d.sync += found_bits.bit_select(sel.o.p.group, 1).eq(1)
 
         # ---------------------------------------------------------------- the FSM
         with m.FSM(name="core") as fsm:
@@ -717,12 +719,11 @@ class TrainerCore(wiring.Component):
                     m.d.sync += [j_out.eq(j_out + 1), r_addr.eq(r_addr + 1)]
                 # with h_reg and r_rd.data: decision, selector, activation packer
                 a_bit = ~h_reg[-1]
-                for l in range(L):
-                    with m.If(layer == l):
-                        m.d.comb += [decs[l].i.valid.eq(h_valid), decs[l].i.p.a.eq(a_bit),
-                                     decs[l].i.p.r.eq(r_rd.data),
-                                     sels[l].i.valid.eq(h_valid), sels[l].i.p.h.eq(h_reg),
-                                     sels[l].i.p.tau.eq(r_rd.data.bit_select(label[:max(1, ceil_log2(C))], 1))]
+                m.d.comb += [dec.i.valid.eq(h_valid), dec.i.p.a.eq(a_bit),
+                             dec.i.p.r.eq(r_rd.data),
+                             sel.i.valid.eq(h_valid), sel.i.p.h.eq(h_reg),
+                             sel.i.p.tau.eq(r_rd.data.bit_select(label[:max(1, ceil_log2(C))],
+                                                                 1))]
                 with m.If(h_valid):
                     new_word = a_word | (a_bit << a_lane)
                     last_neuron = j_out == N   # j_out already counts this neuron
@@ -737,16 +738,14 @@ class TrainerCore(wiring.Component):
                         m.next = "FWD_DECIDE"
             with m.State("FWD_DECIDE"):
                 m.d.comb += self.busy.eq(1)
-                for l in range(L):
-                    with m.If(layer == l):
-                        m.d.comb += decs[l].o.ready.eq(1)
-                        with m.If(decs[l].o.valid):
-                            m.d.sync += [preds[l].eq(decs[l].o.p.pred),
-                                         learns.bit_select(l, 1).eq(decs[l].o.p.learn)]
-                            with m.If(training & decs[l].o.p.learn):
-                                m.next = "UPD_START"
-                            with m.Else():
-                                m.next = "LAYER_DONE"
+                m.d.comb += dec.o.ready.eq(1)
+                with m.If(dec.o.valid):
+                    with m.If(last_layer):
+                        m.d.sync += pred.eq(dec.o.p.pred)
+                    with m.If(training & dec.o.p.learn):
+                        m.next = "UPD_START"
+                    with m.Else():
+                        m.next = "LAYER_DONE"
 
             # ---------------------------------------------------------------- online update
             with m.State("UPD_START"):
@@ -775,7 +774,7 @@ class TrainerCore(wiring.Component):
                     pass                                 # the last layer's updates
                 with m.Elif(training):
                     m.d.sync += [samples.eq(samples + 1),
-                                 correct.eq(correct + (preds[L - 1] == label)),
+                                 correct.eq(correct + (pred == label)),
                                  since.eq(since + 1)]
                     with m.If(since == cfg.batch - 1):
                         m.d.sync += layer.eq(0)
