@@ -238,6 +238,7 @@ class TrainerCore(wiring.Component):
 
         # ---------------------------------------------------------------- per-layer constants
         layer = Signal(range(L + 1))
+        self.layer_reg = layer   # simulation tools read it (cycles per phase)
         F = _const_array(list(widths[:-1]))[layer]
         N = _const_array(cfg.layers)[layer]
         CNT_BASE = _const_array(lay.cnt_base + [lay.cnt_depth])[layer]
