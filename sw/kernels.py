@@ -20,7 +20,7 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
-from .prng import STREAM_REINFORCE, SWEEP_SKIP, hash32_nb
+from .prng import STREAM_REINFORCE, SWEEP_SKIP, SWEEP_STRIDE, hash32_nb
 
 U64 = np.uint64
 ONE = np.uint64(1)
@@ -179,21 +179,24 @@ def _reinforce(cnt, at, cmin, cmax):
 @numba.njit(cache=True)
 def hw_sweep(cnt, oc, F, N, key, table, prob_bits, cmin, cmax):
     """Sparse reinforcement sweep of one layer (spec v2 §7), row by row: row key
-    ``R = hash32(key ^ j)``, draws ``u_t = hash32(R ^ t) >> (32 - b)``; ``u_t >= C[63]`` skips
+    ``R = hash32(key ^ j)``, draws ``u_t = hash32(R ^ (t * SWEEP_STRIDE mod 2^32)) >> (32 - b)``;
+    ``u_t >= C[63]`` skips
     ``SWEEP_SKIP`` weights, else the weight ``m = min{m : u_t < C[m]}`` positions ahead is
     reinforced (if inside the row) and the walk continues after it. ``table`` is the layer's
     64-entry nondecreasing ``C``. Signs never change, so weight words stay."""
     shift = U64(32 - prob_bits)
     last = table[SWEEP_SKIP - 1]
     k = U64(key)
+    stride = U64(SWEEP_STRIDE)
+    mask = U64(0xFFFFFFFF)
     for j in range(N):
         r = hash32_nb(k ^ U64(j))
         row = oc + j * F
         pos = 0
-        t = 0
+        w = U64(0)                  # t * SWEEP_STRIDE mod 2^32 for draw t
         while pos < F:
-            u = np.int64(hash32_nb(r ^ U64(t)) >> shift)
-            t += 1
+            u = np.int64(hash32_nb(r ^ w) >> shift)
+            w = (w + stride) & mask
             if u >= last:
                 pos += SWEEP_SKIP
                 continue
