@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["Config", "ConfigError", "DEFAULT_GROUP_SIZE_BY_WIDTH"]
 
-# Group size gamma the paper used on FashionMNIST for each hidden-layer width K (ALGORITHM.md §6).
+# Group size gamma the paper used on FashionMNIST for each hidden-layer width K.
 DEFAULT_GROUP_SIZE_BY_WIDTH = {35: 35, 75: 75, 135: 45, 255: 85, 525: 105, 1035: 115}
 
 

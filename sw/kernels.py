@@ -10,7 +10,8 @@ epoch (or one sample) through any number of layers without Python in the loop:
 
 Bit vectors are little-endian ``uint64`` words (bit ``i`` is bit ``i % 64`` of word ``i // 64``)
 with zero padding. ``docs/hw-spec.md`` is the specification of the hw kernels; the paper kernels
-follow ``ALGORITHM.md`` (mini-batch updates, unbounded hidden weights, ternary activations).
+follow the published algorithm as ``docs/golden-model.md`` describes it (mini-batch updates,
+unbounded hidden weights, ternary activations).
 """
 
 import math

@@ -1,10 +1,11 @@
 """The golden model: both variants of the learning rule behind one step-level API.
 
 * :class:`HwModel` — the on-chip variant, the bit-exact specification of the gateware
-  (``docs/hw-spec.md``): k-bit saturating odd-state counters, online updates, reinforcement
-  sweeps from the counter-based PRNG.
-* :class:`PaperModel` — the published algorithm (``ALGORITHM.md``): unbounded hidden weights,
-  mini-batch updates, float reinforcement probability, ternary activations.
+  (``docs/hw-spec.md``): k-bit saturating odd-state counters, online updates, sparse
+  reinforcement sweeps from the counter-based PRNG.
+* :class:`PaperModel` — the published algorithm (Colombo, Pittorino, Roveri 2024; described in
+  ``docs/golden-model.md``): unbounded hidden weights, mini-batch updates, float
+  reinforcement probability, ternary activations.
 
 Both take a :class:`~xnorlearn.sw.config.Config`, and data as 0/1 ``uint8`` bit rows (1 = +1).
 Step-level API for co-simulation: :meth:`forward`, :meth:`train_sample`, :meth:`infer`,
@@ -349,7 +350,8 @@ class HwModel(_Model):
 
 
 class PaperModel(_Model):
-    """paper variant: the published algorithm (ALGORITHM.md), for reproducing its numbers."""
+    """paper variant: the published algorithm (docs/golden-model.md), for reproducing its
+    numbers."""
 
     variant = "paper"
 
