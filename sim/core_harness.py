@@ -101,9 +101,10 @@ class CoreDriver:
         st, _ = await self.command(Cmd.END_EPOCH)
         assert st == 0
 
-    async def set_thresholds(self, thresholds):
+    async def set_tables(self, tables):
+        """SET_THRESHOLDS with every layer's skip table; returns the status."""
         return (await self.command(Cmd.SET_THRESHOLDS,
-                                   b"".join(struct.pack("<I", t) for t in thresholds)))[0]
+                                   protocol.set_tables_request(self.cfg, tables)))[0]
 
     async def init(self, seed):
         return (await self.command(Cmd.INIT, struct.pack("<I", seed)))[0]

@@ -1,4 +1,4 @@
-"""Datasets of xnorlearn, binarised once before training (ALGORITHM.md section 5).
+"""Datasets of xnorlearn, binarised once before training (as the paper does).
 
 Every loader returns a :class:`Dataset` whose inputs are ``uint8`` arrays of bits, one row per
 sample: bit ``1`` stands for the value ``+1`` and bit ``0`` for ``-1``. Labels are ``int64``
@@ -333,7 +333,7 @@ def _bits(mask: np.ndarray) -> np.ndarray:
 
 
 def binarize_median(train, *others):
-    """Binarise with one global scalar median of the training data (ALGORITHM.md section 5).
+    """Binarise with one global scalar median of the training data (the paper's binarisation).
 
     ``bit = 1 if x > median else 0`` (bit 1 stands for +1), where ``median`` is the median of
     *all* values of ``train`` (for images: over all pixels of all training images). The same
