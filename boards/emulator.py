@@ -35,10 +35,10 @@ def execute(cfg, m, code, p, built_for=None):
     if code == Command.INIT:
         m.init(struct.unpack("<I", p)[0])
     elif code == Command.SET_THRESHOLDS:
-        t = struct.unpack(f"<{cfg.n_layers}I", p)
-        if any(x >= 1 << cfg.prob_bits for x in t):
+        try:        # checks every entry and every table first: BAD_ARG changes nothing
+            m.set_tables(proto.parse_tables_request(cfg, p))
+        except ValueError:
             return bad
-        m.set_thresholds(t)
     elif code in (Command.TRAIN, Command.INFER):
         label, sample = (p[0], p[1:]) if code == Command.TRAIN else (None, p)
         if label is not None and label >= cfg.n_classes:

@@ -27,8 +27,7 @@ def pack_sample(bits):
 
 class CoreHarness(wiring.Component):
     def __init__(self, cfg, identify=b"xnorlearn-test", max_payload=None, bank_cls=None):
-        n_bytes = -(-cfg.n_inputs // 8)
-        self.max_payload = max_payload or max(n_bytes + 1, 4 * cfg.n_layers, 6 + 2 * 64)
+        self.max_payload = max_payload or protocol.max_payload(cfg)
         extra = {} if bank_cls is None else {"bank_cls": bank_cls}
         self.core = TrainerCore(cfg, identify, self.max_payload, **extra)
         self.buf = Memory(shape=8, depth=self.max_payload, init=[])
@@ -102,9 +101,10 @@ class CoreDriver:
         st, _ = await self.command(Cmd.END_EPOCH)
         assert st == 0
 
-    async def set_thresholds(self, thresholds):
+    async def set_tables(self, tables):
+        """SET_THRESHOLDS with every layer's skip table; returns the status."""
         return (await self.command(Cmd.SET_THRESHOLDS,
-                                   b"".join(struct.pack("<I", t) for t in thresholds)))[0]
+                                   protocol.set_tables_request(self.cfg, tables)))[0]
 
     async def init(self, seed):
         return (await self.command(Cmd.INIT, struct.pack("<I", seed)))[0]

@@ -107,7 +107,7 @@ async def train_lockstep(dut):
     if mismatch:
         finish(first_mismatch=where(mismatch, sample=-1))
         assert False, f"after INIT: {mismatch}"
-    await dev.set_thresholds(list(gold.thresholds))
+    await dev.set_tables(gold.tables)
 
     n = len(y_train)
     correct = 0

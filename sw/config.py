@@ -61,7 +61,8 @@ class Config:
     init_std : float
         Standard deviation of the paper variant's initial hidden weights.
     prob_bits : int
-        Fixed-point width of the hw variant's reinforcement threshold and random draws.
+        ``b``, fixed-point width of the hw variant's reinforcement draws and skip-table entries
+        (8 … 16: the host sends the table entries as u16).
     lanes : int
         Hardware only: XNOR-popcount lanes ``P`` (bits per beat). Never changes results.
     uart_divisor : int
@@ -146,7 +147,7 @@ class Config:
             fail("init_std", f"must be > 0, got {self.init_std}")
         check_int("batch", self.batch, 1, 1 << 24)
         check_int("seed", self.seed, 0, (1 << 32) - 1)
-        check_int("prob_bits", self.prob_bits, 8, 24)
+        check_int("prob_bits", self.prob_bits, 8, 16)
         check_int("lanes", self.lanes, 1, 1024)
         check_int("uart_divisor", self.uart_divisor, 2, 65535)
         check_int("sweep_lanes", self.sweep_lanes, 1, self.lanes)

@@ -188,12 +188,12 @@ class Device:
         return proto.parse_identify(await self.request(Command.IDENTIFY))
 
     async def init(self, seed):
-        """INIT: counters, classifiers, registers and ``A = 0`` thresholds from ``seed``."""
+        """INIT: counters, classifiers, registers and ``A = 0`` skip tables from ``seed``."""
         await self._empty(Command.INIT, proto.init_request(seed))
 
-    async def set_thresholds(self, thresholds):
-        await self._empty(Command.SET_THRESHOLDS,
-                          proto.set_thresholds_request(self.cfg, thresholds))
+    async def set_tables(self, tables):
+        """SET_THRESHOLDS: every layer's skip table (``L x 64`` entries, spec §8)."""
+        await self._empty(Command.SET_THRESHOLDS, proto.set_tables_request(self.cfg, tables))
 
     async def train_sample(self, bits, label):
         """TRAIN one sample; returns the pre-update prediction."""
@@ -280,7 +280,7 @@ class SyncDevice:
     def connect(cls, transport, cfg, **kwargs):
         return cls(run_sync(Device.connect(transport, cfg, **kwargs)))
 
-    for _name in ("request", "identify", "init", "set_thresholds", "train_sample", "infer",
+    for _name in ("request", "identify", "init", "set_tables", "train_sample", "infer",
                   "end_epoch", "read_state", "write_state", "state", "load_state",
                   "read_counters", "reset_counters"):
         locals()[_name] = _sync_method(_name)
@@ -301,25 +301,25 @@ class ChipTrainer:
     def __init__(self, device, cfg=None):
         self.device = device
         self.cfg = cfg if cfg is not None else device.cfg
-        self.thresholds = None
+        self.tables = None          # the skip tables the chip holds, L lists of 64 ints
         self.train_samples = 0
         self.train_correct = 0
 
     async def init(self, seed=None):
         await self.device.init(self.cfg.seed if seed is None else seed)
-        self.thresholds = self._thresholds(0.0)
+        self.tables = self._tables(0.0)
         self.train_samples = self.train_correct = 0
 
-    def _thresholds(self, accuracy):
+    def _tables(self, accuracy):
         c = self.cfg
-        return [prng.reinforce_threshold(c.p_reinforce, accuracy, c.fan_in(l), c.prob_bits)
+        return [list(prng.reinforce_table(c.p_reinforce, accuracy, c.fan_in(l), c.prob_bits))
                 for l in range(c.n_layers)]
 
     async def set_accuracy(self, train_accuracy):
-        """Spec §8 thresholds from the previous epoch's accuracy, sent with SET_THRESHOLDS."""
-        t = self._thresholds(train_accuracy)
-        await self.device.set_thresholds(t)
-        self.thresholds = t
+        """Spec §8 skip tables from the previous epoch's accuracy, sent with SET_THRESHOLDS."""
+        t = self._tables(train_accuracy)
+        await self.device.set_tables(t)
+        self.tables = t
 
     async def reset_counters(self):
         await self.device.reset_counters()
@@ -372,8 +372,8 @@ class SyncChipTrainer:
         self.cfg = trainer.cfg
 
     @property
-    def thresholds(self):
-        return self.trainer.thresholds
+    def tables(self):
+        return self.trainer.tables
 
     @property
     def train_accuracy(self):

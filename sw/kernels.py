@@ -20,7 +20,7 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
-from .prng import hash32_nb
+from .prng import STREAM_REINFORCE, SWEEP_SKIP, hash32_nb
 
 U64 = np.uint64
 ONE = np.uint64(1)
@@ -165,21 +165,58 @@ def hw_learn(xb, y, dims, off, cnt, wbits, rcls, h, abits, scores, cmin, cmax, u
             _hw_row_signs(cnt, oc, wbits, ow, F, WF, best)
 
 
+@numba.njit(cache=True, inline="always")
+def _reinforce(cnt, at, cmin, cmax):
+    """``H <- H + 2 sgn(H)`` saturating: the counter moves one step away from zero."""
+    c = cnt[at]
+    if c >= 0:
+        if c < cmax:
+            cnt[at] = c + 1
+    elif c > cmin:
+        cnt[at] = c - 1
+
+
 @numba.njit(cache=True)
-def hw_sweep(cnt, oc, F, N, key, threshold, prob_bits, cmin, cmax):
-    """Reinforcement sweep of one layer (spec §7). Signs never change, so weight words stay."""
+def hw_sweep(cnt, oc, F, N, key, table, prob_bits, cmin, cmax):
+    """Sparse reinforcement sweep of one layer (spec v2 §7), row by row: row key
+    ``R = hash32(key ^ j)``, draws ``u_t = hash32(R ^ t) >> (32 - b)``; ``u_t >= C[63]`` skips
+    ``SWEEP_SKIP`` weights, else the weight ``m = min{m : u_t < C[m]}`` positions ahead is
+    reinforced (if inside the row) and the walk continues after it. ``table`` is the layer's
+    64-entry nondecreasing ``C``. Signs never change, so weight words stay."""
+    shift = U64(32 - prob_bits)
+    last = table[SWEEP_SKIP - 1]
+    k = U64(key)
+    for j in range(N):
+        r = hash32_nb(k ^ U64(j))
+        row = oc + j * F
+        pos = 0
+        t = 0
+        while pos < F:
+            u = np.int64(hash32_nb(r ^ U64(t)) >> shift)
+            t += 1
+            if u >= last:
+                pos += SWEEP_SKIP
+                continue
+            m = 0
+            while u >= table[m]:
+                m += 1
+            pos += m
+            if pos < F:
+                _reinforce(cnt, row + pos, cmin, cmax)
+            pos += 1
+
+
+@numba.njit(cache=True)
+def hw_sweep_dense(cnt, oc, F, N, key, threshold, prob_bits, cmin, cmax):
+    """Spec v1 dense sweep of one layer, kept only to compare accuracy with v2: one draw per
+    weight, reinforced iff ``draw(key, idx) >> (32 - b) < threshold``."""
     shift = U64(32 - prob_bits)
     t = U64(threshold)
     k = U64(key)
     for idx in range(F * N):
         u = hash32_nb(k ^ U64(idx)) >> shift
         if u < t:
-            c = cnt[oc + idx]
-            if c >= 0:
-                if c < cmax:
-                    cnt[oc + idx] = c + 1
-            elif c > cmin:
-                cnt[oc + idx] = c - 1
+            _reinforce(cnt, oc + idx, cmin, cmax)
 
 
 @numba.njit(cache=True)
@@ -191,8 +228,11 @@ def stream_key_nb(seed, layer, stream, n):
 
 @numba.njit(cache=True)
 def hw_train(X, XB, Y, order, dims, off, cnt, wbits, rcls, h, abits, awords, scores,
-             cmin, cmax, updated, chosen, thresholds, ctrl, batch, seed, prob_bits, preds):
+             cmin, cmax, updated, chosen, tables, dense, ctrl, batch, seed, prob_bits, preds):
     """Train on ``order`` (indices into X/XB/Y), online, with sweeps at batch boundaries.
+
+    ``tables[l]`` is layer ``l``'s skip table (sparse sweep, the spec); with ``dense`` set the
+    v1 dense sweep runs instead, with ``tables[l, 0]`` as its threshold.
 
     ``ctrl = [batch_number, samples_since_boundary]`` is updated in place. ``preds`` receives the
     pre-update predictions. Returns the number of correct predictions.
@@ -209,18 +249,23 @@ def hw_train(X, XB, Y, order, dims, off, cnt, wbits, rcls, h, abits, awords, sco
                  updated, chosen)
         ctrl[1] += 1
         if ctrl[1] == batch:
-            hw_boundary(dims, off, cnt, updated, thresholds, ctrl, seed, prob_bits, cmin, cmax)
+            hw_boundary(dims, off, cnt, updated, tables, dense, ctrl, seed, prob_bits, cmin, cmax)
     return correct
 
 
 @numba.njit(cache=True)
-def hw_boundary(dims, off, cnt, updated, thresholds, ctrl, seed, prob_bits, cmin, cmax):
+def hw_boundary(dims, off, cnt, updated, tables, dense, ctrl, seed, prob_bits, cmin, cmax):
+    """Batch boundary (spec §7): sweep every layer that updated, advance the batch number."""
     nl = dims.shape[0]
     for l in range(nl):
         if updated[l]:
-            key = stream_key_nb(seed, l, 2, ctrl[0])
-            hw_sweep(cnt, off[l, 0], dims[l, 0], dims[l, 1], key, thresholds[l], prob_bits,
-                     cmin, cmax)
+            key = stream_key_nb(seed, l, STREAM_REINFORCE, ctrl[0])
+            if dense:
+                hw_sweep_dense(cnt, off[l, 0], dims[l, 0], dims[l, 1], key, tables[l, 0],
+                               prob_bits, cmin, cmax)
+            else:
+                hw_sweep(cnt, off[l, 0], dims[l, 0], dims[l, 1], key, tables[l], prob_bits,
+                         cmin, cmax)
         updated[l] = 0
     ctrl[0] = (ctrl[0] + 1) & 0xFFFFFFFF
     ctrl[1] = 0

@@ -22,9 +22,11 @@ from . import kernels, prng
 from .config import Config
 
 __all__ = ["HwModel", "PaperModel", "make_model", "compare_states", "StateMismatch",
-           "LayerTrace", "pack_bits", "VARIANTS"]
+           "LayerTrace", "pack_bits", "VARIANTS", "SWEEPS"]
 
 VARIANTS = ("hw", "paper")
+SWEEPS = ("sparse", "dense")     # hw variant: spec v2 sweep (the chip's), v1 dense sweep
+
 
 
 def pack_bits(bits):
@@ -210,11 +212,20 @@ class _Model:
 
 
 class HwModel(_Model):
-    """hw variant: bit-exact specification of the gateware (docs/hw-spec.md)."""
+    """hw variant: bit-exact specification of the gateware (docs/hw-spec.md).
+
+    ``sweep="sparse"`` (default) is the spec: reinforcement sweeps walk each row by geometric
+    skips drawn against per-layer skip tables (:attr:`tables`, spec §7–8). ``sweep="dense"`` is
+    spec v1's one-draw-per-weight sweep against a per-layer threshold, kept only to compare
+    accuracy; no hardware implements it.
+    """
 
     variant = "hw"
 
-    def __init__(self, cfg, seed=None):
+    def __init__(self, cfg, seed=None, sweep="sparse"):
+        if sweep not in SWEEPS:
+            raise ValueError(f"unknown sweep {sweep!r}; choose one of {', '.join(SWEEPS)}")
+        self.sweep = sweep
         super().__init__(cfg, seed)
         tot = self._sizes
         self.cnt = np.zeros(tot[0], dtype=np.int16)
@@ -224,11 +235,12 @@ class HwModel(_Model):
         self.chosen = np.zeros((cfg.n_layers, max(n // g for n, g in zip(cfg.layers,
                                                                         cfg.group_sizes))),
                                dtype=np.int64)
-        self.thresholds = np.zeros(cfg.n_layers, dtype=np.int64)
+        # sparse: every layer's skip table; dense: the v1 threshold in column 0
+        self._tables = np.zeros((cfg.n_layers, prng.SWEEP_SKIP), dtype=np.int64)
         self.init(self.seed)
 
     def init(self, seed):
-        """Spec §4: counters and classifiers from the PRNG, registers cleared, A = 0 thresholds."""
+        """Spec §4: counters and classifiers from the PRNG, registers cleared, A = 0 tables."""
         cfg = self.cfg
         self.seed = int(seed)
         if not 0 <= self.seed <= prng.MASK32:
@@ -255,27 +267,44 @@ class HwModel(_Model):
             self.wbits[o:o + N * WF] = pack_bits(
                 (self._layer(self.cnt, l, 0) >= 0).astype(np.uint8)).ravel()
 
-    def set_accuracy(self, train_accuracy):
-        """Spec §8: thresholds from the previous epoch's training accuracy."""
-        cfg = self.cfg
-        self.set_thresholds([prng.reinforce_threshold(cfg.p_reinforce, train_accuracy,
-                                                      cfg.fan_in(l), cfg.prob_bits)
-                             for l in range(cfg.n_layers)])
+    @property
+    def tables(self):
+        """The current skip tables, int64 ``(L, 64)`` (a copy); None for ``sweep="dense"``."""
+        return None if self.sweep == "dense" else self._tables.copy()
 
-    def set_thresholds(self, thresholds):
-        t = np.asarray(thresholds, dtype=np.int64)
-        if t.shape != (self.cfg.n_layers,) or (t < 0).any() or (t >= 1 << self.cfg.prob_bits).any():
-            raise ValueError(f"need {self.cfg.n_layers} thresholds in 0 … "
-                             f"{(1 << self.cfg.prob_bits) - 1}, got {thresholds!r}")
-        self.thresholds[:] = t
+    @property
+    def dense_thresholds(self):
+        """The v1 thresholds of ``sweep="dense"``, int64 ``(L,)`` (a copy); None otherwise."""
+        return self._tables[:, 0].copy() if self.sweep == "dense" else None
+
+    def set_accuracy(self, train_accuracy):
+        """Spec §8: skip tables (``prng.reinforce_table``) from the previous epoch's training
+        accuracy; for ``sweep="dense"`` the v1 thresholds (``prng.reinforce_threshold``)."""
+        cfg = self.cfg
+        if self.sweep == "dense":
+            self._tables[:] = 0
+            self._tables[:, 0] = [prng.reinforce_threshold(cfg.p_reinforce, train_accuracy,
+                                                           cfg.fan_in(l), cfg.prob_bits)
+                                  for l in range(cfg.n_layers)]
+            return
+        self.set_tables([prng.reinforce_table(cfg.p_reinforce, train_accuracy, cfg.fan_in(l),
+                                              cfg.prob_bits) for l in range(cfg.n_layers)])
+
+    def set_tables(self, tables):
+        """Host write of every layer's skip table (what SET_THRESHOLDS carries): shape
+        ``(L, 64)``, entries in ``0 … 2**prob_bits - 1``, each row nondecreasing."""
+        if self.sweep == "dense":
+            raise ValueError('set_tables needs the sparse sweep; HwModel(cfg, sweep="dense") '
+                             "takes its thresholds from set_accuracy")
+        self._tables[:] = prng.check_tables(tables, self.cfg.n_layers, self.cfg.prob_bits)
 
     def _train_kernel(self, Xw, Xb, Y, order, preds):
         c = self.cfg
         return kernels.hw_train(Xw, Xb, Y, order, self.dims, self.off, self.cnt, self.wbits,
                                 self.rcls, self.h, self.abits, self.awords, self.scores,
                                 c.counter_min, c.counter_max, self.updated, self.chosen,
-                                self.thresholds, self.ctrl, c.batch, self.seed, c.prob_bits,
-                                preds)
+                                self._tables, self.sweep == "dense", self.ctrl, c.batch,
+                                self.seed, c.prob_bits, preds)
 
     def _infer_kernel(self, Xw, Xb, preds):
         kernels.hw_infer(Xw, Xb, self.dims, self.off, self.wbits, self.rcls, self.h,
@@ -289,8 +318,9 @@ class HwModel(_Model):
         """Flush: a batch boundary now if any sample arrived since the last one (spec §7)."""
         c = self.cfg
         if self.ctrl[1]:
-            kernels.hw_boundary(self.dims, self.off, self.cnt, self.updated, self.thresholds,
-                                self.ctrl, self.seed, c.prob_bits, c.counter_min, c.counter_max)
+            kernels.hw_boundary(self.dims, self.off, self.cnt, self.updated, self._tables,
+                                self.sweep == "dense", self.ctrl, self.seed, c.prob_bits,
+                                c.counter_min, c.counter_max)
 
     def state(self):
         """Copies of every layer's counters, int16 arrays of shape (N_l, N_{l-1})."""
@@ -386,9 +416,10 @@ class PaperModel(_Model):
         return [self._layer(self.hid, l, 0).copy() for l in range(self.cfg.n_layers)]
 
 
-def make_model(cfg, variant="hw", seed=None):
+def make_model(cfg, variant="hw", seed=None, sweep="sparse"):
+    """A model of ``variant``; ``sweep`` chooses the hw variant's sweep (ignored by paper)."""
     if variant == "hw":
-        return HwModel(cfg, seed)
+        return HwModel(cfg, seed, sweep)
     if variant == "paper":
         return PaperModel(cfg, seed)
     raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")

@@ -19,7 +19,7 @@ __all__ = [
     "MASK32", "STREAM_INIT", "STREAM_CLASSIFIER", "STREAM_REINFORCE",
     "hash32", "hash32_np", "stream_key", "draw", "draw_np",
     "init_counter_from_draw", "classifier_bit_from_draw", "reinforce_threshold",
-    "SWEEP_SKIP", "reinforce_probability", "reinforce_table", "sweep_row",
+    "SWEEP_SKIP", "reinforce_probability", "reinforce_table", "check_tables", "sweep_row",
 ]
 
 MASK32 = 0xFFFF_FFFF
@@ -148,6 +148,35 @@ def reinforce_table(p_reinforce, train_accuracy, fan_in, prob_bits):
     q, top = 1.0 - p, (1 << prob_bits) - 1
     return tuple(max(0, min(math.floor(float(1 << prob_bits) * (1.0 - q ** (m + 1))), top))
                  for m in range(SWEEP_SKIP))
+
+
+def check_tables(tables, n_layers, prob_bits):
+    """Every layer's skip table as an int64 ``(n_layers, SWEEP_SKIP)`` array, after checking the
+    spec's rules: that shape, every entry in ``0 … 2**prob_bits - 1``, each table
+    nondecreasing. ValueError naming the first broken rule otherwise."""
+    S, top = SWEEP_SKIP, (1 << prob_bits) - 1
+    try:
+        t = np.asarray(tables)
+        if t.dtype.kind not in "iu" or t.dtype == np.uint64 and t.size and t.max() > top:
+            raise TypeError
+        t = t.astype(np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"skip tables must be {n_layers} rows of {S} integers "
+                         f"in 0 … {top}") from None
+    if t.shape != (n_layers, S):
+        raise ValueError(f"skip tables must have shape ({n_layers}, {S}) (layers x entries), "
+                         f"got {t.shape}")
+    bad = np.argwhere((t < 0) | (t > top))
+    if len(bad):
+        l, m = (int(v) for v in bad[0])
+        raise ValueError(f"skip table of layer {l}: entry {m} is {t[l, m]}, outside 0 … {top} "
+                         f"(prob_bits = {prob_bits})")
+    bad = np.argwhere(np.diff(t, axis=1) < 0)
+    if len(bad):
+        l, m = (int(v) for v in bad[0])
+        raise ValueError(f"skip table of layer {l} decreases: entry {m + 1} ({t[l, m + 1]}) "
+                         f"< entry {m} ({t[l, m]})")
+    return t
 
 
 def sweep_row(key, row, fan_in, table, prob_bits):

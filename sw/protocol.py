@@ -1,4 +1,4 @@
-"""Host link protocol v1 (``docs/host-protocol.md``): constants, CRC, frames, payloads.
+"""Host link protocol v2 (``docs/host-protocol.md``): constants, CRC, frames, payloads.
 
 One module shared by the host driver (:mod:`xnorlearn.sw.driver`), the gateware
 (:mod:`xnorlearn.hw.link` builds its identify ROM, length checks and buffer size from the same
@@ -21,32 +21,35 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import prng
+
 __all__ = [
     "SYNC_HOST", "SYNC_DEVICE", "VERSION", "STATE_CHUNK", "STATE_HEADER", "FRAME_TIMEOUT_BITS",
     "HEADER_BYTES", "Command", "Status", "ProtocolError", "DeviceError", "BitstreamMismatch",
     "crc16", "crc16_update", "encode_frame", "Frame", "FrameError", "FrameDecoder",
-    "RequestReceiver", "max_payload", "max_reply_payload", "sample_bytes", "request_length_ok",
-    "fixed_request_length",
+    "RequestReceiver", "max_payload", "max_reply_payload", "sample_bytes", "tables_bytes",
+    "request_length_ok", "fixed_request_length", "TABLE_ENTRIES",
     "pack_sample", "unpack_sample", "identify_reply_payload", "IdentifyInfo", "parse_identify",
-    "init_request", "set_thresholds_request", "train_request", "infer_request",
-    "read_state_request", "write_state_request", "parse_prediction", "parse_state",
+    "init_request", "set_tables_request", "parse_tables_request", "train_request",
+    "infer_request", "read_state_request", "write_state_request", "parse_prediction", "parse_state",
     "parse_counters", "counters_reply_payload", "COUNTERS_BYTES", "IDEMPOTENT",
 ]
 
 SYNC_HOST = 0xA5          # first byte of every host -> device frame
 SYNC_DEVICE = 0x5A        # first byte of every device -> host frame
-VERSION = 1
+VERSION = 2               # 2: SET_THRESHOLDS carries the spec v2 skip tables
 STATE_CHUNK = 64          # counters per READ_STATE / WRITE_STATE
 STATE_HEADER = 6          # layer u8, neuron u16, first u16, count u8
 FRAME_TIMEOUT_BITS = 64   # no byte for this many bit periods while a frame is open: TIMEOUT
 HEADER_BYTES = 4          # sync, code, length (u16)
 COUNTERS_BYTES = 24       # READ_COUNTERS reply
+TABLE_ENTRIES = prng.SWEEP_SKIP   # u16 skip-table entries per layer in SET_THRESHOLDS
 
 
 class Command(enum.IntEnum):
     IDENTIFY = 0x01
     INIT = 0x02
-    SET_THRESHOLDS = 0x03
+    SET_THRESHOLDS = 0x03     # every layer's reinforcement skip table (spec v2 §8)
     TRAIN = 0x04
     INFER = 0x05
     END_EPOCH = 0x06
@@ -218,7 +221,12 @@ def sample_bytes(cfg):
 
 def max_payload(cfg):
     """Largest request payload of any command: the device's receive buffer size."""
-    return max(sample_bytes(cfg) + 1, 4 * cfg.n_layers, STATE_HEADER + 2 * STATE_CHUNK)
+    return max(sample_bytes(cfg) + 1, tables_bytes(cfg), STATE_HEADER + 2 * STATE_CHUNK)
+
+
+def tables_bytes(cfg):
+    """``2 * TABLE_ENTRIES * L``: the SET_THRESHOLDS payload (every layer's skip table)."""
+    return 2 * TABLE_ENTRIES * cfg.n_layers
 
 
 def max_reply_payload(cfg):
@@ -228,7 +236,7 @@ def max_reply_payload(cfg):
 
 def fixed_request_length(cfg, code):
     """Payload length of command ``code``; None for WRITE_STATE (variable) or unknown codes."""
-    return {Command.IDENTIFY: 0, Command.INIT: 4, Command.SET_THRESHOLDS: 4 * cfg.n_layers,
+    return {Command.IDENTIFY: 0, Command.INIT: 4, Command.SET_THRESHOLDS: tables_bytes(cfg),
             Command.TRAIN: 1 + sample_bytes(cfg), Command.INFER: sample_bytes(cfg),
             Command.END_EPOCH: 0, Command.READ_STATE: STATE_HEADER,
             Command.READ_COUNTERS: 0, Command.RESET_COUNTERS: 0}.get(code)
@@ -378,12 +386,23 @@ def init_request(seed):
     return struct.pack("<I", seed)
 
 
-def set_thresholds_request(cfg, thresholds):
-    t = [int(x) for x in thresholds]
-    if len(t) != cfg.n_layers or any(not 0 <= x < 1 << cfg.prob_bits for x in t):
-        raise ValueError(f"need {cfg.n_layers} thresholds in 0 … {(1 << cfg.prob_bits) - 1}, "
-                         f"got {list(thresholds)!r}")
-    return struct.pack(f"<{len(t)}I", *t)
+def set_tables_request(cfg, tables):
+    """SET_THRESHOLDS payload: for every layer ``l``, for ``m < TABLE_ENTRIES``, ``C_l[m]`` as
+    u16 little-endian. ``tables`` (L x 64) must obey the spec's rules (``prng.check_tables``:
+    entries below ``2**prob_bits``, each table nondecreasing); ValueError otherwise."""
+    t = prng.check_tables(tables, cfg.n_layers, cfg.prob_bits)
+    return t.astype("<u2").tobytes()
+
+
+def parse_tables_request(cfg, payload):
+    """The device's reading of a SET_THRESHOLDS payload of the right length: the tables as an
+    int64 ``(L, TABLE_ENTRIES)`` array, unchecked (the device answers BAD_ARG when
+    ``prng.check_tables`` refuses them)."""
+    if len(payload) != tables_bytes(cfg):
+        raise ProtocolError(f"SET_THRESHOLDS payload of {len(payload)} bytes, expected "
+                            f"{tables_bytes(cfg)}")
+    return np.frombuffer(bytes(payload), dtype="<u2").astype(np.int64).reshape(
+        cfg.n_layers, TABLE_ENTRIES)
 
 
 def _sample(cfg, bits):

@@ -13,7 +13,8 @@ from . import prng
 
 __all__ = [
     "pm1", "preactivations", "activations", "scores", "decision", "wrong_neurons",
-    "select_in_groups", "saturate", "update_counters", "reinforce_sweep", "layer_learns",
+    "select_in_groups", "saturate", "update_counters", "reinforce", "reinforce_sweep",
+    "reinforce_sweep_dense", "layer_learns",
     "init_layer", "ReferenceHwModel",
 ]
 
@@ -92,15 +93,33 @@ def update_counters(c, chosen, a_bits, tau_bits, cmin, cmax):
     return c
 
 
-def reinforce_sweep(c, key, threshold, prob_bits, cmin, cmax):
-    """One reinforcement sweep (spec §7). Returns a new array."""
+def reinforce(c, cmin, cmax):
+    """One reinforcement of one counter: a step away from zero (``H <- H + 2 sgn(H)``),
+    saturating."""
+    return saturate(c + (1 if c >= 0 else -1), cmin, cmax)
+
+
+def reinforce_sweep(c, key, table, prob_bits, cmin, cmax):
+    """One reinforcement sweep (spec §7): in every row ``j`` the inputs
+    ``prng.sweep_row(key, j, F, table, prob_bits)``. Returns a new array."""
+    c = np.array(c, dtype=np.int64, copy=True)
+    n, f = c.shape
+    for j in range(n):
+        for i in prng.sweep_row(key, j, f, table, prob_bits):
+            c[j, i] = reinforce(c[j, i], cmin, cmax)
+    return c
+
+
+def reinforce_sweep_dense(c, key, threshold, prob_bits, cmin, cmax):
+    """Spec v1's dense sweep (one draw per weight, reinforced iff its top ``b`` bits are below
+    ``threshold``), kept to check the golden model's v1 kernel. Returns a new array."""
     c = np.array(c, dtype=np.int64, copy=True)
     n, f = c.shape
     for j in range(n):
         for i in range(f):
             u = prng.draw(key, j * f + i) >> (32 - prob_bits)
             if u < threshold:
-                c[j, i] = saturate(c[j, i] + (1 if c[j, i] >= 0 else -1), cmin, cmax)
+                c[j, i] = reinforce(c[j, i], cmin, cmax)
     return c
 
 
@@ -131,8 +150,8 @@ class ReferenceHwModel:
         self.batch_number = 0
         self.since_boundary = 0
         self.updated = [False] * cfg.n_layers
-        self.thresholds = [prng.reinforce_threshold(cfg.p_reinforce, 0.0, cfg.fan_in(l),
-                                                    cfg.prob_bits) for l in range(cfg.n_layers)]
+        self.tables = [prng.reinforce_table(cfg.p_reinforce, 0.0, cfg.fan_in(l), cfg.prob_bits)
+                       for l in range(cfg.n_layers)]
 
     def forward(self, x_bits):
         a = np.asarray(x_bits, dtype=np.uint8)
@@ -171,7 +190,7 @@ class ReferenceHwModel:
         for l in range(cfg.n_layers):
             if self.updated[l]:
                 key = prng.stream_key(self.seed, l, prng.STREAM_REINFORCE, self.batch_number)
-                self.counters[l] = reinforce_sweep(self.counters[l], key, self.thresholds[l],
+                self.counters[l] = reinforce_sweep(self.counters[l], key, self.tables[l],
                                                    cfg.prob_bits, cfg.counter_min, cfg.counter_max)
         self.updated = [False] * cfg.n_layers
         self.batch_number = (self.batch_number + 1) & prng.MASK32
@@ -181,5 +200,6 @@ class ReferenceHwModel:
         if self.since_boundary:
             self.boundary()
 
-    def set_thresholds(self, thresholds):
-        self.thresholds = list(thresholds)
+    def set_tables(self, tables):
+        """Every layer's skip table (spec §8), e.g. ``HwModel.tables``."""
+        self.tables = [tuple(int(v) for v in t) for t in tables]

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from . import prng
+
 __all__ = ["EpochResult", "TrainResult", "epoch_order", "run_training", "plot_curves"]
 
 
@@ -28,7 +30,8 @@ class EpochResult:
     test_accuracy: float
     train_seconds: float
     train_samples_per_s: float
-    thresholds: list | None = None   # hw: reinforcement thresholds used in this epoch
+    reinforce_p: list | None = None  # per layer: reinforcement probability p_l of this epoch
+    tables: list | None = None       # hw / chip: per layer, the 64-entry skip table used
 
 
 @dataclass
@@ -74,6 +77,10 @@ def run_training(trainer, dataset, epochs, *, seed, chunk=2000, progress=None, o
     infer_count = 0
     for epoch in range(epochs):
         trainer.set_accuracy(accuracy)
+        probs = [prng.reinforce_probability(cfg.p_reinforce, accuracy, cfg.fan_in(l))
+                 for l in range(cfg.n_layers)]
+        tables = getattr(trainer, "tables", None)        # what this epoch's sweeps use
+        tables = None if tables is None else [[int(v) for v in t] for t in tables]
         trainer.reset_counters()
         order = epoch_order(seed, epoch, n)
         if progress:
@@ -91,9 +98,8 @@ def run_training(trainer, dataset, epochs, *, seed, chunk=2000, progress=None, o
         test_acc = trainer.evaluate(dataset.x_test, dataset.y_test)
         infer_time += time.perf_counter() - t1
         infer_count += len(dataset.y_test)
-        thresholds = getattr(trainer, "thresholds", None)
         er = EpochResult(epoch + 1, accuracy, test_acc, dt, n / dt if dt > 0 else 0.0,
-                         [int(t) for t in thresholds] if thresholds is not None else None)
+                         probs, tables)
         result.epochs.append(er)
         if on_epoch:
             on_epoch(er)

@@ -236,8 +236,8 @@ def test_train_target_board_through_emulated_serial(tmp_path, capsys):
     board_r = json.loads((tmp_path / "board.json").read_text())
     gold_r = json.loads((tmp_path / "gold.json").read_text())
     for eb, eg in zip(board_r["epochs"], gold_r["epochs"]):        # same loop, same numbers
-        assert (eb["train_accuracy"], eb["test_accuracy"], eb["thresholds"]) == \
-               (eg["train_accuracy"], eg["test_accuracy"], eg["thresholds"])
+        assert (eb["train_accuracy"], eb["test_accuracy"], eb["reinforce_p"], eb["tables"]) == \
+               (eg["train_accuracy"], eg["test_accuracy"], eg["reinforce_p"], eg["tables"])
     assert board_r["config"]["uart_divisor"] == 208
 
 

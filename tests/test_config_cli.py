@@ -59,6 +59,8 @@ def test_config_round_trip(tmp_path, fmt):
     ({"n_classes": 1}, "n_classes"),
     ({"lanes": 0}, "lanes"),
     ({"prob_bits": 30}, "prob_bits"),
+    ({"prob_bits": 17}, "prob_bits"),
+    ({"prob_bits": 7}, "prob_bits"),
     ({"counter_bits": True}, "counter_bits"),
     ({"lanes": 8, "sweep_lanes": 3}, "sweep_lanes"),
     ({"lanes": 4, "sweep_lanes": 8}, "sweep_lanes"),

@@ -118,7 +118,7 @@ def test_hw_model_bit_exact_against_reference(n0, layers, ncls, groups, bits, ba
         seen_max += int((st == cfg.counter_max).any())
         if t == n // 2:
             fast.set_accuracy(0.5)
-            ref.set_thresholds(list(fast.thresholds))
+            ref.set_tables(fast.tables)
     fast.end_epoch()
     ref.end_epoch()
     assert compare_states(ref.counters, fast.state()) is None
@@ -129,15 +129,16 @@ def test_hw_model_bit_exact_against_reference(n0, layers, ncls, groups, bits, ba
         assert seen_zero_h, "test did not exercise h = 0"
 
 
-def test_reinforce_sweep_kernel_against_reference():
+def test_dense_sweep_kernel_against_reference():
+    """The v1 dense sweep (HwModel(sweep="dense"), accuracy comparisons only)."""
     rng = np.random.default_rng(4)
     for bits, thr in ((8, 0), (8, 20000), (3, 65535), (16, 300)):
         cmin, cmax = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
         c = rng.integers(cmin, cmax + 1, (7, 33)).astype(np.int16)
         key = int(rng.integers(0, 2**32))
-        want = reference.reinforce_sweep(c, key, thr, 16, cmin, cmax)
+        want = reference.reinforce_sweep_dense(c, key, thr, 16, cmin, cmax)
         got = c.ravel().copy()
-        kernels.hw_sweep(got, 0, 33, 7, key, thr, 16, cmin, cmax)
+        kernels.hw_sweep_dense(got, 0, 33, 7, key, thr, 16, cmin, cmax)
         assert (got.reshape(7, 33) == want).all()
         assert ((got.reshape(7, 33) >= 0) == (c >= 0)).all(), "a sweep changed a sign"
         if thr == 0:
@@ -301,7 +302,16 @@ def test_model_rejects_bad_input():
             m.train(np.zeros((2, 10), np.uint8), [0, 1], order=[0, 2])
     with pytest.raises(ValueError, match="seed"):
         HwModel(cfg).init(-1)
-    with pytest.raises(ValueError, match="thresholds"):
-        HwModel(cfg).set_thresholds([1 << 16])
+    t = np.array([prng.reinforce_table(0.5, 0.0, 10, 16)])
+    HwModel(cfg).set_tables(t)
+    for bad, needle in ((t[:, :63], "shape"), (np.vstack([t, t]), "shape"),
+                        (t + (65536 - t[0, 63]), "outside"), (t - t[0, 0] - 1, "outside"),
+                        (t.astype(float), "integers"), (t[:, ::-1], "decreases")):
+        with pytest.raises(ValueError, match=needle):
+            HwModel(cfg).set_tables(bad)
+    with pytest.raises(ValueError, match="sweep"):
+        HwModel(cfg, sweep="sparce")
+    with pytest.raises(ValueError, match="sparse"):
+        HwModel(cfg, sweep="dense").set_tables(t)
     with pytest.raises(TypeError):
         HwModel({"n_inputs": 3})

@@ -149,10 +149,12 @@ def test_request_lengths_and_max_payload():
     cfg = CFG
     nb = -(-cfg.n_inputs // 8)
     assert proto.sample_bytes(cfg) == nb == 9
-    assert proto.max_payload(cfg) == max(nb + 1, 4 * cfg.n_layers, 6 + 2 * 64) == 134
+    assert proto.max_payload(cfg) == max(nb + 1, 128 * cfg.n_layers, 6 + 2 * 64) == 256
     big = Config(n_inputs=4000, layers=(64,), n_classes=10)
     assert proto.max_payload(big) == 501
-    want = {Command.IDENTIFY: 0, Command.INIT: 4, Command.SET_THRESHOLDS: 8,
+    assert proto.max_payload(Config(n_inputs=70, layers=(8,), n_classes=4)) == 134
+    assert proto.max_payload(Config(n_inputs=70, layers=(8,) * 3, n_classes=4)) == 384
+    want = {Command.IDENTIFY: 0, Command.INIT: 4, Command.SET_THRESHOLDS: 256,
             Command.TRAIN: nb + 1, Command.INFER: nb, Command.END_EPOCH: 0,
             Command.READ_STATE: 6, Command.READ_COUNTERS: 0, Command.RESET_COUNTERS: 0}
     for code in Command:
@@ -180,9 +182,19 @@ def test_payload_builders():
     with pytest.raises(ValueError):
         proto.pack_sample(np.full(8, 2))
     assert proto.init_request(0x01020304) == b"\x04\x03\x02\x01"
-    assert proto.set_thresholds_request(CFG, [1, 65535]) == b"\x01\0\0\0\xff\xff\0\0"
-    with pytest.raises(ValueError):
-        proto.set_thresholds_request(CFG, [1, 65536])
+    tables = [list(range(64)), [0] * 63 + [65535]]
+    req = proto.set_tables_request(CFG, tables)
+    assert req == bytes(b for m in range(64) for b in (m, 0)) + bytes(126) + b"\xff\xff"
+    assert proto.parse_tables_request(CFG, req).tolist() == tables
+    for bad in ([[0] * 63 + [65536], [0] * 64],          # entry >= 2^prob_bits
+                [[0] * 64, [1] + [0] * 63],             # decreasing
+                [[0] * 64], [[0] * 63, [0] * 63]):      # wrong shape
+        with pytest.raises(ValueError):
+            proto.set_tables_request(CFG, bad)
+    with pytest.raises(ValueError, match="outside"):
+        proto.set_tables_request(CFG.replace(prob_bits=12), [[4096] * 64, [0] * 64])
+    with pytest.raises(ProtocolError):
+        proto.parse_tables_request(CFG, req[:-2])
     assert proto.read_state_request(1, 0x0203, 64, 6) == b"\x01\x03\x02\x40\x00\x06"
     assert proto.write_state_request(0, 1, 2, [-1, 5]) == b"\0\x01\0\x02\0\x02\xff\xff\x05\0"
     assert list(proto.parse_state(b"\xff\xff\x05\x00", 2)) == [-1, 5]
@@ -192,7 +204,7 @@ def test_payload_builders():
     assert proto.parse_counters(proto.counters_reply_payload(**c)) == c
     info = proto.parse_identify(proto.identify_reply_payload(CFG))
     assert (info.version, info.digest, info.n_inputs, info.layers, info.n_classes,
-            info.counter_bits, info.lanes) == (1, CFG.digest(), 70, (12, 8), 4, 6, CFG.lanes)
+            info.counter_bits, info.lanes) == (2, CFG.digest(), 70, (12, 8), 4, 6, CFG.lanes)
     assert len(proto.identify_reply_payload(CFG)) == 1 + 32 + 2 + 1 + 2 * 2 + 1 + 1 + 2
     assert "BAD_ARG" in str(DeviceError(4, Command.TRAIN))
     assert "TRAIN" in str(DeviceError(4, Command.TRAIN))
@@ -270,7 +282,7 @@ def test_driver_matches_golden_model():
         acc = ref.train_accuracy
         ref.set_accuracy(acc)
         run_sync(trainer.set_accuracy(acc))
-        assert list(ref.thresholds) == trainer.thresholds
+        assert ref.tables.tolist() == trainer.tables
         ref.reset_counters()
         run_sync(trainer.reset_counters())
         order = np.random.default_rng(epoch).permutation(len(Y))
@@ -317,9 +329,31 @@ def test_device_error_statuses():
     with pytest.raises(DeviceError) as e:          # label out of range, sent raw
         run_sync(dev.request(Command.TRAIN, b"\x09" + bytes(9)))
     assert e.value.status == Status.BAD_ARG and "BAD_ARG" in str(e.value)
+    good = [list(range(0, 640, 10)), [7] * 64]
+    run_sync(dev.set_tables(good))
+    assert fake.model.tables.tolist() == good
+    decreasing = [[0] * 64, [5, 4] + [9] * 62]              # layer 1's table decreases
     with pytest.raises(DeviceError) as e:
-        run_sync(dev.request(Command.SET_THRESHOLDS, struct.pack("<II", 0, 1 << 16)))
+        run_sync(dev.request(Command.SET_THRESHOLDS, struct.pack("<128H", *sum(decreasing, []))))
     assert e.value.status == Status.BAD_ARG
+    assert fake.model.tables.tolist() == good                # refused: nothing changed
+    top = [[0] * 63 + [65535], [65535] * 64]                 # the largest legal entries
+    run_sync(dev.request(Command.SET_THRESHOLDS, struct.pack("<128H", *sum(top, []))))
+    assert fake.model.tables.tolist() == top
+    cfg12 = CFG.replace(prob_bits=12)                       # entries must be < 4096
+    fake12 = FakeDevice(cfg12)
+    dev12 = run_sync(Device.connect(fake12, cfg12))
+    before = fake12.model.tables.tolist()
+    for bad in ([[4096] * 64, [0] * 64], [[0] * 64, [0] * 63 + [4096]]):
+        with pytest.raises(DeviceError) as e:
+            run_sync(dev12.request(Command.SET_THRESHOLDS, struct.pack("<128H", *sum(bad, []))))
+        assert e.value.status == Status.BAD_ARG
+        assert fake12.model.tables.tolist() == before
+    run_sync(dev12.set_tables([[4095] * 64, [0] * 64]))
+    with pytest.raises(DeviceError) as e:                    # one entry short
+        run_sync(dev12.request(Command.SET_THRESHOLDS, bytes(2 * 127)))
+    assert e.value.status == Status.BAD_LENGTH
+    assert fake12.model.tables.tolist() == [[4095] * 64, [0] * 64]
     with pytest.raises(DeviceError) as e:
         run_sync(dev.request(Command.READ_STATE, proto.read_state_request(0, 12, 0, 1)))
     assert e.value.status == Status.BAD_ARG
@@ -338,8 +372,9 @@ def test_digest_and_version_mismatch():
     msg = str(e.value)
     assert "refusing to talk to a mismatched bitstream" in msg
     assert other.digest() in msg and CFG.digest() in msg
-    with pytest.raises(BitstreamMismatch, match="version 2"):
-        connect(FakeDevice(CFG, version=2))
+    for old_or_new in (1, 3):       # 1: a v1 bitstream (dense sweep, u32 thresholds)
+        with pytest.raises(BitstreamMismatch, match=f"version {old_or_new}"):
+            connect(FakeDevice(CFG, version=old_or_new))
     connect(FakeDevice(CFG.replace(seed=99)))       # seed is a run-time choice: same digest
 
 
@@ -386,8 +421,9 @@ def test_sync_facades_and_run_training():
     got = run_training(chip, ds, 3, seed=CFG.seed, chunk=25)
     want = run_training(HwModel(CFG), ds, 3, seed=CFG.seed, chunk=25)
     for g, w in zip(got.epochs, want.epochs):
-        assert (g.train_accuracy, g.test_accuracy, g.thresholds) == \
-            (w.train_accuracy, w.test_accuracy, w.thresholds)
+        assert (g.train_accuracy, g.test_accuracy, g.reinforce_p, g.tables) == \
+            (w.train_accuracy, w.test_accuracy, w.reinforce_p, w.tables)
+    assert got.epochs[1].tables != got.epochs[0].tables      # the accuracy changed them
     assert got.variant == "chip"
 
 
