@@ -11,12 +11,14 @@ One :class:`TrainerCore` holds the whole network of a :class:`~xnorlearn.sw.conf
 * one shared :class:`~xnorlearn.hw.popcount.XnorPopcount`, one
   :class:`~xnorlearn.hw.decision.DecisionUnit` and one
   :class:`~xnorlearn.hw.selector.GroupSelector` per layer, a :class:`~xnorlearn.hw.prng.Hash32`
-  for draws and a :class:`~xnorlearn.hw.prng.StreamKey` for keys.
+  for draws, a :class:`~xnorlearn.hw.prng.StreamKey` for keys and a
+  :class:`~xnorlearn.hw.sweep.SweepEngine` for the reinforcement sweeps (both borrow the hash).
 
 Per TRAIN sample: load the sample (bytes → ``P``-bit words); for every layer: forward
 (``N·beats`` cycles, one beat per cycle), decision and group choice on the fly, then the
 online updates of the chosen neurons (``beats`` cycles each); then the batch-boundary sweep
-every ``B`` samples (one draw per cycle). ``docs/hw-spec.md`` is the behaviour; the golden
+every ``B`` samples (spec v2 §7: a geometric-skip walk per neuron row, about one draw per cycle,
+each reinforced counter word one UPDATE). ``docs/hw-spec.md`` is the behaviour; the golden
 model ``xnorlearn.sw.model.HwModel`` is the reference it is checked against.
 
 The host side is the port set of :class:`~xnorlearn.hw.link.HostLink` flipped: ``req`` (code,
@@ -40,6 +42,7 @@ from .popcount import XnorPopcount
 from .prng import Hash32, StreamKey
 from .selector import GroupSelector
 from .signbank import SignBank, SignLayout
+from .sweep import SweepEngine
 from .update import UpdateEngine, chosen_layout
 
 __all__ = ["TrainerCore", "Cmd", "Status", "req_layout", "rsp_layout", "TrainerLayout"]
@@ -132,9 +135,11 @@ class TrainerCore(wiring.Component):
         interface, deliver READ responses in order exactly ``bank_cls.read_latency`` cycles
         after the command (the forward pass aligns the activation words to it), accept one
         command per cycle for the streams the core issues — forward reads of consecutive
-        words, and UPDATE/WRITE streams of strictly increasing consecutive addresses — and
-        return, for every READ, the word as updated by every earlier command (the core never
-        reads a word in the cycle after updating it).
+        words, and UPDATE/WRITE streams of strictly increasing addresses (consecutive, except
+        the sweep's, which skip words) — and return, for every READ, the word as updated by
+        every earlier command (the core never reads a word in the cycle after updating it).
+        A bank with ``parity_interleaved = True`` (the SPRAM bank) also never gets two UPDATEs
+        of same-parity addresses in consecutive cycles: the sweep leaves a gap.
 
     Attributes
     ----------
@@ -186,6 +191,14 @@ class TrainerCore(wiring.Component):
         self.chosen_mem = Memory(shape=chosen_layout(max(cfg.layers)),
                                  depth=2 * max(self.lay.groups), init=[])
         self.updater = UpdateEngine(cfg, self.lay, self.slay, self.tag_layout)
+        # Sweeps (spec v2 §7) on the draw hash (Hash32(1), 6 inputs in flight at most); the
+        # power-on / INIT skip tables are the A = 0 ones.
+        self.sweep = SweepEngine(
+            cfg.widths[:-1], cfg.layers, cfg.prob_bits, lanes=cfg.lanes,
+            word_bases=self.lay.cnt_base,
+            init_tables=[sw_prng.reinforce_table(cfg.p_reinforce, 0.0, cfg.fan_in(l),
+                                                 cfg.prob_bits) for l in range(cfg.n_layers)],
+            external_hash=True, hash_depth=Hash32(1).latency)
         super().__init__({
             "req": In(stream.Signature(req_layout())),
             "buf_addr": Out(range(max_payload)),
@@ -231,6 +244,7 @@ class TrainerCore(wiring.Component):
             m.submodules[f"hash{d}"] = hu
         hsh = hashes[0]
         m.submodules.keygen = keygen = StreamKey(1, external_hash=True)   # borrows hsh
+        m.submodules.sweep = sweep = self.sweep                           # borrows hsh
         # one decision unit and one group selector serve every layer (layers run one at a
         # time through them); their per-layer parameters come from registers
         m.submodules.decision = dec = DecisionUnit(max_n, C)
@@ -278,10 +292,7 @@ class TrainerCore(wiring.Component):
 
         # ---------------------------------------------------------------- registers
         seed = Signal(32, init=cfg.seed)
-        t0 = [sw_prng.reinforce_threshold(cfg.p_reinforce, 0.0, cfg.fan_in(l), cfg.prob_bits)
-              for l in range(L)]
-        thresholds = Array(Signal(cfg.prob_bits, name=f"threshold{l}", init=t0[l])
-                           for l in range(L))
+        host_tables = Signal()       # sweeps use the tables of SET_THRESHOLDS (0: INIT's)
         batch_n = Signal(32)
         since = Signal(range(cfg.batch + 1))
         updated = Signal(L)
@@ -308,6 +319,7 @@ class TrainerCore(wiring.Component):
             [hu.o.ready.eq(1) for hu in hashes],
             [pc.n.eq(f_reg) for pc in pcs],
             keygen.hash_o.valid.eq(hsh.o.valid), keygen.hash_o.payload.eq(hsh.o.payload),
+            sweep.hash_o.payload.eq(hsh.o.payload), sweep.host_tables.eq(host_tables),
         ]
         n_reg = Signal(range(max_n + 1))
         gamma_reg = Signal(range(max_n + 1))
@@ -395,11 +407,17 @@ class TrainerCore(wiring.Component):
         o_i = Signal(range(max(2, C)))   # class within the classifier row
         o_done = Signal(range(max_r_draws + 1))
         lane_vals = Signal(data.ArrayLayout(signed(K), P))
-        lane_ops = Signal(data.ArrayLayout(LaneOp, P))
+        # sweep: the counter word being collected and its lane operations
+        acc_valid = Signal()
+        acc_word = Signal(range(max(2, lay.cnt_depth)))
+        acc_ops = Signal(data.ArrayLayout(LaneOp, P))
+        upd_last = Signal()              # an UPDATE was issued in the previous cycle …
+        upd_parity = Signal()            # … to a word of this address parity
+        parity_gap = getattr(bank, "parity_interleaved", False)
         r_row = Signal(C)
         w_addr = Signal.like(caddr)
         r_waddr = Signal(range(max(2, lay.r_depth + 1)))
-        sweep_mode = Signal()            # 1: reinforcement ops, 0: init values
+        sweep_mode = Signal()            # 1: the key is a sweep's, 0: INIT's
         init_phase = Signal()            # 0: counters, 1: classifier rows
         draw = hsh.o.payload
         cmin, cmax = cfg.counter_min, cfg.counter_max
@@ -412,11 +430,7 @@ class TrainerCore(wiring.Component):
                          c.eq(Mux(raw < cmin, cmin, Mux(raw > cmax, cmax, raw)))]
             return c
 
-        def reinforced(u):
-            return (u >> (32 - cfg.prob_bits)) < thresholds[layer]
-
         draw_init = [init_value(hu.o.payload) for hu in hashes]
-        draw_rein = [reinforced(hu.o.payload) for hu in hashes]
 
         # chunked counter draws: D lanes of one word per cycle
         LAST_OFF = _const_array([b * P - D for b in lay.beats])[layer]
@@ -467,6 +481,12 @@ class TrainerCore(wiring.Component):
         st_word = Signal(data.ArrayLayout(signed(K), P))
         hdr = Signal(6 * 8)
         bad = Signal()
+        # SET_THRESHOLDS: payload byte number, low byte of the entry, the previous entry
+        TBL_BITS = ceil_log2(sw_prng.SWEEP_SKIP)
+        THR_BYTES = 2 * sw_prng.SWEEP_SKIP * L
+        thr_n = Signal(range(THR_BYTES + 1))
+        thr_lo = Signal(8)
+        thr_prev = Signal(16)
 
         # Group choices: the selector of the active layer writes them as groups complete
         # (the last one arrives the cycle after the layer's last neuron).
@@ -494,6 +514,7 @@ class TrainerCore(wiring.Component):
                         with m.Case(Cmd.INIT):
                             m.next = "INIT_SEED"
                         with m.Case(Cmd.SET_THRESHOLDS):
+                            m.d.sync += thr_n.eq(0)
                             m.next = "THR_CHECK"
                         with m.Case(Cmd.TRAIN):
                             m.d.sync += training.eq(1)
@@ -551,26 +572,23 @@ class TrainerCore(wiring.Component):
 
             # ======================================================== SET_THRESHOLDS
             with m.State("THR_CHECK"):
-                # bytes 4l .. 4l+3 per layer, value < 2^prob_bits: check all, then write all
+                # v2 payload: for every layer C_l[0 … 63] as u16 (128·L bytes). Check every
+                # entry (< 2^prob_bits, nondecreasing within its layer) before writing any.
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += rd_idx.eq(rd_idx + 1)
-                with m.If(rd_idx != 0):
-                    prev = rd_idx - 1
-                    byte_in_word = prev[:2]
-                    for q in range(4):
-                        lo_bit = q * 8
-                        # any bit at or above prob_bits is an error
-                        limit = cfg.prob_bits - lo_bit
-                        if limit <= 0:
-                            cond = self.buf_data != 0
-                        elif limit < 8:
-                            cond = (self.buf_data >> limit) != 0
-                        else:
-                            cond = Const(0)
-                        with m.If((byte_in_word == q) & cond):
+                with m.If(rd_idx != 0):                 # byte thr_n is in buf_data
+                    m.d.sync += thr_n.eq(thr_n + 1)
+                    with m.If(~thr_n[0]):
+                        m.d.sync += thr_lo.eq(self.buf_data)
+                    with m.Else():
+                        v = Cat(thr_lo, self.buf_data)
+                        too_big = (v >> cfg.prob_bits) != 0 if cfg.prob_bits < 16 else Const(0)
+                        first = thr_n[1:1 + TBL_BITS] == 0
+                        with m.If(too_big | (~first & (v < thr_prev))):
                             m.d.sync += bad.eq(1)
-                with m.If(rd_idx == 4 * L):
-                    m.d.sync += [rd_idx.eq(0), st_k.eq(0)]
+                        m.d.sync += thr_prev.eq(v)
+                with m.If(rd_idx == THR_BYTES):
+                    m.d.sync += [rd_idx.eq(0), thr_n.eq(0)]
                     m.next = "THR_WRITE"
             with m.State("THR_WRITE"):
                 m.d.comb += self.busy.eq(1)
@@ -580,12 +598,16 @@ class TrainerCore(wiring.Component):
                 with m.Else():
                     m.d.sync += rd_idx.eq(rd_idx + 1)
                     with m.If(rd_idx != 0):
-                        m.d.sync += seed_acc.eq(Cat(seed_acc[8:], self.buf_data))
-                        with m.If((rd_idx - 1)[:2] == 3):
-                            lidx = ((rd_idx - 1) >> 2)[:max(1, ceil_log2(L))] if L > 1 else 0
-                            m.d.sync += thresholds[lidx].eq(
-                                Cat(seed_acc[8:], self.buf_data)[:cfg.prob_bits])
-                    with m.If(rd_idx == 4 * L):
+                        m.d.sync += thr_n.eq(thr_n + 1)
+                        with m.If(~thr_n[0]):
+                            m.d.sync += thr_lo.eq(self.buf_data)
+                        with m.Else():
+                            m.d.comb += [sweep.tw.valid.eq(1),
+                                         sweep.tw.p.layer.eq(thr_n[1 + TBL_BITS:]),
+                                         sweep.tw.p.index.eq(thr_n[1:1 + TBL_BITS]),
+                                         sweep.tw.p.value.eq(Cat(thr_lo, self.buf_data))]
+                    with m.If(rd_idx == THR_BYTES):
+                        m.d.sync += host_tables.eq(1)
                         m.next = "REPLY"
 
             # ======================================================== TRAIN / INFER
@@ -815,18 +837,20 @@ class TrainerCore(wiring.Component):
                     m.d.sync += [key.eq(keygen.key.payload), idx_in.eq(0), o_done.eq(0),
                                  o_i.eq(0), idx_total.eq(N * C),
                                  w_addr.eq(CNT_BASE), r_waddr.eq(R_BASE),
-                                 lane_ops.eq(0), lane_vals.eq(0), r_row.eq(0),
+                                 lane_vals.eq(0), r_row.eq(0),
                                  in_off.eq(0), o_off.eq(0), row_base.eq(0), in_rows.eq(0),
                                  c_idx.eq(0),
                                  o_rows.eq(0), o_chunk.eq(0),
                                  i_lane.eq(0), i_row.eq(SB_BASE), i_rbase.eq(SB_BASE),
                                  i_gran.eq(0)]
-                    with m.If(in_r):
+                    with m.If(sweep_mode):
+                        m.next = "SWEEP_START"
+                    with m.Elif(in_r):
                         m.next = "DRAW_R"
                     with m.Else():
                         m.next = "DRAW_C"
             with m.State("DRAW_C"):
-                # counters: every word's P lanes, D per cycle (lanes at or past F hold / get 0)
+                # INIT counters: every word's P lanes, D per cycle (lanes at or past F get 0)
                 m.d.comb += self.busy.eq(1)
                 with m.If(in_rows != N):
                     for d, hu in enumerate(hashes):
@@ -839,24 +863,18 @@ class TrainerCore(wiring.Component):
                     with m.Else():
                         m.d.sync += [in_off.eq(in_off + D), c_idx.eq(c_idx + D)]
                 with m.If(hsh.o.valid):
-                    ops = Signal.like(lane_ops)
                     vals = Signal.like(lane_vals)
-                    m.d.comb += [ops.eq(lane_ops), vals.eq(lane_vals)]
+                    m.d.comb += vals.eq(lane_vals)
                     with m.Switch(o_chunk):
                         for c in range(P // D):
                             with m.Case(c):
                                 for d in range(D):
                                     ok = (o_off + d) < F
-                                    m.d.comb += [
-                                        ops[c * D + d].eq(Mux(ok & draw_rein[d],
-                                                              LaneOp.REINFORCE, LaneOp.HOLD)),
-                                        vals[c * D + d].eq(Mux(ok, draw_init[d], 0))]
+                                    m.d.comb += vals[c * D + d].eq(Mux(ok, draw_init[d], 0))
                     with m.If(o_chunk == P // D - 1):
                         m.d.comb += [bank.cmd.valid.eq(1), bank.cmd.p.addr.eq(w_addr),
-                                     bank.cmd.p.op.eq(Mux(sweep_mode, BankOp.UPDATE,
-                                                          BankOp.WRITE)),
-                                     bank.cmd.p.lanes.eq(ops), bank.cmd.p.data.eq(vals),
-                                     tag.en.eq(~sweep_mode), tag.lane.eq(i_lane),
+                                     bank.cmd.p.op.eq(BankOp.WRITE), bank.cmd.p.data.eq(vals),
+                                     tag.en.eq(1), tag.lane.eq(i_lane),
                                      tag.row.eq(i_row), tag.granule.eq(i_gran)]
                         # the next word's sign-bank place
                         with m.If(o_off == LAST_OFF):          # this neuron's last word
@@ -870,16 +888,51 @@ class TrainerCore(wiring.Component):
                             m.d.sync += [i_gran.eq(0), i_row.eq(i_row + 1)]
                         with m.Else():
                             m.d.sync += i_gran.eq(i_gran + 1)
-                        m.d.sync += [w_addr.eq(w_addr + 1), lane_ops.eq(0), lane_vals.eq(0),
-                                     o_chunk.eq(0)]
+                        m.d.sync += [w_addr.eq(w_addr + 1), lane_vals.eq(0), o_chunk.eq(0)]
                     with m.Else():
-                        m.d.sync += [lane_ops.eq(ops), lane_vals.eq(vals),
-                                     o_chunk.eq(o_chunk + 1)]
+                        m.d.sync += [lane_vals.eq(vals), o_chunk.eq(o_chunk + 1)]
                     with m.If(o_off == LAST_OFF):
                         m.d.sync += [o_off.eq(0), o_rows.eq(o_rows + 1)]
                     with m.Else():
                         m.d.sync += o_off.eq(o_off + D)
                 with m.If(o_rows == N):
+                    m.next = "DRAW_DONE"
+            # ---------------------------------------------------------------- sweep
+            # The engine walks the layer's rows and emits the reinforced counters in increasing
+            # order; hits of one word merge into one UPDATE (REINFORCE on their lanes), issued
+            # when a hit of a later word arrives or the engine is done.
+            with m.State("SWEEP_START"):
+                m.d.comb += [self.busy.eq(1), sweep.start.valid.eq(1),
+                             sweep.start.p.key.eq(key), sweep.start.p.layer.eq(layer)]
+                m.d.sync += [acc_valid.eq(0), upd_last.eq(0)]
+                with m.If(sweep.start.ready):
+                    m.next = "SWEEP_RUN"
+            with m.State("SWEEP_RUN"):
+                m.d.comb += [self.busy.eq(1),
+                             hsh.i.valid.eq(sweep.hash_i.valid),
+                             hsh.i.payload.eq(sweep.hash_i.payload),
+                             sweep.hash_i.ready.eq(hsh.i.ready),
+                             sweep.hash_o.valid.eq(hsh.o.valid),
+                             hsh.o.ready.eq(sweep.hash_o.ready)]
+                hit = sweep.o.valid
+                same = acc_valid & (acc_word == sweep.o.p.word)
+                flush = acc_valid & ~same & (hit | ~sweep.busy)
+                # SPRAM bank: no two same-parity UPDATEs back to back (one cycle's gap)
+                gap = (upd_last & (upd_parity == acc_word[0])) if parity_gap else Const(0)
+                go = ~(flush & gap)
+                m.d.comb += sweep.o.ready.eq(go)
+                m.d.sync += upd_last.eq(flush & go)
+                with m.If(flush & go):
+                    m.d.comb += [bank.cmd.valid.eq(1), bank.cmd.p.op.eq(BankOp.UPDATE),
+                                 bank.cmd.p.addr.eq(acc_word), bank.cmd.p.lanes.eq(acc_ops)]
+                    m.d.sync += [acc_valid.eq(0), upd_parity.eq(acc_word[0])]
+                with m.If(hit & go):
+                    for q in range(P):
+                        m.d.sync += acc_ops[q].eq(
+                            Mux(sweep.o.p.lane == q, LaneOp.REINFORCE,
+                                Mux(same, acc_ops[q], LaneOp.HOLD)))
+                    m.d.sync += [acc_valid.eq(1), acc_word.eq(sweep.o.p.word)]
+                with m.If(~sweep.busy & ~acc_valid):
                     m.next = "DRAW_DONE"
             with m.State("DRAW_R"):
                 # classifier rows: C bits per row, one draw per cycle
@@ -909,8 +962,7 @@ class TrainerCore(wiring.Component):
                     m.next = "KEY_REQ"
                 with m.Elif(layer == L - 1):
                     m.d.sync += [batch_n.eq(0), since.eq(0), updated.eq(0), samples.eq(0),
-                                 correct.eq(0), busy_cycles.eq(0)]
-                    m.d.sync += [thresholds[l].eq(t0[l]) for l in range(L)]
+                                 correct.eq(0), busy_cycles.eq(0), host_tables.eq(0)]
                     m.next = "REPLY"
                 with m.Else():
                     m.d.sync += [layer.eq(layer + 1), init_phase.eq(0)]
