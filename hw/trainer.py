@@ -191,6 +191,8 @@ class TrainerCore(wiring.Component):
         self.chosen_mem = Memory(shape=chosen_layout(max(cfg.layers)),
                                  depth=2 * max(self.lay.groups), init=[])
         self.updater = UpdateEngine(cfg, self.lay, self.slay, self.tag_layout)
+        # the draw hashes of INIT (sweep_lanes of them); sweeps use the first
+        self.hashes = [Hash32(1) for _ in range(cfg.sweep_lanes)]
         # Sweeps (spec v2 §7) on the draw hash (Hash32(1), 6 inputs in flight at most); the
         # power-on / INIT skip tables are the A = 0 ones.
         self.sweep = SweepEngine(
@@ -198,7 +200,7 @@ class TrainerCore(wiring.Component):
             word_bases=self.lay.cnt_base,
             init_tables=[sw_prng.reinforce_table(cfg.p_reinforce, 0.0, cfg.fan_in(l),
                                                  cfg.prob_bits) for l in range(cfg.n_layers)],
-            external_hash=True, hash_depth=Hash32(1).latency)
+            external_hash=True, hash_depth=self.hashes[0].latency)
         super().__init__({
             "req": In(stream.Signature(req_layout())),
             "buf_addr": Out(range(max_payload)),
@@ -239,7 +241,7 @@ class TrainerCore(wiring.Component):
         for q, pc in enumerate(pcs):
             m.submodules[f"popcount{q}"] = pc
         D = cfg.sweep_lanes
-        hashes = [Hash32(1) for _ in range(D)]
+        hashes = self.hashes
         for d, hu in enumerate(hashes):
             m.submodules[f"hash{d}"] = hu
         hsh = hashes[0]
