@@ -848,8 +848,8 @@ class TrainerCore(wiring.Component):
                              sweep.hash_o.valid.eq(hsh.o.valid),
                              hsh.o.ready.eq(sweep.hash_o.ready)]
                 hit = sweep.o.valid
-                same = acc_valid & (acc_word == sweep.o.p.word)
-                flush = acc_valid & ~same & (hit | ~sweep.busy)
+                same = hit & acc_valid & (acc_word == sweep.o.p.word)
+                flush = acc_valid & Mux(hit, ~same, ~sweep.busy)
                 # SPRAM bank: no two same-parity UPDATEs back to back (one cycle's gap)
                 gap = (upd_last & (upd_parity == acc_word[0])) if parity_gap else Const(0)
                 go = ~(flush & gap)
