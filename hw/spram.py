@@ -138,6 +138,8 @@ class SpramCounterBank(wiring.Component):
         })
 
     read_latency = 1
+    #: two same-parity commands in consecutive cycles stall (the trainer core leaves a gap)
+    parity_interleaved = True
     from_config = classmethod(CounterBank.from_config.__func__)
 
     def peek_words(self, ctx):

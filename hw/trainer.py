@@ -174,14 +174,15 @@ class TrainerCore(wiring.Component):
         self.act_mem = Memory(shape=cfg.lanes, depth=self.lay.act_depth, init=[])
         self.chosen_mem = Memory(shape=range(max(2, max(cfg.layers))),
                                  depth=max(self.lay.groups), init=[])
-        # Sweeps (spec v2 §7) on the draw hash (Hash32(1), 6 inputs in flight at most); the
-        # power-on / INIT skip tables are the A = 0 ones.
+        # the draw hashes (INIT draws sweep_lanes per cycle); the first one is lent to the key
+        # generator and to the sweep engine, whose power-on / INIT skip tables are A = 0's
+        self.hashes = [Hash32(1) for _ in range(cfg.sweep_lanes)]
         self.sweep = SweepEngine(
             cfg.widths[:-1], cfg.layers, cfg.prob_bits, lanes=cfg.lanes,
             word_bases=self.lay.cnt_base,
             init_tables=[sw_prng.reinforce_table(cfg.p_reinforce, 0.0, cfg.fan_in(l),
                                                  cfg.prob_bits) for l in range(cfg.n_layers)],
-            external_hash=True, hash_depth=Hash32(1).latency)
+            external_hash=True, hash_depth=self.hashes[0].latency)
         super().__init__({
             "req": In(stream.Signature(req_layout())),
             "buf_addr": Out(range(max_payload)),
@@ -211,7 +212,7 @@ class TrainerCore(wiring.Component):
         ch_rd, ch_wr = chosen_mem.read_port(), chosen_mem.write_port()
         m.submodules.popcount = pc = XnorPopcount(P, max_f, self.levels_per_stage)
         D = cfg.sweep_lanes
-        hashes = [Hash32(1) for _ in range(D)]
+        hashes = self.hashes
         for d, hu in enumerate(hashes):
             m.submodules[f"hash{d}"] = hu
         hsh = hashes[0]
