@@ -42,6 +42,15 @@ def _stream_key(cfg, layer):
     return StreamKey()
 
 
+def _sweep(cfg, layer):
+    from ..sw import prng
+    from .sweep import SweepEngine
+    tables = [prng.reinforce_table(cfg.p_reinforce, 0.0, cfg.fan_in(l), cfg.prob_bits)
+              for l in range(cfg.n_layers)]
+    return SweepEngine(cfg.widths[:-1], cfg.layers, cfg.prob_bits, lanes=cfg.lanes,
+                       init_tables=tables, external_hash=True)
+
+
 def _selector(cfg, layer):
     from .selector import GroupSelector
     return GroupSelector.from_config(cfg, layer)
@@ -76,6 +85,8 @@ BLOCKS = {
                                       "latency 4; the ECP5 boards' bank) of one layer"),
     "hash32": (_hash32, "pipelined hash32 (spec §3), one draw per cycle"),
     "stream_key": (_stream_key, "stream_key(seed, layer, stream, n) on one shared hash32"),
+    "sweep": (_sweep, "sparse reinforcement sweep (spec v2 §7) of every layer, on a lent "
+                      "hash32"),
     "selector": (_selector, "group selector (spec §6) of one layer"),
     "decision": (_decision, "class scores, argmax, margin and learn flag of one layer"),
     "link": (_link, "UART host link: framing, CRC, error replies (docs/host-protocol.md)"),

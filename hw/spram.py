@@ -136,6 +136,8 @@ class SpramCounterBank(wiring.Component):
         super().__init__(bank_signature(lanes, bits, depth, tag_bits))
 
     read_latency = 1
+    #: two same-parity commands in consecutive cycles stall (the trainer core leaves a gap)
+    parity_interleaved = True
     from_config = classmethod(CounterBank.from_config.__func__)
 
     def peek_words(self, ctx):

@@ -1,7 +1,7 @@
 """The sparse reinforcement sweep of spec v2 §7 in gateware: a geometric-skip walk per neuron row.
 
 For the sweep key ``K`` of a layer (fan-in ``F``, ``N`` neurons) and its skip table ``C[0…63]``
-(:func:`xnorlearn.sw.prng.reinforce_table`), row ``j`` draws ``u_t = hash32(R_j ^ t) >> (32 − b)``
+(:func:`xnorlearn.sw.prng.reinforce_table`), row ``j`` draws ``u_t = hash32(R_j ^ (t · SWEEP_STRIDE)) >> (32 − b)``
 with ``R_j = hash32(K ^ j)`` and walks ``pos`` from 0: ``u_t ≥ C[63]`` skips
 :data:`~xnorlearn.sw.prng.SWEEP_SKIP` weights, otherwise weight ``pos + m``,
 ``m = min{m : u_t < C[m]}``, is reinforced (if ``< F``) and the walk goes on at ``pos + m + 1``.
@@ -13,7 +13,8 @@ positions in increasing order (row, column, counter word, lane).
 Pipeline (one hash input per cycle, ``Lh`` = hash latency, 6 with one step per stage):
 
 * **issue** — the hash takes, per row, one row-key input ``K ^ (j+1)`` (the *next* row's key,
-  computed while this row runs) and then the draws ``R_j ^ t``, ``t = 0, 1, …``, one per cycle,
+  computed while this row runs) and then the draws ``R_j ^ (t · SWEEP_STRIDE)``, ``t = 0, 1, …``
+  (an accumulator adds the stride per draw), one per cycle,
   regardless of results. A tag FIFO (row-key or draw, row generation bit) follows every input.
 * **search** — ``m`` by a pipelined binary search: the table of every layer is split by levels
   of the search tree into six small memories (level ``k`` holds the ``2^k`` entries the ``k``-th
@@ -150,6 +151,8 @@ class SweepEngine(wiring.Component):
 
         # Table memories: level k (0 … LEVELS-1) at address Cat(prefix[k bits], layer, bank);
         # the top memory holds C[31] (level 0) and C[63] (skip test) in one word.
+        # ram_style "block": on the iCE40 Yosys would build the smallest ones from flip-flops
+        # and multiplexers (~80 FFs, ~30 LUTs more; EBRs are plentiful there)
         self.lb = ceil_log2(L) if L > 1 else 0
         b = prob_bits
         self.level_mems = []
@@ -160,13 +163,15 @@ class SweepEngine(wiring.Component):
                     for p in range(1 << k):
                         idx = p * (SKIP >> k) + (SKIP >> (k + 1)) - 1
                         init.append(init_tables[l][idx] if bank == 0 and l < L else 0)
-            self.level_mems.append(Memory(shape=b, depth=len(init), init=init))
+            self.level_mems.append(Memory(shape=b, depth=len(init), init=init,
+                                          attrs={"ram_style": "block"}))
         top = []
         for bank in range(2):
             for l in range(1 << self.lb):
                 t = init_tables[l] if bank == 0 and l < L else (0,) * SKIP
                 top.append(t[SKIP // 2 - 1] | (t[SKIP - 1] << b))
-        self.top_mem = Memory(shape=2 * b, depth=len(top), init=top)
+        self.top_mem = Memory(shape=2 * b, depth=len(top), init=top,
+                              attrs={"ram_style": "block"})
         self.tags = SyncFIFO(width=2, depth=self.hash_depth + 1)
 
         ports = {
@@ -216,7 +221,7 @@ class SweepEngine(wiring.Component):
         row_base = Signal(range(max(2, self.depth + 1)))    # its first counter word
         key_idx = Signal(range(max_n + 2))                  # next row key to issue
         key_first = Signal()                                # next issue slot: a row key
-        t = Signal(range(max_f + 2))                        # next draw of the row
+        w = Signal(32)            # t · SWEEP_STRIDE of the row's next draw t (no multiplier)
         gen = Signal()                                      # row generation (issue and walk)
         rk_cur = Signal(32)                                 # R_j of the row being issued
         rk_next = Signal(32)                                # R_{j+1}
@@ -326,21 +331,21 @@ class SweepEngine(wiring.Component):
                              self.o.p.word.eq(new_word), self.o.p.lane.eq(new_lane)]
 
         # ------------------------------------------------------------ issue
-        # hash input: the next row key K ^ key_idx, or the draw R_j ^ t
+        # hash input: the next row key K ^ key_idx, or draw t: R_j ^ (t · SWEEP_STRIDE)
         issue = Signal()
         m.d.comb += [hi.valid.eq(issue),
-                     hi.payload.eq(Mux(key_first, key ^ key_idx, rk_cur ^ t)),
+                     hi.payload.eq(Mux(key_first, key ^ key_idx, rk_cur ^ w)),
                      tags.w_en.eq(hi.valid & hi.ready),
                      tags.w_data.eq(Cat(key_first, gen))]
         with m.If(hi.valid & hi.ready):
             with m.If(key_first):
                 m.d.sync += [key_first.eq(0), key_idx.eq(key_idx + 1)]
             with m.Else():
-                m.d.sync += t.eq(t + 1)
+                m.d.sync += w.eq(w + sw_prng.SWEEP_STRIDE)
 
         def row_start(base):
             m.d.sync += [last.eq(-1), last_word.eq(base - 1), last_lane.eq(P - 1),
-                         row_base.eq(base), t.eq(0)]
+                         row_base.eq(base), w.eq(0)]
 
         pipe_empty = ~(tags.r_rdy | Cat(*vs[1:]).any() | w_valid)
         with m.FSM():

@@ -191,10 +191,9 @@ class TrainerCore(wiring.Component):
         self.chosen_mem = Memory(shape=chosen_layout(max(cfg.layers)),
                                  depth=2 * max(self.lay.groups), init=[])
         self.updater = UpdateEngine(cfg, self.lay, self.slay, self.tag_layout)
-        # the draw hashes of INIT (sweep_lanes of them); sweeps use the first
+        # the draw hashes (INIT draws sweep_lanes per cycle); the first one is lent to the key
+        # generator and to the sweep engine, whose power-on / INIT skip tables are A = 0's
         self.hashes = [Hash32(1) for _ in range(cfg.sweep_lanes)]
-        # Sweeps (spec v2 §7) on the draw hash (Hash32(1), 6 inputs in flight at most); the
-        # power-on / INIT skip tables are the A = 0 ones.
         self.sweep = SweepEngine(
             cfg.widths[:-1], cfg.layers, cfg.prob_bits, lanes=cfg.lanes,
             word_bases=self.lay.cnt_base,
@@ -917,8 +916,8 @@ class TrainerCore(wiring.Component):
                              sweep.hash_o.valid.eq(hsh.o.valid),
                              hsh.o.ready.eq(sweep.hash_o.ready)]
                 hit = sweep.o.valid
-                same = acc_valid & (acc_word == sweep.o.p.word)
-                flush = acc_valid & ~same & (hit | ~sweep.busy)
+                same = hit & acc_valid & (acc_word == sweep.o.p.word)
+                flush = acc_valid & Mux(hit, ~same, ~sweep.busy)
                 # SPRAM bank: no two same-parity UPDATEs back to back (one cycle's gap)
                 gap = (upd_last & (upd_parity == acc_word[0])) if parity_gap else Const(0)
                 go = ~(flush & gap)

@@ -19,7 +19,7 @@ from xnorlearn.sim.toolenv import setup_environment
 from xnorlearn.sw.config import Config
 
 LANE_BLOCKS = ("popcount", "counters", "counters_rows")
-OTHER_BLOCKS = ("hash32", "stream_key", "selector", "decision")
+OTHER_BLOCKS = ("hash32", "stream_key", "sweep", "selector", "decision")
 
 
 def main(argv=None):

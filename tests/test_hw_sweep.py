@@ -102,7 +102,9 @@ def test_init_tables(lanes):
     results = run_sweeps(eng, jobs)
     check(eng, jobs, tables, results)
     assert not any(results[1][0]), "an all-zero table reinforces nothing"
-    assert len(results[4][0]) == FAN_INS[4] * ROWS[4], "a full table reinforces everything"
+    # a full table (every entry 2^b - 1) reinforces every weight except after the rare draw
+    # u = 2^b - 1, which skips 64 (check() above compares the exact set with the reference)
+    assert len(results[4][0]) >= 0.8 * FAN_INS[4] * ROWS[4], "a full table reinforces ~all"
 
 
 def test_host_tables_many_keys_backpressure():

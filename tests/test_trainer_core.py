@@ -2,8 +2,9 @@
 
 The host link is replaced by a payload buffer (sim/core_harness.py); the UART path is covered by
 the cocotb co-simulation. After every TRAIN the whole counter bank is peeked and compared with
-``HwModel.state()``; predictions, INFER, END_EPOCH, INIT, thresholds, counters and state
-access are checked too, and every bad argument must leave the state untouched.
+``HwModel.state()``; predictions, INFER, END_EPOCH, INIT, skip tables (SET_THRESHOLDS),
+counters and state access are checked too, and every bad argument must leave the state (and
+the tables) untouched.
 """
 
 import functools
@@ -16,6 +17,7 @@ from amaranth.sim import Simulator
 from xnorlearn.hw.counters import PipelinedCounterBank
 from xnorlearn.hw.trainer import Cmd, Status
 from xnorlearn.sim.core_harness import CoreDriver, CoreHarness, pack_sample
+from xnorlearn.sw import prng
 from xnorlearn.sw.config import Config
 from xnorlearn.sw.model import HwModel, compare_states
 
@@ -55,7 +57,7 @@ def lockstep(d, gold, X, Y, *, epochs=1, seed=0, end_epoch=True):
                 assert compare_states(gold.state(), d.peek_state()) is None
                 acc = gold.train_accuracy
                 gold.set_accuracy(acc)
-                await d.set_thresholds(list(gold.thresholds))
+                assert await d.set_tables(gold.tables) == Status.OK
                 gold.reset_counters()
                 await d.command(Cmd.RESET_COUNTERS)
     return go()
@@ -126,8 +128,18 @@ def test_training_bit_exact(name, bank):
         assert (st == cfg.counter_min).any() and (st == cfg.counter_max).any()
 
 
+def host_tables(cfg, rng):
+    """Skip tables unlike INIT's: a dense one (p ~ 0.6), then sorted random entries with
+    plateaus, zeros and the largest value."""
+    top = (1 << cfg.prob_bits) - 1
+    t = [prng.reinforce_table(4.0, 0.0, cfg.fan_in(0), cfg.prob_bits)]
+    for _ in range(1, cfg.n_layers):
+        t.append(sorted(int(rng.choice([0, top, rng.integers(0, top + 1)])) for _ in range(64)))
+    return t
+
+
 @pytest.mark.parametrize("name", ["p8_n20_two_layers", "p8_sweep4", "p8_n20_wide"])
-def test_init_thresholds_counters_and_partial_batch(name):
+def test_init_tables_counters_and_partial_batch(name):
     cfg = CONFIGS[name]
     rng = np.random.default_rng(5)
     X = rng.integers(0, 2, (13, cfg.n_inputs)).astype(np.uint8)
@@ -138,8 +150,9 @@ def test_init_thresholds_counters_and_partial_batch(name):
     async def bench(d, h):
         assert await d.init(1234) == Status.OK
         assert compare_states(gold.state(), d.peek_state()) is None
-        gold.set_thresholds([40000, 7])
-        assert await d.set_thresholds([40000, 7]) == Status.OK
+        tables = host_tables(cfg, rng)
+        gold.set_tables(tables)
+        assert await d.set_tables(tables) == Status.OK
         correct = 0
         for t in range(13):                      # 13 = 2 full batches of 5 + a partial one
             p = await d.train(X[t], Y[t])
@@ -175,7 +188,6 @@ def test_state_access_and_bad_arguments_leave_state_untouched(bank, name):
         before = d.peek_state()
         bad = [
             (Cmd.TRAIN, bytes([3]) + pack_sample(np.zeros(20, np.uint8))),      # label >= C
-            (Cmd.SET_THRESHOLDS, struct.pack("<II", 1 << 16, 5)),               # >= 2^16
             (Cmd.READ_STATE, struct.pack("<BHHB", 2, 0, 0, 1)),                 # layer >= L
             (Cmd.READ_STATE, struct.pack("<BHHB", 0, 8, 0, 1)),                 # neuron >= N
             (Cmd.READ_STATE, struct.pack("<BHHB", 0, 0, 15, 6)),                # past F
@@ -199,4 +211,44 @@ def test_state_access_and_bad_arguments_leave_state_untouched(bank, name):
         x = np.ones(20, np.uint8)
         assert await d.infer(x) == gold.infer(x)
         assert (await d.read_counters())["samples"] == thr_before["samples"]
+    run(cfg, bench, bank)
+
+
+@pytest.mark.parametrize("bank", sorted(BANKS))
+def test_bad_tables_change_nothing_and_init_restores(bank):
+    """SET_THRESHOLDS with an entry >= 2^b or a decreasing table (in the last entry of the
+    last layer: everything before it was fine) answers BAD_ARG and changes no table: sweeps
+    still use the tables set before. INIT brings back the A = 0 tables."""
+    cfg = Config(n_inputs=20, layers=(8, 6), n_classes=3, group_sizes=(4, 3), counter_bits=3,
+                 batch=3, lanes=8, p_reinforce=1.0, prob_bits=12)
+    rng = np.random.default_rng(8)
+    X = rng.integers(0, 2, (12, cfg.n_inputs)).astype(np.uint8)
+    Y = rng.integers(0, cfg.n_classes, 12)
+    gold = HwModel(cfg)
+    good = host_tables(cfg, rng)
+    too_big = [list(t) for t in good]
+    too_big[-1][-1] = 1 << cfg.prob_bits
+    decreasing = [list(t) for t in good]
+    decreasing[-1][-1] = decreasing[-1][-2] - 1 if decreasing[-1][-2] else None
+    if decreasing[-1][-1] is None:
+        decreasing[-1][-2:] = [5, 4]
+    u16 = struct.Struct("<H")
+
+    def payload(tables):
+        return b"".join(u16.pack(c) for t in tables for c in t)
+
+    async def bench(d, h):
+        gold.set_tables(good)
+        assert await d.set_tables(good) == Status.OK
+        for bad in (too_big, decreasing):
+            st, r = await d.command(Cmd.SET_THRESHOLDS, payload(bad))
+            assert (st, r) == (Status.BAD_ARG, b"")
+        for t in range(6):                         # two boundaries with the good tables
+            assert await d.train(X[t], Y[t]) == gold.train_sample(X[t], Y[t])
+            assert compare_states(gold.state(), d.peek_state()) is None, t
+        assert await d.init(77) == Status.OK
+        gold.init(77)
+        for t in range(6, 12):                     # INIT's tables again
+            assert await d.train(X[t], Y[t]) == gold.train_sample(X[t], Y[t])
+            assert compare_states(gold.state(), d.peek_state()) is None, t
     run(cfg, bench, bank)
