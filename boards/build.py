@@ -261,13 +261,14 @@ def _last_line(path, pred):
     return ""
 
 
-def build(board, cfg=None, *, build_dir=None, bank=None, out=sys.stdout, period=10.0,
+def build(board, cfg=None, *, build_dir=None, bank=None, out=None, period=10.0,
           seed=None, skip_fit=False, extra_synth=(), extra_nextpnr=()):
     """Fit-check, synthesise, place and route ``cfg`` (default: the board's default config)
     for ``board``; returns a :class:`BuildReport`. Raises :class:`~.fit.FitError` at once if
     the configuration cannot fit, :class:`BuildError` (with what the failing tool said) if a
-    tool fails."""
+    tool fails. Progress goes to ``out`` (default: the current ``sys.stdout``)."""
     from .top import BoardTop, bank_class, make_platform
+    out = out or sys.stdout
     if isinstance(board, str):
         board = get_board(board)
     cfg = board.config_for(cfg if cfg is not None else board.default_config())
