@@ -86,18 +86,16 @@ def test_build_default_configuration(name, tmp_path):
         assert board.core_hz >= 60e6
 
 
-# The configuration YoWASP Yosys 0.70's ABC9 used to fail on (ABC_OPS_REINTEGRATE assertion)
-# until every build renamed Amaranth's `w[i]` element wires (docs/boards.md, "Yosys ABC9
-# and Amaranth's element names"): the 85F's default with 75-neuron layers.
-P16_75 = Config(n_inputs=784, layers=(75, 75), group_sizes=75, n_classes=10, lanes=16,
-                counter_bits=8, name="p16-75")
-
-
 @pytest.mark.slow
 @pytest.mark.synth
 def test_build_ulx3s_85f_784_75_75_p16(tmp_path):
+    """The configuration YoWASP Yosys 0.70's ABC9 used to fail on (ABC_OPS_REINTEGRATE
+    assertion, at every row depth) until every build renamed Amaranth's `w[i]` element wires
+    (docs/boards.md, "Yosys ABC9 and Amaranth's element names"): the 85F's default with
+    75-neuron layers, P = 16."""
     board = get_board("ulx3s-85f")
-    rep = build(board, P16_75, build_dir=tmp_path / "b", period=60)
+    cfg = board.default_config().replace(layers=(75, 75), group_sizes=(75, 75), name="p16-75")
+    rep = build(board, cfg, build_dir=tmp_path / "b", period=60)
     _check_report(rep, board)
     assert rep.timing_met, report_markdown(rep)
 
