@@ -4,7 +4,8 @@
 the platform's build plan and runs its script (Yosys → nextpnr → icepack/ecppack) with the
 YoWASP tools named through ``$YOSYS``/``$NEXTPNR_*``/``$ICEPACK``/``$ECPPACK``. While it runs, a
 watcher prints the current phase from the growing ``.rpt`` (Yosys) and ``.tim`` (nextpnr) logs.
-:func:`parse_reports` reads the finished logs into a :class:`BuildReport`.
+:func:`parse_reports` reads the finished logs into a :class:`BuildReport`; when a tool fails,
+:func:`failure_message` names it and shows what it said (from its log if it printed nothing).
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 
-from .fit import check_fit
+from ..sim.synth import YOSYS_AFTER_READ, tool_error_lines
+from .fit import check_fit, counter_row_words
 from .registry import get_board
 
-__all__ = ["build", "BuildReport", "BuildError", "parse_reports", "report_markdown",
-           "tool_environment", "tool_versions"]
+__all__ = ["build", "BuildReport", "BuildError", "failure_message", "parse_reports",
+           "report_markdown", "tool_environment", "tool_versions"]
 
 NAME = "xnorlearn"
-# Tool options per family (docs/boards.md explains each choice).
+# Tool options per family (docs/boards.md explains each choice); every build also runs
+# YOSYS_AFTER_READ (sim/synth.py: a rename that keeps ABC9 from failing on Amaranth's names).
 SYNTH_OPTS = {"ice40": ["-dsp"]}
 NEXTPNR_OPTS = {}
 
@@ -258,11 +261,14 @@ def _last_line(path, pred):
     return ""
 
 
-def build(board, cfg=None, *, build_dir=None, bank=None, out=sys.stdout, period=10.0,
+def build(board, cfg=None, *, build_dir=None, bank=None, out=None, period=10.0,
           seed=None, skip_fit=False, extra_synth=(), extra_nextpnr=()):
     """Fit-check, synthesise, place and route ``cfg`` (default: the board's default config)
     for ``board``; returns a :class:`BuildReport`. Raises :class:`~.fit.FitError` at once if
-    the configuration cannot fit, :class:`BuildError` if a tool fails."""
+    the configuration cannot fit, :class:`BuildError` (with what the failing tool said) if a
+    tool fails. Progress goes to ``out`` (default: the current ``sys.stdout``)."""
+    from .top import BoardTop, bank_class, make_platform
+    out = out or sys.stdout
     if isinstance(board, str):
         board = get_board(board)
     cfg = board.config_for(cfg if cfg is not None else board.default_config())
@@ -278,62 +284,18 @@ def build(board, cfg=None, *, build_dir=None, bank=None, out=sys.stdout, period=
           f"network {widths} (gamma {','.join(map(str, cfg.group_sizes))}, P={cfg.lanes}, "
           f"k={cfg.counter_bits}, counters in {bank}), core clock {board.core_hz / 1e6:g} MHz",
           file=out, flush=True)
-    # The rows bank's row depth: the fit check's choice first; if YoWASP Yosys 0.70's ABC9
-    # crashes on the netlist (a known, deterministic bug on some netlists, see
-    # docs/boards.md), the next depth that still fits the device's block RAM.
-    choices = [None]
-    if bank == "bram-rows":
-        from .fit import counter_row_choices, fit_report
-        spare = board.device.bram - fit_report(board, cfg, bank).need["bram"]
-        ranked = counter_row_choices(cfg, board.family)
-        # at most three attempts (each is a whole Yosys run); the first even if over budget
-        choices = [ranked[0][0]] + [d for d, n in ranked[1:] if n - ranked[0][1] <= spare][:2]
-    notes = []
-    for attempt, row_words in enumerate(choices):
-        try:
-            rep = _build_once(board, cfg, bank, row_words, build_dir, env, out, period, seed,
-                              extra_synth, extra_nextpnr, t0)
-        except _YosysAbcCrash as e:
-            if attempt + 1 == len(choices):
-                raise BuildError(str(e)) from None
-            note = (f"Yosys ABC9 crashed on the netlist with counter rows of {row_words} "
-                    f"words (YoWASP Yosys 0.70 bug); rebuilt with rows of "
-                    f"{choices[attempt + 1]} words")
-            print(f"  {note}", file=out, flush=True)
-            notes.append(note)
-            continue
-        rep.notes = notes
-        if row_words:
-            rep.notes.append(f"counter bank: rows of {row_words} words")
-        rep.build_seconds = round(time.monotonic() - t0, 1)
-        (build_dir / f"{NAME}.report.json").write_text(json.dumps(rep.to_dict(), indent=2) +
-                                                        "\n")
-        (build_dir / f"{NAME}.report.md").write_text(report_markdown(rep) + "\n")
-        return rep
-
-
-class _YosysAbcCrash(BuildError):
-    pass
-
-
-# What YoWASP Yosys 0.70 prints when ABC9 fails on a netlist (both seen on this design).
-_ABC_CRASH = ("Assert `GetSize(conn.first) == GetSize(conn.second)'",
-              "wasm trap: call stack exhausted")
-
-
-def _build_once(board, cfg, bank, row_words, build_dir, env, out, period, seed, extra_synth,
-                extra_nextpnr, t0):
-    from .top import BoardTop, bank_class, make_platform
     for stale in build_dir.glob(f"{NAME}.*"):
         stale.unlink()
     plat = make_platform(board)
+    row_words = counter_row_words(cfg, board.family) if bank == "bram-rows" else None
     top = BoardTop(board, cfg, bank_cls=bank_class(board, cfg, bank, row_words))
     # --timing-allow-fail: nextpnr still writes the bitstream and the full timing report
     # when the target is missed; the report (and the exit code of `xnorlearn build`) says so.
     nextpnr = ["--timing-allow-fail", *NEXTPNR_OPTS.get(board.family, [])]
     if seed is not None:
         nextpnr += ["--seed", str(seed)]
-    opts = {"nextpnr_opts": " ".join(nextpnr + list(extra_nextpnr))}
+    opts = {"nextpnr_opts": " ".join(nextpnr + list(extra_nextpnr)),
+            "script_after_read": YOSYS_AFTER_READ}
     synth = SYNTH_OPTS.get(board.family, []) + list(extra_synth)
     if synth:
         opts["synth_opts"] = " ".join(synth)
@@ -348,17 +310,38 @@ def _build_once(board, cfg, bank, row_words, build_dir, env, out, period, seed, 
                           capture_output=True, text=True)
     watcher.stop.set()
     watcher.join()
-    elapsed = time.monotonic() - t0
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout)[-3000:]
-        rpt = build_dir / f"{NAME}.rpt"
-        log = (rpt.read_text(errors="replace")[-5000:] if rpt.exists() else "") + tail
-        error = BuildError if not any(sig in log for sig in _ABC_CRASH) else _YosysAbcCrash
-        raise error(f"build for {board.name} failed (exit {proc.returncode}); see "
-                    f"{build_dir}/{NAME}.rpt and {NAME}.tim:\n{tail}")
+        raise BuildError(failure_message(board, build_dir, proc.returncode, proc.stderr,
+                                         proc.stdout))
     rep = parse_reports(build_dir, board, cfg.to_dict())
-    rep.build_seconds = round(elapsed, 1)
+    rep.build_seconds = round(time.monotonic() - t0, 1)
     rep.phase_seconds = {"elaborate": round(t_elab, 1),
                          **{k: round(v, 1) for k, v in watcher.phases.items()}}
     rep.tool_versions = tool_versions(board.family, env)
+    if row_words:
+        rep.notes.append(f"counter bank: rows of {row_words} words")
+    (build_dir / f"{NAME}.report.json").write_text(json.dumps(rep.to_dict(), indent=2) + "\n")
+    (build_dir / f"{NAME}.report.md").write_text(report_markdown(rep) + "\n")
     return rep
+
+
+def failure_message(board, build_dir, status, stderr="", stdout="", name=NAME):
+    """One line naming the tool of the build script that failed and its error, then what it
+    said (:func:`~xnorlearn.sim.synth.tool_error_lines` of its log, the script's stderr and
+    stdout). The script runs Yosys (log ``.rpt``, writes ``.json``), nextpnr (log ``.tim``,
+    writes ``.asc`` / ``.config``), then icepack / ecppack: the first missing output names the
+    tool that stopped."""
+    build_dir = pathlib.Path(build_dir)
+    ice40 = board.family == "ice40"
+    if not (build_dir / f"{name}.json").exists():
+        tool, log = "Yosys", build_dir / f"{name}.rpt"
+    elif not (build_dir / f"{name}{'.asc' if ice40 else '.config'}").exists():
+        tool, log = "nextpnr", build_dir / f"{name}.tim"
+    else:
+        tool, log = "icepack" if ice40 else "ecppack", None
+    text = log.read_text(errors="replace") if log is not None and log.exists() else ""
+    headline, lines = tool_error_lines(text, stderr, stdout)
+    where = f"; log {log}" if log is not None else ""
+    return (f"build for {board.name} failed: {tool} exited with status {status}: {headline}\n"
+            f"{tool} output (last lines{where}):\n" +
+            ("\n".join(f"  {s}" for s in lines) or f"  ({tool} printed nothing)"))

@@ -265,34 +265,76 @@ def test_train_target_board_argument_errors(tmp_path, capsys):
     assert "xnorlearn: error:" in capsys.readouterr().err
 
 
-def test_build_retries_next_row_depth_when_yosys_abc9_crashes(tmp_path, monkeypatch):
-    """YoWASP Yosys 0.70's ABC9 crashes deterministically on some netlists (the ULX3S-45F
-    default with rows of 2048 words): build() then rebuilds with the next row depth that still
-    fits, and the report says so. Any other tool failure is not retried."""
+# The fake tools of the build-failure tests: {tool variable: (log file it writes, log text,
+# stderr text, exit status)}. The build script runs `$YOSYS -q -l xnorlearn.rpt xnorlearn.ys`,
+# then `$NEXTPNR_ECP5 ... --log xnorlearn.tim ...` (Yosys' netlist xnorlearn.json in between).
+_ABC9_ASSERT = ("ERROR: Assert `GetSize(conn.first) == GetSize(conn.second)' failed in "
+                "/workspace/YoWASP/yosys/yosys-src/kernel/rtlil.cc:3091.")
+_FAKE_TOOLS = {
+    # YoWASP Yosys 0.70's ABC9 assertion as it happened: the message only in the log file
+    "yosys-abc9-assert": {"YOSYS": ("xnorlearn.rpt", "\n".join([
+        "2.46.17.6. Executing AIGER frontend.",
+        "Removed 20556 unused cells and 37822 unused wires.", "",
+        "2.46.17.7. Executing ABC_OPS_REINTEGRATE pass (reintegrate ABC mapped design).",
+        "<suppressed ~21100 debug messages>", _ABC9_ASSERT]), "", 1)},
+    # nextpnr: progress in its log, the error on stderr
+    "nextpnr-error": {"YOSYS": ("xnorlearn.json", "{}", "", 0),
+                      "NEXTPNR_ECP5": ("xnorlearn.tim", "Info: Packing IOs..",
+                                       "ERROR: Unable to place cell 'trainer.x', no BELs "
+                                       "remaining", 1)},
+    # a tool that dies without a word
+    "yosys-silent": {"YOSYS": ("xnorlearn.rpt", "", "", 3)},
+}
+
+
+def _fake_tool_build(tmp_path, monkeypatch, kind):
     from xnorlearn.boards import build as build_mod
-    from xnorlearn.boards.build import BuildError, BuildReport
-    tried = []
+    env = {"PATH": "/usr/bin:/bin"}
+    for var, (log, log_text, err_text, status) in _FAKE_TOOLS[kind].items():
+        fake = tmp_path / f"fake-{var.lower()}"
+        (tmp_path / f"{fake.name}.log").write_text(log_text)
+        (tmp_path / f"{fake.name}.err").write_text(err_text)
+        fake.write_text(f"#!/bin/sh\ncat {fake}.log > {log}\ncat {fake}.err >&2\n"
+                        f"exit {status}\n")
+        fake.chmod(0o755)
+        env[var] = str(fake)
+    monkeypatch.setattr(build_mod, "tool_environment", lambda: env)
+    cfg, path = _small_cfg(tmp_path)
+    return build_mod, cfg, path
 
-    def fake(board, cfg, bank, row_words, *args):
-        tried.append(row_words)
-        if len(tried) == 1:
-            raise build_mod._YosysAbcCrash("ERROR: Assert `GetSize(conn.first) == ...")
-        return BuildReport(board.name, board.device.name, cfg.to_dict())
 
-    monkeypatch.setattr(build_mod, "_build_once", fake)
-    monkeypatch.setattr(build_mod, "tool_environment", lambda: {})
-    rep = build_mod.build("ulx3s-45f", build_dir=tmp_path, out=io.StringIO())
-    assert tried == [2048, 16384]
-    assert "ABC9 crashed" in rep.notes[0] and rep.notes[-1] == "counter bank: rows of 16384 words"
-    assert "note: Yosys ABC9 crashed" in build_mod.report_markdown(rep)
-    assert (tmp_path / "xnorlearn.report.json").exists()
+@pytest.mark.parametrize("kind, first_line, shown", [
+    ("yosys-abc9-assert", f"Yosys exited with status 1: {_ABC9_ASSERT}",
+     ["Executing ABC_OPS_REINTEGRATE pass", "<suppressed ~21100 debug messages>"]),
+    ("nextpnr-error", "nextpnr exited with status 1: ERROR: Unable to place cell 'trainer.x', "
+     "no BELs remaining", ["Info: Packing IOs..", "xnorlearn.tim"]),
+    ("yosys-silent", "Yosys exited with status 3: no error message", ["(Yosys printed nothing)"]),
+])
+def test_build_failure_shows_the_tools_own_error(tmp_path, monkeypatch, kind, first_line, shown):
+    """A failed build says, on its first line, which tool stopped and its error message (taken
+    from the tool's log when it printed nothing on the console, as YoWASP Yosys does when it
+    dies in an assertion), followed by the tool's last lines; never an empty error tail."""
+    build_mod, cfg, _ = _fake_tool_build(tmp_path, monkeypatch, kind)
+    out = io.StringIO()
+    with pytest.raises(build_mod.BuildError) as e:
+        build_mod.build("ulx3s-85f", cfg, build_dir=tmp_path / "b", out=out, period=0.05)
+    msg = str(e.value)
+    assert msg.splitlines()[0] == f"build for ulx3s-85f failed: {first_line}"
+    assert msg.splitlines()[1].endswith(":")                 # "<tool> output (last lines...):"
+    for text in shown:
+        assert text in msg
+    assert len(msg.splitlines()) > 2 and all(s.strip() for s in msg.splitlines())
+    # every build runs the rename that keeps ABC9 from failing on Amaranth's `w[i]` wires,
+    # right after reading the design
+    ys = (tmp_path / "b" / "xnorlearn.ys").read_text().splitlines()
+    assert ys[ys.index("read_rtlil xnorlearn.il") + 1].strip() == "rename -unescape w:*] x:* %d"
 
-    def broken(board, cfg, bank, row_words, *args):
-        tried.append(row_words)
-        raise BuildError("nextpnr failed")
 
-    tried.clear()
-    monkeypatch.setattr(build_mod, "_build_once", broken)
-    with pytest.raises(BuildError, match="nextpnr failed"):
-        build_mod.build("ulx3s-45f", build_dir=tmp_path, out=io.StringIO())
-    assert tried == [2048]
+def test_build_failure_through_the_cli(tmp_path, monkeypatch, capsys):
+    _, _, path = _fake_tool_build(tmp_path, monkeypatch, "yosys-abc9-assert")
+    assert main(["build", "--board", "ulx3s-85f", "--config", str(path), "--build-dir",
+                 str(tmp_path / "b"), "--progress", "0.05"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"xnorlearn: error: build for ulx3s-85f failed: Yosys exited with status " \
+                     f"1: {_ABC9_ASSERT}"
+    assert err[-1] == f"  {_ABC9_ASSERT}"

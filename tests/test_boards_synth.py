@@ -84,3 +84,39 @@ def test_build_default_configuration(name, tmp_path):
         assert board.core_hz >= 24e6
     if board.name == "ulx3s-85f":
         assert board.core_hz >= 60e6
+
+
+@pytest.mark.slow
+@pytest.mark.synth
+def test_build_ulx3s_85f_784_75_75_p16(tmp_path):
+    """The configuration YoWASP Yosys 0.70's ABC9 used to fail on (ABC_OPS_REINTEGRATE
+    assertion, at every row depth) until every build renamed Amaranth's `w[i]` element wires
+    (docs/boards.md, "Yosys ABC9 and Amaranth's element names"): the 85F's default with
+    75-neuron layers, P = 16."""
+    board = get_board("ulx3s-85f")
+    cfg = board.default_config().replace(layers=(75, 75), group_sizes=(75, 75), name="p16-75")
+    rep = build(board, cfg, build_dir=tmp_path / "b", period=60)
+    _check_report(rep, board)
+    assert rep.timing_met, report_markdown(rep)
+
+
+def test_synth_failure_shows_the_yosys_log(tmp_path):
+    """synth_cells runs Yosys with -q: when YoWASP Yosys dies on an assertion it says so only
+    in its log, which the error then shows (first line: the error; then Yosys' last lines)."""
+    from xnorlearn.sim.synth import SynthError, synth_cells
+    fake = tmp_path / "fake-yosys"
+    # called as: yosys -q -l yosys.log -p SCRIPT
+    fake.write_text("#!/bin/sh\nprintf '%s\\n' '2.46.17.7. Executing ABC_OPS_REINTEGRATE pass.' "
+                    "'ERROR: Assert `x'\"'\"' failed in rtlil.cc:3091.' > \"$3\"\nexit 1\n")
+    fake.chmod(0o755)
+    with pytest.raises(SynthError) as e:
+        synth_cells("module t; endmodule", "t", "ecp5", yosys=str(fake))
+    lines = str(e.value).splitlines()
+    assert lines[0] == f"{fake} failed on t (ecp5) with exit status 1: ERROR: Assert `x' " \
+                       f"failed in rtlil.cc:3091."
+    assert lines[1:] == ["  2.46.17.7. Executing ABC_OPS_REINTEGRATE pass.",
+                         "  ERROR: Assert `x' failed in rtlil.cc:3091."]
+    fake.write_text("#!/bin/sh\nexit 2\n")
+    with pytest.raises(SynthError, match=r"exit status 2: no error message\n  \(Yosys printed "
+                                         r"nothing\)$"):
+        synth_cells("module t; endmodule", "t", "ice40", yosys=str(fake))
