@@ -40,9 +40,11 @@ class BankPeek:
     """Reads the counter bank memory of the simulated design through VPI (one memory, or
     the rows of a pipelined bank with ``row_words`` words each)."""
 
-    def __init__(self, dut, cfg, row_words=None):
+    def __init__(self, dut, cfg, row_words=None, bank_kind=None):
         bank = dut.core.bank
-        if row_words:
+        if bank_kind == "spram":
+            self.word = self._spram_word(bank, cfg)
+        elif row_words:
             rows = -(-TrainerLayout(cfg).cnt_depth // row_words)
             mems = [getattr(bank, f"row{r}") for r in range(rows)]
             self.word = lambda a: mems[a // row_words][a % row_words]
@@ -50,6 +52,28 @@ class BankPeek:
             self.word = lambda a: bank.mem[a]
         self.layout = TrainerLayout(cfg)
         self.k, self.p = cfg.counter_bits, cfg.lanes
+
+    @staticmethod
+    def _spram_word(bank, cfg):
+        """Word ``a`` of the interleaved SPRAM bank's simulation models (even addresses in
+        group 0, odd in group 1; 16-bit columns; see :class:`~xnorlearn.hw.spram.SpramCounterBank`)."""
+        from xnorlearn.hw.spram import SPRAM_DEPTH, SPRAM_WIDTH
+
+        wide = -(-(cfg.lanes * cfg.counter_bits) // SPRAM_WIDTH)
+
+        class Word:
+            def __init__(self, value):
+                self.value = value
+
+        def word(a):
+            g, i = a & 1, a >> 1
+            d, r = divmod(i, SPRAM_DEPTH)
+            group = getattr(bank, f"g{g}d{d}")
+            v = 0
+            for w in range(wide):
+                v |= int(getattr(group, f"w{w}").model.mem[r].value) << (SPRAM_WIDTH * w)
+            return Word(v)
+        return word
 
     def state(self):
         k, p, mask, sign = self.k, self.p, (1 << self.k) - 1, 1 << (self.k - 1)
@@ -89,7 +113,8 @@ class BenchRun:
         await cocotb_reset(dut)
         transport = CocotbUartTransport(dut.uart_rx, dut.uart_tx, dut.clk, cfg.uart_divisor)
         dev = await Device.connect(transport, cfg)
-        return dev, BankPeek(dut, cfg, self.prm.get("row_words")), HwModel(cfg)
+        return dev, BankPeek(dut, cfg, self.prm.get("row_words"), self.prm.get("bank")), \
+            HwModel(cfg)
 
 
 @cocotb.test()
@@ -108,8 +133,19 @@ async def train_lockstep(dut):
         finish(first_mismatch=where(mismatch, sample=-1))
         assert False, f"after INIT: {mismatch}"
     await dev.set_thresholds(list(gold.thresholds))
+    # the chip's busy counter from here on counts TRAIN commands only (not INIT)
+    await dev.reset_counters()
+    if prm.get("t_start") is not None:
+        print(f"[cosim] Verilator build and simulator start took "
+              f"{time.time() - prm['t_start']:.1f} s; training {len(y_train)} samples",
+              flush=True)
 
     n = len(y_train)
+    # Steady state: the busy cycles of the samples up to the last full batch of B samples
+    # (one reinforcement sweep per B samples, amortised exactly); with fewer than B samples,
+    # every sample plus END_EPOCH's one sweep.
+    steady_n = (n // cfg.batch) * cfg.batch
+    steady = None
     correct = 0
     c0 = cycles_now()
     for t in range(n):
@@ -125,6 +161,8 @@ async def train_lockstep(dut):
             if mismatch:
                 finish(samples=t + 1, first_mismatch=where(mismatch, sample=t))
                 assert False, f"sample {t}: {mismatch}"
+        if t + 1 == steady_n:
+            steady = await dev.read_counters()
         if prm.get("progress") and ((t + 1) % max(1, n // 10) == 0 or t == n - 1):
             print(f"[cosim] {t + 1}/{n} samples bit-exact, online accuracy "
                   f"{100 * correct / (t + 1):.1f} %", flush=True)
@@ -132,6 +170,8 @@ async def train_lockstep(dut):
     counters = await dev.read_counters()
     await dev.end_epoch()
     gold.end_epoch()
+    if steady is None and n:
+        steady, steady_n = await dev.read_counters(), n
     mismatch = compare_states(gold.state(), peek.state())
     assert mismatch is None, f"after END_EPOCH: {mismatch}"
 
@@ -153,7 +193,11 @@ async def train_lockstep(dut):
            test_accuracy=test_correct / len(y_test) if len(y_test) else None,
            inference_matches_golden=True,
            busy_cycles=counters["busy_cycles"],
-           cycles_per_sample_compute=counters["busy_cycles"] / n if n else None,
+           cycles_per_sample_compute=steady["busy_cycles"] / steady_n if n else None,
+           steady_state_samples=steady_n,
+           steady_state_sweeps=-(-steady_n // cfg.batch),
+           simulated_cycles=cycles_now(),
+           simulation_wall_seconds=time.perf_counter() - run.t_wall,
            cycles_per_sample_with_uart=train_cycles / n if n else None,
            cycles_per_inference_with_uart=infer_cycles / len(y_test) if len(y_test) else None,
            ideal_cycles_per_sample=cfg.ideal_cycles_per_sample())
