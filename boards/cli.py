@@ -67,7 +67,7 @@ def cmd_fit(args):
           f"{rep.need['spram']}/{rep.have['spram']}, logic ~{rep.need['luts']}/"
           f"{rep.have['luts']} (estimate)")
     if args.json:
-        _write_json(args.json, {"command": "fit", **rep.to_dict()})
+        _write_json(args.json, {"command": "fit", "config": cfg.to_dict(), **rep.to_dict()})
     if not rep.fits:
         check_fit(board, cfg, args.bank)      # raises FitError with the whole explanation
     print(f"fits: {board.name}")

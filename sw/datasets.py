@@ -786,6 +786,23 @@ def _label_order(values):
     return sorted(uniq)
 
 
+def _looks_like_header(rows):
+    """The first row is a header if a column holds numbers below a non-number in it, or if
+    none of its fields appears again in its column (names, not values)."""
+    first, rest = [c.strip() for c in rows[0]], rows[1:]
+    if all(_is_number(c) for c in first):
+        return False
+    if not rest:
+        return True
+    for j, name in enumerate(first):
+        below = [r[j].strip() for r in rest if j < len(r)]
+        present = [v for v in below if v.lower() not in _MISSING]
+        if not _is_number(name) and present and all(_is_number(v) for v in present):
+            return True
+    return all(name not in {r[j].strip() for r in rest if j < len(r)}
+               for j, name in enumerate(first))
+
+
 def _read_csv(path, label_column):
     import csv
     try:
@@ -797,9 +814,8 @@ def _read_csv(path, label_column):
         raise DatasetError(f"{path}: cannot read CSV: {e}") from None
     if not rows:
         raise DatasetError(f"{path}: empty CSV file")
-    # the first row is a header unless every field of it is a number
     header = None
-    if not all(_is_number(c) for c in rows[0]):
+    if _looks_like_header(rows):
         header, rows = [c.strip() for c in rows[0]], rows[1:]
     if not rows:
         raise DatasetError(f"{path}: no data rows after the header")
@@ -861,7 +877,8 @@ def load_table(path, label_column=None, encoding="thermometer", levels=32, seed=
     Parameters
     ----------
     path : str or os.PathLike
-        ``.csv`` (the first row is a header unless all its fields are numbers) or ``.npz``
+        ``.csv`` (the first row is a header if a column holds numbers below a non-number,
+        or if none of its fields appears again in its column) or ``.npz``
         with arrays ``x`` (samples x features, numbers) and ``y`` (labels).
     label_column : str or int, optional
         CSV: the label column's name (header) or index (negative counts from the end);
