@@ -116,11 +116,12 @@ def cmd_program(args):
 
 # ------------------------------------------------------------------------------ train
 def board_config(args, dataset):
-    """The configuration ``train --target board`` talks to: ``--config`` / ``--layers`` (as
-    for the golden model) or the board's default, always with the board's UART divisor."""
+    """The configuration ``train --target board`` and ``sim --board`` use: ``--config`` (as
+    for the golden model) or the board's default, the network flags applied, always with the
+    board's UART divisor."""
     from ..sw.cli import config_from, default_config_for
     board = get_board(args.board)
-    if args.config or args.layers:
+    if args.config:
         cfg = default_config_for(dataset, args)
     else:
         cfg = config_from(board.default_config(), args, source=f"board {board.name}")

@@ -21,7 +21,6 @@ import os
 import pathlib
 import sys
 import tempfile
-import time
 
 __all__ = ["main", "build_parser", "default_config_for", "add_network_args",
            "config_overrides", "check_output", "version"]
@@ -269,6 +268,20 @@ def add_dataset_args(p, *, default="digits", default_help=None):
     return g
 
 
+LOAD_FIELDS = ("dataset", "data_dir", "split", "encoding", "label_column", "levels",
+               "test_fraction")
+
+
+def load_args(args, seed):
+    """How the data was loaded (kept in checkpoints so ``eval`` can load it again)."""
+    d = {k: getattr(args, k) for k in LOAD_FIELDS}
+    if d["dataset"] and os.path.exists(d["dataset"]):
+        d["dataset"] = str(pathlib.Path(d["dataset"]).resolve())
+    if d["data_dir"]:
+        d["data_dir"] = str(pathlib.Path(d["data_dir"]).resolve())
+    return {**d, "seed": seed}
+
+
 def load_data(args, seed=None):
     from .datasets import DATASETS, is_table_path, load_dataset
     name = args.dataset
@@ -358,7 +371,9 @@ def cmd_train(args):
                        f"number of epochs, give more than {ck.epoch}")
     seed = ck.dataset.get("seed") if ck is not None else None
     dataset = load_data(args, seed=seed)
-    identity = checkpoint.dataset_identity(dataset)
+    identity = {**checkpoint.dataset_identity(dataset),
+                "load": load_args(args, seed if seed is not None else
+                                  args.seed if args.seed is not None else DEFAULT_SEED)}
 
     model = None
     start_epoch, history = 0, []
@@ -463,6 +478,14 @@ def cmd_eval(args):
         raise CliError(f"eval --target {args.target} is not available yet; --target golden "
                        f"evaluates the checkpoint's state bit-exactly as the chip infers")
     ck = checkpoint.load(args.checkpoint)
+    if args.dataset is None:
+        # the data the checkpoint was trained on, loaded the same way
+        saved = ck.dataset.get("load")
+        if not saved:
+            raise CliError(f"{args.checkpoint} does not say how its data was loaded; give "
+                           f"--dataset")
+        for k in LOAD_FIELDS:
+            setattr(args, k, saved[k])
     dataset = load_data(args, seed=ck.dataset.get("seed"))
     cfg = ck.config
     if (dataset.n_inputs, dataset.n_classes) != (cfg.n_inputs, cfg.n_classes):
@@ -776,7 +799,8 @@ def build_parser():
                                "per-class accuracy and the confusion matrix.")
     e.add_argument("--checkpoint", required=True, metavar="CKPT.npz",
                    help="checkpoint written by `xnorlearn train --save` (required)")
-    add_dataset_args(e)
+    add_dataset_args(e, default=None, default_help="the checkpoint's data, loaded with the "
+                                                    "same flags")
     e.add_argument("--part", choices=("test", "train"), default="test",
                    help="which part of the dataset to evaluate")
     e.add_argument("--target", choices=("golden", "sim", "emulator", "board"),

@@ -113,6 +113,9 @@ def test_eval_checkpoint(tmp_path, capsys):
     per = r["per_class_accuracy"]
     assert all(p == pytest.approx(cm[k, k] / cm[k].sum()) for k, p in enumerate(per))
     assert png.read_bytes()[:4] == b"\x89PNG"
+    # without --dataset: the checkpoint's own data, loaded the same way
+    assert main(["eval", "--checkpoint", str(path), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["confusion"] == cm.tolist()
     # a dataset the network cannot take
     assert main(["eval", "--checkpoint", str(path), "--dataset", "digits", "--encoding",
                  "median"]) == 2

@@ -31,15 +31,22 @@ def wine_csv(tmp_path):
 
 
 def test_train_on_a_csv_from_the_cli(wine_csv, tmp_path, capsys):
-    out = tmp_path / "r.json"
+    out, ck = tmp_path / "r.json", tmp_path / "wine.npz"
     assert main(["train", "--dataset", str(wine_csv), "--label-column", "cultivar",
                  "--levels", "8", "--layers", "64", "--group-size", "8", "--epochs", "10",
-                 "--no-progress", "--json", str(out)]) == 0
+                 "--no-progress", "--json", str(out), "--save", str(ck)]) == 0
     r = json.loads(out.read_text())
     assert r["config"]["n_inputs"] == 13 * 7 and r["config"]["n_classes"] == 3
     assert r["dataset"]["name"] == "wine" and r["dataset"]["n_train"] == 142
     assert r["final_test_accuracy"] > 0.8, r["final_test_accuracy"]
     assert "3 classes" in capsys.readouterr().out
+    # eval reloads the table with the training run's flags; class names come from the data
+    ev = tmp_path / "e.json"
+    assert main(["eval", "--checkpoint", str(ck), "--json", str(ev)]) == 0
+    e = json.loads(ev.read_text())
+    assert e["accuracy"] == r["final_test_accuracy"] and e["samples"] == 36
+    assert e["classes"] == ["class_0", "class_1", "class_2"]
+    assert "class_0" in capsys.readouterr().out
 
 
 def test_encoding_rules(tmp_path):
