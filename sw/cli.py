@@ -331,10 +331,11 @@ class _Progress:
             return
         if done == 0:
             self.next_quarter = 1
-        while total and self.next_quarter <= 3 and done >= self.next_quarter * total / 4:
+        if 0 < done < total and done >= self.next_quarter * total / 4:
             print(f"  epoch {epoch + 1}/{self.epochs}: {done}/{total} samples",
                   file=self.stream, flush=True)
-            self.next_quarter += 1
+            while self.next_quarter * total / 4 <= done:
+                self.next_quarter += 1
 
     def close(self):
         if self.bar is not None:

@@ -106,10 +106,14 @@ def test_progress_lines_off_a_terminal():
     p = _Progress(3, stream=s)
     for done in (0, 2000, 4000, 6000, 8000):
         p(0, done, 8000)
+    for done in (0, 5000, 8000):            # a chunk may cross several quarters
+        p(1, done, 8000)
+    for done in (0, 455):                   # one chunk: the epoch line says it all
+        p(2, done, 455)
     p.close()
     lines = s.getvalue().splitlines()
     assert lines == ["  epoch 1/3: 2000/8000 samples", "  epoch 1/3: 4000/8000 samples",
-                     "  epoch 1/3: 6000/8000 samples"]
+                     "  epoch 1/3: 6000/8000 samples", "  epoch 2/3: 5000/8000 samples"]
 
 
 def test_first_epoch_speed_excludes_jit(monkeypatch):
