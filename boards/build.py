@@ -24,7 +24,7 @@ from .fit import check_fit
 from .registry import get_board
 
 __all__ = ["build", "BuildReport", "BuildError", "parse_reports", "report_markdown",
-           "tool_environment", "tool_versions"]
+           "tool_environment", "tool_versions", "power_on_bank"]
 
 NAME = "xnorlearn"
 # Tool options per family (docs/boards.md explains each choice).
@@ -258,15 +258,33 @@ def _last_line(path, pred):
     return ""
 
 
+def power_on_bank(bank_cls, cfg, state):
+    """``bank_cls`` whose power-on contents are ``state`` (every layer's counters, as
+    ``HwModel.state()`` gives them) instead of ``init(cfg.seed)``: the trainer core builds its
+    bank with ``bank_cls(lanes, bits, depth, init=…)``, and this replaces ``init``."""
+    from ..hw.trainer import TrainerLayout
+    words = TrainerLayout(cfg).counter_words(state)
+
+    def make(lanes, bits, depth, init=()):
+        return bank_cls(lanes, bits, depth, init=words)
+    return make
+
+
 def build(board, cfg=None, *, build_dir=None, bank=None, out=sys.stdout, period=10.0,
-          seed=None, skip_fit=False, extra_synth=(), extra_nextpnr=()):
+          seed=None, skip_fit=False, extra_synth=(), extra_nextpnr=(), counter_state=None):
     """Fit-check, synthesise, place and route ``cfg`` (default: the board's default config)
     for ``board``; returns a :class:`BuildReport`. Raises :class:`~.fit.FitError` at once if
-    the configuration cannot fit, :class:`BuildError` if a tool fails."""
+    the configuration cannot fit, :class:`BuildError` if a tool fails. ``counter_state``
+    (every layer's counters, e.g. a checkpoint's) becomes the bitstream's power-on state;
+    the UP5K's SPRAM cannot be initialised by the bitstream, so it is refused there."""
     if isinstance(board, str):
         board = get_board(board)
     cfg = board.config_for(cfg if cfg is not None else board.default_config())
     bank = bank or board.bank
+    if counter_state is not None and bank == "spram":
+        raise ValueError(f"{board.name}: the counters live in SPRAM, which the bitstream cannot "
+                         f"initialise; load a trained state over the host link (WRITE_STATE) "
+                         f"or build with --bank bram if it fits")
     if not skip_fit:
         check_fit(board, cfg, bank=bank)
     build_dir = pathlib.Path(build_dir or f"build/boards/{board.name}")
@@ -292,7 +310,7 @@ def build(board, cfg=None, *, build_dir=None, bank=None, out=sys.stdout, period=
     for attempt, row_words in enumerate(choices):
         try:
             rep = _build_once(board, cfg, bank, row_words, build_dir, env, out, period, seed,
-                              extra_synth, extra_nextpnr, t0)
+                              extra_synth, extra_nextpnr, t0, counter_state)
         except _YosysAbcCrash as e:
             if attempt + 1 == len(choices):
                 raise BuildError(str(e)) from None
@@ -322,12 +340,15 @@ _ABC_CRASH = ("Assert `GetSize(conn.first) == GetSize(conn.second)'",
 
 
 def _build_once(board, cfg, bank, row_words, build_dir, env, out, period, seed, extra_synth,
-                extra_nextpnr, t0):
+                extra_nextpnr, t0, counter_state=None):
     from .top import BoardTop, bank_class, make_platform
     for stale in build_dir.glob(f"{NAME}.*"):
         stale.unlink()
     plat = make_platform(board)
-    top = BoardTop(board, cfg, bank_cls=bank_class(board, cfg, bank, row_words))
+    bank_cls = bank_class(board, cfg, bank, row_words)
+    if counter_state is not None:
+        bank_cls = power_on_bank(bank_cls, cfg, counter_state)
+    top = BoardTop(board, cfg, bank_cls=bank_cls)
     # --timing-allow-fail: nextpnr still writes the bitstream and the full timing report
     # when the target is missed; the report (and the exit code of `xnorlearn build`) says so.
     nextpnr = ["--timing-allow-fail", *NEXTPNR_OPTS.get(board.family, [])]

@@ -80,11 +80,15 @@ def cmd_build(args):
     from .build import build, report_markdown
     check_output(args.json, "--json")
     board = get_board(args.board)
-    cfg = _config(board, args)
+    state = None
+    if args.checkpoint:
+        cfg, state = _checkpoint_config(board, args)
+    else:
+        cfg = _config(board, args)
     # build() runs the fit check first: a configuration that does not fit fails at once;
     # --progress 0 turns the phase lines off (the watcher then waits for the end)
     rep = build(board, cfg, build_dir=args.build_dir, bank=args.bank,
-                seed=args.placement_seed, period=args.progress or None)
+                seed=args.placement_seed, period=args.progress or None, counter_state=state)
     print(report_markdown(rep))
     if not rep.timing_met:
         print("timing NOT met; critical path (nextpnr):", file=sys.stderr)
@@ -93,6 +97,22 @@ def cmd_build(args):
     if args.json:
         _write_json(args.json, {"command": "build", **rep.to_dict()})
     return 0 if rep.timing_met or args.allow_timing_fail else 1
+
+
+def _checkpoint_config(board, args):
+    """``(cfg, counters)`` of ``--checkpoint``: its configuration at the board's UART divisor
+    and its counters, the bitstream's power-on state. Network flags must agree with it."""
+    from ..sw import checkpoint
+    from ..sw.cli import CliError, config_from, config_overrides
+    if args.config or config_overrides(args):
+        raise CliError("--checkpoint brings its own configuration; drop --config and the "
+                       "network flags")
+    if (args.bank or board.bank) == "spram":
+        raise CliError(f"{board.name} keeps its counters in SPRAM, which the bitstream cannot "
+                       f"initialise: a trained state reaches it over the host link "
+                       f"(WRITE_STATE) after power-on")
+    ck = checkpoint.load(args.checkpoint)
+    return board.config_for(config_from(ck.config, args)), ck.counters
 
 
 # ------------------------------------------------------------------------------ program
@@ -190,6 +210,9 @@ def register(sub):
                     help="print the tool phase every S seconds, 0 = off")
     bd.add_argument("--allow-timing-fail", action="store_true",
                     help="exit 0 even if the design misses the target clock")
+    bd.add_argument("--checkpoint", metavar="CKPT.npz",
+                    help="power-on counters = this trained state (and its configuration); "
+                         "not on SPRAM boards (default: init(seed), the untrained state)")
     bd.set_defaults(func=cmd_build)
 
     pg = _subparser(sub, "program", help="load a bitstream into a board (iceprog, "
