@@ -23,12 +23,13 @@ class CosimError(RuntimeError):
     """The co-simulation could not run, or the design disagreed with the golden model."""
 
 
-def trainer_verilog(cfg, row_words=None, bank=None):
+def trainer_verilog(cfg, row_words=None, bank=None, counter_state=None):
     """Deterministic Verilog of :class:`~xnorlearn.hw.top.TrainerTop` for ``cfg``. The counter
     bank: ``bank="spram"`` the UP5K's :class:`~xnorlearn.hw.spram.SpramCounterBank` (its
     simulation models), ``row_words`` (or ``bank="bram-rows"`` with it) a
     :class:`~xnorlearn.hw.counters.PipelinedCounterBank` of rows that deep (the ECP5 boards'
-    bank), else the plain block-RAM bank."""
+    bank), else the plain block-RAM bank. ``counter_state`` (every layer's counters) replaces
+    the power-on state ``init(cfg.seed)`` (:func:`xnorlearn.boards.build.power_on_bank`)."""
     import functools
 
     from amaranth.back import verilog
@@ -42,6 +43,10 @@ def trainer_verilog(cfg, row_words=None, bank=None):
         bank_cls = functools.partial(PipelinedCounterBank, row_words=row_words)
     else:
         bank_cls = None
+    if counter_state is not None:
+        from ..boards.build import power_on_bank
+        from ..hw.counters import CounterBank
+        bank_cls = power_on_bank(bank_cls or CounterBank, cfg, counter_state)
     return verilog.convert(TrainerTop(cfg, bank_cls=bank_cls), name=TOPLEVEL, emit_src=False)
 
 
@@ -72,7 +77,7 @@ def default_build_root():
 
 def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
               build_root=None, waves=None, progress=True, testcase="train_lockstep",
-              extra=None, quiet=False, row_words=None, bank=None):
+              extra=None, quiet=False, row_words=None, bank=None, counter_state=None):
     """Train ``cfg``'s trainer on the given samples in co-simulation.
 
     Returns the bench's result dict (``bit_exact``, ``first_mismatch``, accuracies, cycles per
@@ -89,13 +94,15 @@ def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
     t0 = time.perf_counter()
     root = pathlib.Path(build_root) if build_root else default_build_root()
     root.mkdir(parents=True, exist_ok=True)
-    verilog = trainer_verilog(cfg, row_words, bank)
+    verilog = trainer_verilog(cfg, row_words, bank, counter_state)
     t_gen = time.perf_counter() - t0
     work = pathlib.Path(tempfile.mkdtemp(prefix="xnorlearn-cosim-", dir=root))
     try:
         x_test = np.zeros((0, cfg.n_inputs), np.uint8) if x_test is None else x_test
         y_test = np.zeros(0, np.int64) if y_test is None else y_test
-        np.savez(work / "data.npz", x_train=np.asarray(x_train, np.uint8),
+        states = {} if counter_state is None else \
+            {f"state_{l}": np.asarray(s, np.int16) for l, s in enumerate(counter_state)}
+        np.savez(work / "data.npz", **states, x_train=np.asarray(x_train, np.uint8),
                  y_train=np.asarray(y_train, np.int64), x_test=np.asarray(x_test, np.uint8),
                  y_test=np.asarray(y_test, np.int64))
         result_path = work / "result.json"

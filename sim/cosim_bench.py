@@ -205,6 +205,30 @@ async def train_lockstep(dut):
 
 
 @cocotb.test()
+async def infer_only(dut):
+    """The chip powers on in a given state (``state_<l>`` in the data, built into the counter
+    bank's initial contents): its power-on counters and its predictions on the test samples
+    must equal the golden model's in that state."""
+    run = BenchRun()
+    cfg, data, finish = run.cfg, run.data, run.finish
+    dev, peek, gold = await run.connect(dut)
+    gold.load_state([data[f"state_{l}"] for l in range(cfg.n_layers)])
+    mismatch = compare_states(gold.state(), peek.state())
+    if mismatch:
+        finish(first_mismatch=where(mismatch, sample=-1))
+        assert False, f"power-on state: {mismatch}"
+    x_test = data["x_test"]
+    preds, agree = [], 0
+    for t in range(len(x_test)):
+        pred = await dev.infer(x_test[t])
+        preds.append(pred)
+        agree += pred == gold.infer(x_test[t])
+    finish(bit_exact=agree == len(x_test), predictions=preds, test_samples=len(x_test),
+           inference_matches_golden=agree == len(x_test))
+    assert agree == len(x_test), f"inference: {len(x_test) - agree} predictions differ"
+
+
+@cocotb.test()
 async def fuzz_protocol(dut):
     """Bad frames between good ones: exact error replies, zero state corruption."""
     import random

@@ -475,9 +475,15 @@ def cmd_eval(args):
     from . import checkpoint
     for flag, path in (("--json", args.json), ("--plot", args.plot)):
         check_output(path, flag)
-    if args.target != "golden":
-        raise CliError(f"eval --target {args.target} is not available yet; --target golden "
-                       f"evaluates the checkpoint's state bit-exactly as the chip infers")
+    if args.target != "board":
+        given = [f for f, v in (("--board", args.board), ("--port", args.port),
+                                ("--baud", args.baud)) if v is not None]
+        if given:
+            raise CliError(f"{', '.join(given)} only apply with --target board")
+    elif not args.board or not args.port:
+        raise CliError("--target board needs --board NAME and --port DEVICE")
+    if args.target == "sim" and args.samples is None:
+        args.samples = 100
     ck = checkpoint.load(args.checkpoint)
     if args.dataset is None:
         # the data the checkpoint was trained on, loaded the same way
@@ -497,7 +503,21 @@ def cmd_eval(args):
     model = ck.model()
     x, y = (dataset.x_test, dataset.y_test) if args.part == "test" else \
         (dataset.x_train, dataset.y_train)
-    pred = model.predict(x)
+    if args.samples is not None:
+        x, y = x[:args.samples], y[:args.samples]
+    golden = model.predict(x)
+    if args.target == "golden":
+        pred = golden
+    elif args.target == "sim":
+        pred = _sim_predict(args, ck, x)
+    else:
+        pred = _chip_predict(args, ck, x)
+    matches = bool((pred == golden).all())
+    if args.target != "golden" and matches:
+        print(f"{args.target}: chip inference equals the golden model on all {len(y)} samples")
+    elif args.target != "golden":
+        print(f"{args.target}: chip inference DIFFERS from the golden model on "
+              f"{int((pred != golden).sum())} of {len(y)} samples", file=sys.stderr)
     c = cfg.n_classes
     confusion = np.zeros((c, c), dtype=np.int64)
     np.add.at(confusion, (y, pred), 1)
@@ -521,13 +541,67 @@ def cmd_eval(args):
                                     dataset), "part": args.part, "samples": int(len(y)),
                                 "accuracy": accuracy, "per_class_accuracy": per_class,
                                 "classes": [str(n) for n in names],
-                                "confusion": confusion.tolist(), "target": args.target})
+                                "confusion": confusion.tolist(), "target": args.target,
+                                "matches_golden": matches})
         print(f"wrote {args.json}")
     if args.plot:
         _plot_confusion(confusion, names, f"{dataset.name} {args.part}: "
                                           f"{100 * accuracy:.2f} %", args.plot)
         print(f"wrote {args.plot}")
-    return 0
+    return 0 if matches else 1
+
+
+def _chip_predict(args, ck, x):
+    """Predictions of a chip (the board emulator, or a board on its serial port) after
+    INIT(seed) and WRITE_STATE of the checkpoint's counters."""
+    import numpy as np
+
+    from .driver import Device, SerialTransport, run_sync
+    from .protocol import ProtocolError
+
+    def infer_all(transport, cfg):
+        async def go():
+            dev = await Device.connect(transport, cfg)
+            await dev.init(cfg.seed)
+            await dev.load_state(ck.counters)
+            return [await dev.infer(xi) for xi in x]
+        try:
+            return np.array(run_sync(go()), dtype=np.int64)
+        except ProtocolError as e:
+            raise RuntimeError(f"{args.port or 'emulator'}: {e}") from None
+
+    if args.target == "emulator":
+        from ..boards.emulator import BoardEmulator
+        with BoardEmulator(ck.config) as emu:
+            transport = SerialTransport(emu.port)
+            try:
+                return infer_all(transport, ck.config)
+            finally:
+                transport.serial.close()
+    from ..boards.registry import get_board
+    board = get_board(args.board)
+    cfg = board.config_for(ck.config)
+    transport = SerialTransport(args.port, baudrate=args.baud or 115200)
+    try:
+        return infer_all(transport, cfg)
+    finally:
+        transport.serial.close()
+
+
+def _sim_predict(args, ck, x):
+    """Predictions of the co-simulated chip (Verilator) powering on in the checkpoint's
+    state (its counters as the bank's initial contents), inferring through its UART."""
+    import numpy as np
+
+    from ..sim.cosim import default_build_root, run_cosim
+    cfg = ck.config.replace(uart_divisor=4)
+    cache = args.cache_dir or default_build_root()
+    print(f"co-simulating the chip in the checkpoint's state (Verilator, cache {cache}) …",
+          flush=True)
+    r = run_cosim(cfg, np.zeros((0, cfg.n_inputs), np.uint8), np.zeros(0, np.int64), x,
+                  np.zeros(len(x), np.int64), build_root=cache, quiet=not args.verbose,
+                  testcase="infer_only", counter_state=ck.counters)
+    return np.asarray(r["predictions"], dtype=np.int64)
 
 
 def _plot_confusion(confusion, names, title, path):
@@ -805,8 +879,25 @@ def build_parser():
     e.add_argument("--part", choices=("test", "train"), default="test",
                    help="which part of the dataset to evaluate")
     e.add_argument("--target", choices=("golden", "sim", "emulator", "board"),
-                   default="golden", help="where inference runs (golden: the golden model, "
-                                          "which the chip's inference equals bit for bit)")
+                   default="golden",
+                   help="where inference runs: golden = the golden model; sim = the "
+                        "co-simulated chip (Verilator) powered on in the checkpoint's state; "
+                        "emulator / board = a chip behind a serial port (the board "
+                        "emulator, or --board/--port) after INIT and WRITE_STATE; every "
+                        "target is compared with the golden model")
+    e.add_argument("--samples", type=int_at_least(1),
+                   help="evaluate only the first N samples (default: all; 100 with --target "
+                        "sim)")
+    e.add_argument("--board", metavar="NAME", help="--target board: which board "
+                                                    "(default: none)")
+    e.add_argument("--port", metavar="DEVICE", help="--target board: serial port "
+                                                     "(default: none)")
+    e.add_argument("--baud", type=int_at_least(1), help="--target board: baud rate "
+                                                        "(default: 115200)")
+    e.add_argument("--cache-dir", metavar="DIR",
+                   help="--target sim: Verilator build cache (default: as for sim)")
+    e.add_argument("--verbose", action="store_true",
+                   help="--target sim: show the Verilator build and cocotb log")
     e.add_argument("--json", metavar="OUT", help="write the result as JSON (default: none)")
     e.add_argument("--plot", metavar="OUT.png", help="draw the confusion matrix "
                                                      "(default: none)")

@@ -135,3 +135,40 @@ def test_checkpoint_readable_from_python(tmp_path):
     checkpoint.save(ck, tmp_path / "x.npz")
     m = checkpoint.load(tmp_path / "x.npz").model()
     assert (m.predict(ds.x_test) == live.predict(ds.x_test)).all()
+
+
+def test_eval_on_the_board_emulator(tmp_path, capsys):
+    """--target emulator: a chip behind a pseudo-terminal gets INIT + WRITE_STATE of the
+    checkpoint's counters over the serial protocol and infers like the golden model."""
+    path = tmp_path / "c.npz"
+    assert main(["train", "--dataset", "digits", "--encoding", "median", "--layers", "32",
+                 "--group-size", "8", "--epochs", "2", "--no-progress", "--save",
+                 str(path)]) == 0
+    gold, emu = tmp_path / "g.json", tmp_path / "e.json"
+    assert main(["eval", "--checkpoint", str(path), "--json", str(gold)]) == 0
+    assert main(["eval", "--checkpoint", str(path), "--target", "emulator", "--json",
+                 str(emu)]) == 0
+    assert "emulator: chip inference equals the golden model on all 359" in \
+        capsys.readouterr().out
+    g, e = json.loads(gold.read_text()), json.loads(emu.read_text())
+    assert e["matches_golden"] and e["confusion"] == g["confusion"]
+    assert main(["eval", "--checkpoint", str(path), "--port", "/dev/null"]) == 2
+    assert "only apply with --target board" in capsys.readouterr().err
+    assert main(["eval", "--checkpoint", str(path), "--target", "board"]) == 2
+    assert "needs --board NAME and --port" in capsys.readouterr().err
+
+
+@pytest.mark.cosim
+def test_eval_on_the_cosimulated_chip(tmp_path, capsys):
+    """--target sim: the Verilog chip powers on in the checkpoint's state (its counters are
+    the bank's initial contents, checked against the golden model through the bank) and
+    infers like the golden model."""
+    path = tmp_path / "c.npz"
+    assert main(["train", "--dataset", "digits", "--encoding", "median", "--layers", "16",
+                 "--group-size", "4", "--lanes", "8", "--epochs", "2", "--no-progress",
+                 "--save", str(path)]) == 0
+    out = tmp_path / "s.json"
+    assert main(["eval", "--checkpoint", str(path), "--target", "sim", "--samples", "40",
+                 "--json", str(out)]) == 0
+    assert "sim: chip inference equals the golden model on all 40" in capsys.readouterr().out
+    assert json.loads(out.read_text())["matches_golden"]
