@@ -172,3 +172,25 @@ def test_eval_on_the_cosimulated_chip(tmp_path, capsys):
                  "--json", str(out)]) == 0
     assert "sim: chip inference equals the golden model on all 40" in capsys.readouterr().out
     assert json.loads(out.read_text())["matches_golden"]
+
+
+def test_save_on_the_board_target_equals_golden(tmp_path):
+    """--save with --target board (through the board emulator): the counters and batch number
+    read back over the link make the same checkpoint as the golden model's run."""
+    from xnorlearn.boards.emulator import BoardEmulator
+    from xnorlearn.boards.registry import get_board
+    from xnorlearn.sw.config import Config
+    cfg = Config(n_inputs=64, layers=(32,), group_sizes=8, n_classes=10, lanes=4, batch=50)
+    path = tmp_path / "small.json"
+    cfg.save(path)
+    common = ["--dataset", "digits", "--encoding", "median", "--config", str(path),
+              "--epochs", "2", "--no-progress"]
+    with BoardEmulator(get_board("icebreaker").config_for(cfg)) as emu:
+        assert main(["train", "--target", "board", "--board", "icebreaker", "--port", emu.port,
+                     "--save", str(tmp_path / "board.npz"), *common]) == 0
+    assert main(["train", "--save", str(tmp_path / "gold.npz"), *common]) == 0
+    b, g = checkpoint.load(tmp_path / "board.npz"), checkpoint.load(tmp_path / "gold.npz")
+    assert b.target == "board" and g.target == "golden" and b.epoch == g.epoch == 2
+    assert compare_states(g.counters, b.counters) is None
+    assert (b.ctrl == g.ctrl).all() and (b.thresholds == g.thresholds).all()
+    assert all((x == y).all() for x, y in zip(b.classifiers, g.classifiers))
