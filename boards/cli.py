@@ -88,7 +88,8 @@ def cmd_build(args):
     # build() runs the fit check first: a configuration that does not fit fails at once;
     # --progress 0 turns the phase lines off (the watcher then waits for the end)
     rep = build(board, cfg, build_dir=args.build_dir, bank=args.bank,
-                seed=args.placement_seed, period=args.progress or None, counter_state=state)
+                seed=args.placement_seed, period=args.progress or None, counter_state=state,
+                out=sys.stdout)
     print(report_markdown(rep))
     if not rep.timing_met:
         print("timing NOT met; critical path (nextpnr):", file=sys.stderr)

@@ -652,6 +652,12 @@ def load_idx_dataset(name, data_dir, split="paper", seed=42, n_test=10000) -> Da
     else:
         t_images, t_labels, t_img_path, t_lbl_path = _read_images_labels(
             folder, _IDX_FILES[2], _IDX_FILES[3], name)
+        top = int(labels.max())
+        if t_labels.size and t_labels.max() > top:
+            bad = t_labels[t_labels > top]
+            raise DatasetError(f"{t_lbl_path}: labels must lie in 0..{top} (the classes of the "
+                               f"training file), found {bad.size} outside (e.g. "
+                               f"{int(bad[0])})")
         if t_images.shape[1:] != (rows, cols):
             raise DatasetError(f"{t_img_path}: images are {_dims_text(t_images.shape[1:])} but "
                                f"the training images are {rows}x{cols}")
