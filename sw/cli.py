@@ -259,10 +259,10 @@ def add_dataset_args(p, *, default="digits", default_help=None):
     g.add_argument("--label-column", metavar="NAME|INDEX",
                    help="tables (.csv): the label column's header name or index "
                         "(default: the last column)")
-    g.add_argument("--levels", type=int_at_least(2), default=32,
+    g.add_argument("--levels", type=int_at_least(2), default=32, metavar="L",
                    help="tables: thermometer levels per numeric feature (levels - 1 "
                         "quantile thresholds, one bit each)")
-    g.add_argument("--test-fraction", type=float, default=0.2,
+    g.add_argument("--test-fraction", type=float, default=0.2, metavar="F",
                    help="digits and tables: fraction of the shuffled samples held out as "
                         "the test set")
     return g
@@ -750,11 +750,11 @@ def cmd_demo(args):
 
 
 def _add_cosim_run_args(p, samples, test_samples):
-    p.add_argument("--samples", type=int_at_least(1), default=samples,
+    p.add_argument("--samples", type=int_at_least(1), default=samples, metavar="N",
                    help="training samples (the first of the training set)")
-    p.add_argument("--test-samples", type=int_at_least(0), default=test_samples,
+    p.add_argument("--test-samples", type=int_at_least(0), default=test_samples, metavar="N",
                    help="test samples inferred on the chip after training")
-    p.add_argument("--check-every", type=int_at_least(1), default=1,
+    p.add_argument("--check-every", type=int_at_least(1), default=1, metavar="N",
                    help="compare the full state with the golden model every N samples (and "
                         "after the last)")
     p.add_argument("--waves", metavar="OUT", help="write a waveform dump (VCD) here "
@@ -842,7 +842,7 @@ def build_parser():
                                "a board, and report per-epoch train/test accuracy.")
     add_dataset_args(t)
     add_network_args(t)
-    t.add_argument("--epochs", type=int_at_least(1), default=5,
+    t.add_argument("--epochs", type=int_at_least(1), default=5, metavar="N",
                    help="epochs to train (with --resume: the total, counting the "
                         "checkpoint's)")
     t.add_argument("--variant", choices=VARIANTS, default="hw",
@@ -885,7 +885,7 @@ def build_parser():
                         "emulator / board = a chip behind a serial port (the board "
                         "emulator, or --board/--port) after INIT and WRITE_STATE; every "
                         "target is compared with the golden model")
-    e.add_argument("--samples", type=int_at_least(1),
+    e.add_argument("--samples", type=int_at_least(1), metavar="N",
                    help="evaluate only the first N samples (default: all; 100 with --target "
                         "sim)")
     e.add_argument("--board", metavar="NAME", help="--target board: which board "
@@ -916,7 +916,7 @@ def build_parser():
                    help="co-simulate this board's default configuration (or --config / "
                         "--layers) with its own counter bank; report samples/s at its "
                         "clock (default: none, the plain block-RAM bank)")
-    s.add_argument("--uart-divisor", type=int_at_least(2), default=4,
+    s.add_argument("--uart-divisor", type=int_at_least(2), default=4, metavar="N",
                    help="clock cycles per UART bit in simulation")
     _add_cosim_run_args(s, 300, 100)
     s.set_defaults(func=cmd_sim)
