@@ -429,8 +429,8 @@ def cmd_train(args):
 
     hist = list(history)
 
-    def write_outputs(result, extra=None):
-        payload = {"command": "train", **result.to_dict(), **(extra or {})}
+    def write_outputs(result):
+        payload = {"command": "train", **result.to_dict()}
         if args.save and saved:
             payload["checkpoint"] = {"path": args.save, "epoch": saved[-1]}
         if args.json:
