@@ -872,8 +872,9 @@ def _read_npz(path):
                            f"shapes {x.shape} and {y.shape}")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
         raise DatasetError(f"{path}: 'x' must hold numbers, got dtype {x.dtype}")
-    features = [[repr(float(v)) for v in row] for row in x]
-    return features, [str(v) for v in y.tolist()], [str(i) for i in range(x.shape[1])], "y"
+    # numbers stay numbers (NaN = missing): a float matrix instead of rows of strings
+    return x.astype(np.float64), [str(v) for v in y.tolist()], \
+        [str(i) for i in range(x.shape[1])], "y"
 
 
 def load_table(path, label_column=None, encoding="thermometer", levels=32, seed=42,
@@ -942,15 +943,26 @@ def load_table(path, label_column=None, encoding="thermometer", levels=32, seed=
     perm = np.random.default_rng(seed).permutation(n)
     tr, te = perm[:n - n_test], perm[n - n_test:]
     blocks_tr, blocks_te, columns = [], [], []
+    matrix = isinstance(features, np.ndarray)
     for j, name in enumerate(names):
-        col = [row[j] for row in features]
-        present = [v for v in col if v.lower() not in _MISSING]
-        train_present = [col[i] for i in tr if col[i].lower() not in _MISSING]
-        if not train_present:
-            raise DatasetError(f"{path}: column {name!r} has no values in the training part")
-        numeric = all(_is_number(v) for v in present)
+        if matrix:
+            vals = features[:, j].copy()
+            if np.isnan(vals[tr]).all():
+                raise DatasetError(f"{path}: column {name!r} has no values in the training "
+                                   f"part")
+            numeric = True
+        else:
+            col = [row[j] for row in features]
+            present = [v for v in col if v.lower() not in _MISSING]
+            train_present = [col[i] for i in tr if col[i].lower() not in _MISSING]
+            if not train_present:
+                raise DatasetError(f"{path}: column {name!r} has no values in the training "
+                                   f"part")
+            numeric = all(_is_number(v) for v in present)
+            if numeric:
+                vals = np.array([float(v) if v.lower() not in _MISSING else np.nan
+                                 for v in col])
         if numeric:
-            vals = np.array([float(v) if v.lower() not in _MISSING else np.nan for v in col])
             if not np.isfinite(vals[~np.isnan(vals)]).all():
                 raise DatasetError(f"{path}: column {name!r} holds infinite values")
             uniq, counts = np.unique(vals[tr][~np.isnan(vals[tr])], return_counts=True)

@@ -85,6 +85,16 @@ def test_npz_table_and_median(tmp_path):
     assert (ds.n_inputs, ds.n_classes, ds.info["classes"]) == (16, 3, ["3", "4", "5"])
     med = load_dataset(str(path), encoding="median")
     assert med.n_inputs == 4
+    # NaN is a missing value: filled with the column's mode over the training part
+    x = x.copy()
+    x[::7, 2] = np.nan
+    np.savez(path, x=x, y=y)
+    ds = load_dataset(str(path), levels=5)
+    col = ds.info["columns"][2]
+    train_rows = np.random.default_rng(42).permutation(len(y))[:ds.n_train]
+    vals, counts = np.unique(x[train_rows, 2][~np.isnan(x[train_rows, 2])],
+                             return_counts=True)
+    assert col["missing_filled"] == vals[np.argmax(counts)]
     assert main(["train", "--dataset", str(path), "--encoding", "median", "--layers", "30",
                  "--group-size", "10", "--epochs", "3", "--no-progress"]) == 0
 
