@@ -923,6 +923,9 @@ def load_table(path, label_column=None, encoding="thermometer", levels=32, seed=
     if path.suffix.lower() == ".csv":
         features, labels, names, label_name = _read_csv(path, label_column)
     elif path.suffix.lower() == ".npz":
+        if label_column is not None:
+            raise DatasetError(f"{path}: a .npz table's labels are its array 'y'; "
+                               f"label_column is for .csv files")
         features, labels, names, label_name = _read_npz(path)
     else:
         raise DatasetError(f"{path}: unknown table format {path.suffix!r} (use .csv or .npz)")

@@ -97,6 +97,8 @@ def test_npz_table_and_median(tmp_path):
     assert col["missing_filled"] == vals[np.argmax(counts)]
     assert main(["train", "--dataset", str(path), "--encoding", "median", "--layers", "30",
                  "--group-size", "10", "--epochs", "3", "--no-progress"]) == 0
+    with pytest.raises(DatasetError, match="labels are its array 'y'"):
+        load_table(path, label_column=0)
 
 
 @pytest.mark.parametrize("make,needle", [
