@@ -3,8 +3,9 @@
 
 For each configuration, trains the generated Verilog (Verilator) through its UART on
 FashionMNIST samples (digits for the small ones) and prints compute cycles per sample (the
-chip's busy counter: sample load, forward, decisions, updates, amortised reinforcement
-sweeps), cycles with the UART (divisor 4), and the ideal ``sum_l ceil(N_{l-1}/P) * N_l``.
+chip's busy counter, reset after INIT, over the TRAIN commands up to the last full batch:
+sample load, forward, decisions, updates, amortised reinforcement sweeps), cycles with the
+UART (divisor 4), and the ideal ``sum_l ceil(N_{l-1}/P) * N_l``.
 Bit-exactness is checked at the end of the run (and every --check-every samples).
 
     python scripts/bench_cycles.py                    # the README table
