@@ -262,17 +262,24 @@ def _last_line(path, pred):
 
 
 def build(board, cfg=None, *, build_dir=None, bank=None, out=None, period=10.0,
-          seed=None, skip_fit=False, extra_synth=(), extra_nextpnr=()):
+          seed=None, skip_fit=False, extra_synth=(), extra_nextpnr=(), counter_state=None):
     """Fit-check, synthesise, place and route ``cfg`` (default: the board's default config)
     for ``board``; returns a :class:`BuildReport`. Raises :class:`~.fit.FitError` at once if
     the configuration cannot fit, :class:`BuildError` (with what the failing tool said) if a
-    tool fails. Progress goes to ``out`` (default: the current ``sys.stdout``)."""
+    tool fails. Progress goes to ``out`` (default: the current ``sys.stdout``).
+    ``counter_state`` (every layer's counters, e.g. a checkpoint's) becomes the bitstream's
+    power-on state; the UP5K's SPRAM cannot be initialised by the bitstream, so it is refused
+    there."""
     from .top import BoardTop, bank_class, make_platform
     out = out or sys.stdout
     if isinstance(board, str):
         board = get_board(board)
     cfg = board.config_for(cfg if cfg is not None else board.default_config())
     bank = bank or board.bank
+    if counter_state is not None and bank == "spram":
+        raise ValueError(f"{board.name}: the counters live in SPRAM, which the bitstream cannot "
+                         f"initialise; load a trained state over the host link (WRITE_STATE) "
+                         f"or build with --bank bram if it fits")
     if not skip_fit:
         check_fit(board, cfg, bank=bank)
     build_dir = pathlib.Path(build_dir or f"build/boards/{board.name}")
@@ -288,7 +295,8 @@ def build(board, cfg=None, *, build_dir=None, bank=None, out=None, period=10.0,
         stale.unlink()
     plat = make_platform(board)
     row_words = counter_row_words(cfg, board.family) if bank == "bram-rows" else None
-    top = BoardTop(board, cfg, bank_cls=bank_class(board, cfg, bank, row_words))
+    top = BoardTop(board, cfg, bank_cls=bank_class(board, cfg, bank, row_words),
+                   state=counter_state)
     # --timing-allow-fail: nextpnr still writes the bitstream and the full timing report
     # when the target is missed; the report (and the exit code of `xnorlearn build`) says so.
     nextpnr = ["--timing-allow-fail", *NEXTPNR_OPTS.get(board.family, [])]

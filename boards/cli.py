@@ -21,14 +21,20 @@ def _write_json(path, payload):
     print(f"wrote {path}")
 
 
-def _config(board, path):
+def _config(board, args):
+    """``--config`` (default: the board's default configuration) with the network flags
+    applied, at the board's UART divisor."""
+    from ..sw.cli import config_from
     from ..sw.config import Config
-    cfg = Config.load(path) if path else board.default_config()
-    return board.config_for(cfg)
+    base = Config.load(args.config) if args.config else board.default_config()
+    return board.config_for(config_from(base, args, source=args.config or
+                                        f"board {board.name} + command line"))
 
 
 # ------------------------------------------------------------------------------ boards
 def cmd_boards(args):
+    from ..sw.cli import check_output
+    check_output(args.json, "--json")
     rows = [b.to_dict() for b in BOARDS.values()]
     print(f"{'board':15} {'device':20} {'LUT/LC':>7} {'BRAM':>10} {'SPRAM':>5} {'DSP':>4} "
           f"{'clock':>12} {'programmer':15} default network (P, k)")
@@ -48,9 +54,11 @@ def cmd_boards(args):
 
 # ------------------------------------------------------------------------------ fit
 def cmd_fit(args):
+    from ..sw.cli import check_output
     from .fit import check_fit, fit_report
+    check_output(args.json, "--json")
     board = get_board(args.board)
-    cfg = _config(board, args.config)
+    cfg = _config(board, args)
     rep = fit_report(board, cfg, args.bank)
     for m in rep.memories:
         print(f"  {m.name:12} {m.depth:6} x {m.width:3} bits -> {m.kind:6} {m.blocks:4} "
@@ -59,7 +67,7 @@ def cmd_fit(args):
           f"{rep.need['spram']}/{rep.have['spram']}, logic ~{rep.need['luts']}/"
           f"{rep.have['luts']} (estimate)")
     if args.json:
-        _write_json(args.json, {"command": "fit", **rep.to_dict()})
+        _write_json(args.json, {"command": "fit", "config": cfg.to_dict(), **rep.to_dict()})
     if not rep.fits:
         check_fit(board, cfg, args.bank)      # raises FitError with the whole explanation
     print(f"fits: {board.name}")
@@ -68,12 +76,20 @@ def cmd_fit(args):
 
 # ------------------------------------------------------------------------------ build
 def cmd_build(args):
+    from ..sw.cli import check_output
     from .build import build, report_markdown
+    check_output(args.json, "--json")
     board = get_board(args.board)
-    cfg = _config(board, args.config)
-    # build() runs the fit check first: a configuration that does not fit fails at once
-    rep = build(board, cfg, build_dir=args.build_dir, bank=args.bank, seed=args.seed,
-                period=args.progress)
+    state = None
+    if args.checkpoint:
+        cfg, state = _checkpoint_config(board, args)
+    else:
+        cfg = _config(board, args)
+    # build() runs the fit check first: a configuration that does not fit fails at once;
+    # --progress 0 turns the phase lines off (the watcher then waits for the end)
+    rep = build(board, cfg, build_dir=args.build_dir, bank=args.bank,
+                seed=args.placement_seed, period=args.progress or None, counter_state=state,
+                out=sys.stdout)
     print(report_markdown(rep))
     if not rep.timing_met:
         print("timing NOT met; critical path (nextpnr):", file=sys.stderr)
@@ -84,9 +100,27 @@ def cmd_build(args):
     return 0 if rep.timing_met or args.allow_timing_fail else 1
 
 
+def _checkpoint_config(board, args):
+    """``(cfg, counters)`` of ``--checkpoint``: its configuration at the board's UART divisor
+    and its counters, the bitstream's power-on state. Network flags must agree with it."""
+    from ..sw import checkpoint
+    from ..sw.cli import CliError, config_from, config_overrides
+    if args.config or config_overrides(args):
+        raise CliError("--checkpoint brings its own configuration; drop --config and the "
+                       "network flags")
+    if (args.bank or board.bank) == "spram":
+        raise CliError(f"{board.name} keeps its counters in SPRAM, which the bitstream cannot "
+                       f"initialise: a trained state reaches it over the host link "
+                       f"(WRITE_STATE) after power-on")
+    ck = checkpoint.load(args.checkpoint)
+    return board.config_for(config_from(ck.config, args)), ck.counters
+
+
 # ------------------------------------------------------------------------------ program
 def cmd_program(args):
+    from ..sw.cli import check_output
     from .program import bitstream_path, missing_hint, program
+    check_output(args.json, "--json")
     board = get_board(args.board)
     bit = pathlib.Path(args.bitstream) if args.bitstream else bitstream_path(board,
                                                                              args.build_dir)
@@ -103,16 +137,15 @@ def cmd_program(args):
 
 # ------------------------------------------------------------------------------ train
 def board_config(args, dataset):
-    """The configuration ``train --target board`` talks to: ``--config`` / ``--layers`` (as
-    for the golden model) or the board's default, always with the board's UART divisor."""
+    """The configuration ``train --target board`` and ``sim --board`` use: ``--config`` (as
+    for the golden model) or the board's default, the network flags applied, always with the
+    board's UART divisor."""
+    from ..sw.cli import config_from, default_config_for
     board = get_board(args.board)
-    if args.config or args.layers:
-        from ..sw.cli import default_config_for
+    if args.config:
         cfg = default_config_for(dataset, args)
     else:
-        cfg = board.default_config()
-        changes = {k: getattr(args, k) for k in ("seed",) if getattr(args, k, None) is not None}
-        cfg = cfg.replace(**changes) if changes else cfg
+        cfg = config_from(board.default_config(), args, source=f"board {board.name}")
         if cfg.n_inputs != dataset.n_inputs or cfg.n_classes != dataset.n_classes:
             raise ValueError(
                 f"board {board.name}'s default configuration is for {cfg.n_inputs} inputs and "
@@ -130,7 +163,7 @@ def board_trainer(args, dataset):
     if not args.board or not args.port:
         raise ValueError("--target board needs --board NAME and --port DEVICE")
     board, cfg = board_config(args, dataset)
-    transport = SerialTransport(args.port, baudrate=args.baud)
+    transport = SerialTransport(args.port, baudrate=args.baud or 115200)
     try:
         dev = run_sync(Device.connect(transport, cfg))
     except ProtocolError as e:
@@ -144,44 +177,55 @@ def board_trainer(args, dataset):
 
 # ------------------------------------------------------------------------------ parser
 def register(sub):
+    from ..sw.cli import _subparser, add_network_args, float_at_least, int_at_least
     names = ", ".join(BOARDS)
-    b = sub.add_parser("boards", help="list the FPGA boards, their resources and default "
-                                      "configurations")
-    b.add_argument("--json", metavar="OUT")
+    b = _subparser(sub, "boards", help="list the FPGA boards, their resources and default "
+                                       "configurations")
+    b.add_argument("--json", metavar="OUT", help="write the list as JSON (default: none)")
     b.set_defaults(func=cmd_boards)
 
     def common(p):
-        p.add_argument("--board", required=True, metavar="NAME", help=f"one of: {names}")
-        p.add_argument("--config", help="configuration file (.toml/.json); default: the "
-                                        "board's default configuration")
+        p.add_argument("--board", required=True, metavar="NAME", help=f"one of: {names} "
+                                                                       f"(required)")
         p.add_argument("--bank", choices=("bram", "bram-rows", "spram"),
                        help="counter memory (default: the board's): bram = inferred block "
                             "RAM, bram-rows = pipelined rows of block RAM (ECP5 default), "
                             "spram = UP5K SPRAM (UP5K default)")
-        p.add_argument("--json", metavar="OUT")
+        p.add_argument("--json", metavar="OUT", help="write the report as JSON "
+                                                     "(default: none)")
+        add_network_args(p, dataset=False)
 
-    f = sub.add_parser("fit", help="check that a configuration fits a board (no synthesis)")
+    f = _subparser(sub, "fit", help="check that a configuration fits a board (no synthesis)")
     common(f)
     f.set_defaults(func=cmd_fit)
 
-    bd = sub.add_parser("build", help="fit check, synthesis, place and route, bitstream and "
-                                      "report (YoWASP)")
+    bd = _subparser(sub, "build", help="fit check, synthesis, place and route, bitstream and "
+                                       "report (YoWASP)")
     common(bd)
-    bd.add_argument("--build-dir", help="default build/boards/NAME")
-    bd.add_argument("--seed", type=int, help="nextpnr placement seed")
-    bd.add_argument("--progress", type=float, default=10.0, metavar="S",
-                    help="print the tool phase every S seconds (default 10)")
+    bd.add_argument("--build-dir", metavar="DIR",
+                    help="folder of the build (Yosys, nextpnr, bitstream) "
+                         "(default: build/boards/NAME)")
+    bd.add_argument("--placement-seed", type=int_at_least(0), metavar="N",
+                    help="nextpnr placement seed (default: nextpnr's)")
+    bd.add_argument("--progress", type=float_at_least(0), default=10.0, metavar="S",
+                    help="print the tool phase every S seconds, 0 = off")
     bd.add_argument("--allow-timing-fail", action="store_true",
                     help="exit 0 even if the design misses the target clock")
+    bd.add_argument("--checkpoint", metavar="CKPT.npz",
+                    help="power-on counters = this trained state (and its configuration); "
+                         "not on SPRAM boards (default: init(seed), the untrained state)")
     bd.set_defaults(func=cmd_build)
 
-    pg = sub.add_parser("program", help="load a bitstream into a board (iceprog, "
-                                        "openFPGALoader, dfu-util)")
-    pg.add_argument("--board", required=True, metavar="NAME", help=f"one of: {names}")
-    pg.add_argument("--bitstream", help="default build/boards/NAME/xnorlearn.bin|.bit")
-    pg.add_argument("--build-dir")
+    pg = _subparser(sub, "program", help="load a bitstream into a board (iceprog, "
+                                         "openFPGALoader, dfu-util)")
+    pg.add_argument("--board", required=True, metavar="NAME", help=f"one of: {names} "
+                                                                    f"(required)")
+    pg.add_argument("--bitstream", help="bitstream file (default: "
+                                        "<build-dir>/xnorlearn.bin or .bit)")
+    pg.add_argument("--build-dir", metavar="DIR",
+                    help="folder of the board build (default: build/boards/NAME)")
     pg.add_argument("--flash", action="store_true", help="write the SPI flash, not SRAM")
     pg.add_argument("--dry-run", action="store_true",
                     help="check the tool and print the command line without running it")
-    pg.add_argument("--json", metavar="OUT")
+    pg.add_argument("--json", metavar="OUT", help="write the result as JSON (default: none)")
     pg.set_defaults(func=cmd_program)

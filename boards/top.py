@@ -68,11 +68,11 @@ def make_platform(board, **kwargs):
 
 
 class BoardTop(Elaboratable):
-    def __init__(self, board, cfg, bank_cls=None):
+    def __init__(self, board, cfg, bank_cls=None, state=None):
         self.board = board
         self.cfg = cfg
         self.bank_cls = bank_cls if bank_cls is not None else bank_class(board, cfg)
-        self.trainer = TrainerTop(cfg, bank_cls=self.bank_cls)
+        self.trainer = TrainerTop(cfg, bank_cls=self.bank_cls, state=state)
 
     # ------------------------------------------------------------------ clocking
     def _clock(self, m, platform):

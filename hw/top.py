@@ -24,6 +24,8 @@ class TrainerTop(wiring.Component):
         Network, lanes and ``uart_divisor``.
     bank_cls : type, optional
         Counter-bank implementation handed to :class:`~xnorlearn.hw.trainer.TrainerCore`.
+    state : list of arrays, optional
+        Power-on counters (every layer's, as ``HwModel.state()``); default ``init(cfg.seed)``.
 
     Attributes
     ----------
@@ -35,12 +37,12 @@ class TrainerTop(wiring.Component):
         The core is executing a command (drive an LED with it).
     """
 
-    def __init__(self, cfg, bank_cls=None):
+    def __init__(self, cfg, bank_cls=None, state=None):
         self.cfg = cfg
         self.link = HostLink(cfg)
         extra = {} if bank_cls is None else {"bank_cls": bank_cls}
         self.core = TrainerCore(cfg, proto.identify_reply_payload(cfg), self.link.max_payload,
-                                **extra)
+                                state=state, **extra)
         super().__init__({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1),
                           "busy": Out(1)})
 

@@ -156,16 +156,18 @@ class TrainerCore(wiring.Component):
     """
 
     def __init__(self, cfg: Config, identify: bytes, max_payload: int, levels_per_stage=2,
-                 bank_cls=CounterBank):
+                 bank_cls=CounterBank, state=None):
         self.cfg = cfg
         self.lay = TrainerLayout(cfg)
         self.identify = bytes(identify)
         self.max_payload = max_payload
         self.levels_per_stage = levels_per_stage
         # Power-on state = init(cfg.seed): counters and classifiers from the golden model's
-        # PRNG (spec §4), so a freshly configured chip needs no INIT.
+        # PRNG (spec §4), so a freshly configured chip needs no INIT; or the counters of
+        # ``state`` (e.g. a trained checkpoint's), in the bank and in the sign copy alike.
         from ..sw.model import HwModel
         golden = HwModel(cfg)
+        state = golden.state() if state is None else state
         self.slay = SignLayout(cfg)
         self.tag_layout = data.StructLayout({
             "en": 1,                                   # the write may change signs
@@ -174,9 +176,9 @@ class TrainerCore(wiring.Component):
             "granule": range(max(2, self.slay.words)),
         })
         self.bank = bank_cls(cfg.lanes, cfg.counter_bits, self.lay.cnt_depth,
-                             init=self.lay.counter_words(golden.state()),
+                             init=self.lay.counter_words(state),
                              tag_bits=self.tag_layout.size)
-        self.signs = SignBank.from_config(cfg, golden.state())
+        self.signs = SignBank.from_config(cfg, state)
         r_words = []
         for l in range(cfg.n_layers):
             r = golden.classifier(l)

@@ -7,15 +7,16 @@ golden hw variant reaches with that configuration (paper protocol).
     python scripts/board_projection.py --epochs 5 --boards icebreaker,ulx3s-85f
     python scripts/board_projection.py --epochs 0      # cycles only, no accuracy runs
 
-The co-simulation uses the board's counter bank where its timing differs (the ECP5 boards'
-pipelined rows bank); the UP5K SPRAM bank has the plain bank's timing.
+The co-simulation uses the board's own counter bank (``xnorlearn.sim.cosim.board_bank``:
+the ECP5 boards' pipelined rows bank, the UP5K SPRAM bank's simulation models), like
+``xnorlearn sim --board B``; cycles per sample are the steady state (TRAIN commands only,
+after INIT, sweeps amortised).
 """
 
 import argparse
 
-from xnorlearn.boards.fit import counter_row_words
 from xnorlearn.boards.registry import BOARDS
-from xnorlearn.sim.cosim import run_cosim
+from xnorlearn.sim.cosim import board_bank, run_cosim
 from xnorlearn.sw.datasets import load_dataset
 from xnorlearn.sw.model import make_model
 from xnorlearn.sw.train import run_training
@@ -32,14 +33,14 @@ def main():
     for name in args.boards.split(","):
         board = BOARDS[name]
         cfg = board.default_config()
-        rows_bank = board.bank == "bram-rows"
+        bank, rw = board_bank(board, cfg)
         hw_key = (cfg.layers, cfg.group_sizes, cfg.lanes, cfg.counter_bits, cfg.sweep_lanes,
-                  rows_bank)
+                  bank, rw)
         if hw_key not in cycles:
             sim_cfg = cfg.replace(uart_divisor=4)     # fast UART in simulation only
-            rw = counter_row_words(cfg, board.family) if rows_bank else None
             r = run_cosim(sim_cfg, ds.x_train[:args.samples], ds.y_train[:args.samples],
-                          check_every=100, progress=False, quiet=True, row_words=rw)
+                          check_every=100, progress=False, quiet=True, row_words=rw,
+                          bank=bank)
             cycles[hw_key] = r["cycles_per_sample_compute"]
         acc_key = (cfg.layers, cfg.group_sizes, cfg.counter_bits)
         if acc_key not in accuracy and args.epochs == 0:

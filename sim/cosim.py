@@ -13,7 +13,8 @@ import time
 
 import numpy as np
 
-__all__ = ["trainer_verilog", "run_cosim", "run_fuzz", "CosimError", "TOPLEVEL"]
+__all__ = ["trainer_verilog", "run_cosim", "run_fuzz", "CosimError", "TOPLEVEL", "board_bank",
+           "cache_dir", "default_build_root"]
 
 TOPLEVEL = "xnorlearn_top"
 
@@ -22,40 +23,65 @@ class CosimError(RuntimeError):
     """The co-simulation could not run, or the design disagreed with the golden model."""
 
 
-def trainer_verilog(cfg, row_words=None, spram=False):
-    """Deterministic Verilog of :class:`~xnorlearn.hw.top.TrainerTop` for ``cfg``; with
-    ``row_words``, the counters in a :class:`~xnorlearn.hw.counters.PipelinedCounterBank` of
-    rows that deep (the ECP5 boards' bank); with ``spram``, in the UP5K boards'
-    :class:`~xnorlearn.hw.spram.SpramCounterBank` (its SPRAMs as simulation models); else in
-    the plain block-RAM bank."""
+def trainer_verilog(cfg, row_words=None, bank=None, counter_state=None):
+    """Deterministic Verilog of :class:`~xnorlearn.hw.top.TrainerTop` for ``cfg``. The counter
+    bank: ``bank="spram"`` the UP5K's :class:`~xnorlearn.hw.spram.SpramCounterBank` (its
+    simulation models), ``row_words`` (or ``bank="bram-rows"`` with it) a
+    :class:`~xnorlearn.hw.counters.PipelinedCounterBank` of rows that deep (the ECP5 boards'
+    bank), else the plain block-RAM bank. ``counter_state`` (every layer's counters) replaces
+    the power-on state ``init(cfg.seed)`` in the counters and in the sign-bit copy."""
     import functools
 
     from amaranth.back import verilog
 
-    from ..hw.counters import PipelinedCounterBank
-    from ..hw.spram import SpramCounterBank
     from ..hw.top import TrainerTop
-    if spram:
+    if bank == "spram":
+        from ..hw.spram import SpramCounterBank
         bank_cls = SpramCounterBank
     elif row_words is not None:
+        from ..hw.counters import PipelinedCounterBank
         bank_cls = functools.partial(PipelinedCounterBank, row_words=row_words)
     else:
         bank_cls = None
-    return verilog.convert(TrainerTop(cfg, bank_cls=bank_cls), name=TOPLEVEL, emit_src=False)
+    return verilog.convert(TrainerTop(cfg, bank_cls=bank_cls, state=counter_state),
+                           name=TOPLEVEL, emit_src=False)
+
+
+def board_bank(board, cfg):
+    """``(bank, row_words)``: the counter bank ``board`` builds ``cfg`` with, as
+    :func:`run_cosim` takes it — ``"spram"`` (UP5K), ``"bram-rows"`` with the fit check's row
+    depth (ECP5), or ``"bram"``."""
+    if board.bank == "bram-rows":
+        from ..boards.fit import counter_row_words
+        return board.bank, counter_row_words(cfg, board.family)
+    return board.bank, None
+
+
+def cache_dir():
+    """The per-user cache of xnorlearn: ``$XNORLEARN_CACHE``, else ``$XDG_CACHE_HOME/xnorlearn``,
+    else ``~/.cache/xnorlearn``."""
+    if os.environ.get("XNORLEARN_CACHE"):
+        return pathlib.Path(os.environ["XNORLEARN_CACHE"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = pathlib.Path(xdg).expanduser() if xdg else pathlib.Path.home() / ".cache"
+    return base / "xnorlearn"
 
 
 def default_build_root():
-    return pathlib.Path(os.environ.get("XNORLEARN_BUILD", pathlib.Path.cwd() / "build")) / "cocotb"
+    """Where co-simulation builds (Verilator) are cached: ``<cache_dir()>/verilator``."""
+    return cache_dir() / "verilator"
 
 
 def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
               build_root=None, waves=None, progress=True, testcase="train_lockstep",
-              extra=None, quiet=False, row_words=None, spram=False):
+              extra=None, quiet=False, row_words=None, bank=None, counter_state=None):
     """Train ``cfg``'s trainer on the given samples in co-simulation.
 
     Returns the bench's result dict (``bit_exact``, ``first_mismatch``, accuracies, cycles per
-    sample with and without the UART, ideal cycles, wall time). ``row_words`` / ``spram`` select the
-    pipelined counter bank (see :func:`trainer_verilog`). Raises :class:`CosimError`
+    sample with and without the UART, ideal cycles, wall time, simulated cycles per wall
+    second). ``bank`` / ``row_words`` select the counter bank (see :func:`trainer_verilog`,
+    :func:`board_bank`). ``build_root`` is the Verilator build cache (default
+    :func:`default_build_root`). Raises :class:`CosimError`
     when the design disagrees with the golden model (the message names sample / layer /
     neuron / weight) or the simulation fails.
     """
@@ -65,20 +91,22 @@ def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
     t0 = time.perf_counter()
     root = pathlib.Path(build_root) if build_root else default_build_root()
     root.mkdir(parents=True, exist_ok=True)
-    verilog = trainer_verilog(cfg, row_words, spram)
+    verilog = trainer_verilog(cfg, row_words, bank, counter_state)
     t_gen = time.perf_counter() - t0
     work = pathlib.Path(tempfile.mkdtemp(prefix="xnorlearn-cosim-", dir=root))
     try:
         x_test = np.zeros((0, cfg.n_inputs), np.uint8) if x_test is None else x_test
         y_test = np.zeros(0, np.int64) if y_test is None else y_test
-        np.savez(work / "data.npz", x_train=np.asarray(x_train, np.uint8),
+        states = {} if counter_state is None else \
+            {f"state_{l}": np.asarray(s, np.int16) for l, s in enumerate(counter_state)}
+        np.savez(work / "data.npz", **states, x_train=np.asarray(x_train, np.uint8),
                  y_train=np.asarray(y_train, np.int64), x_test=np.asarray(x_test, np.uint8),
                  y_test=np.asarray(y_test, np.int64))
         result_path = work / "result.json"
         params = {"config": cfg.to_dict(), "data": str(work / "data.npz"),
                   "result": str(result_path), "check_every": check_every,
-                  "progress": progress, "row_words": row_words, "spram": spram,
-                  **(extra or {})}
+                  "progress": progress, "row_words": row_words, "bank": bank,
+                  "t_start": time.time() if progress else None, **(extra or {})}
         old_waves = os.environ.get("XNORLEARN_WAVES")
         if waves:
             os.environ["XNORLEARN_WAVES"] = "1"
@@ -104,6 +132,9 @@ def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
         _, failed = get_results(xml)
         result["generate_seconds"] = t_gen
         result["total_wall_seconds"] = time.perf_counter() - t0
+        if result.get("simulated_cycles") and result.get("simulation_wall_seconds"):
+            result["cycles_per_second"] = (result["simulated_cycles"] /
+                                           result["simulation_wall_seconds"])
         if failed or not result.get("bit_exact"):
             mm = result.get("first_mismatch")
             raise CosimError(f"design disagrees with the golden model: {mm}" if mm else

@@ -42,16 +42,16 @@ class BankPeek:
     rows of a pipelined bank with ``row_words`` words each, or the SPRAM models of the
     interleaved SPRAM bank), and checks the sign-bit copy of the weights against it."""
 
-    def __init__(self, dut, cfg, row_words=None, spram=False):
+    def __init__(self, dut, cfg, row_words=None, bank_kind=None):
         bank = dut.core.bank
-        if spram:
-            from xnorlearn.hw.spram import SPRAM_DEPTH
-            wide = -(-cfg.lanes * cfg.counter_bits // 16)
+        if bank_kind == "spram":
+            from xnorlearn.hw.spram import SPRAM_DEPTH, SPRAM_WIDTH
+            wide = -(-cfg.lanes * cfg.counter_bits // SPRAM_WIDTH)
 
             def word(a):
                 d, r = divmod(a >> 1, SPRAM_DEPTH)
                 return sum(int(getattr(getattr(bank, f"g{a & 1}d{d}"), f"w{w}").model.mem[r]
-                               .value) << (16 * w) for w in range(wide))
+                               .value) << (SPRAM_WIDTH * w) for w in range(wide))
             self.word = word
         elif row_words:
             rows = -(-TrainerLayout(cfg).cnt_depth // row_words)
@@ -111,8 +111,8 @@ class BenchRun:
         await cocotb_reset(dut)
         transport = CocotbUartTransport(dut.uart_rx, dut.uart_tx, dut.clk, cfg.uart_divisor)
         dev = await Device.connect(transport, cfg)
-        return dev, BankPeek(dut, cfg, self.prm.get("row_words"),
-                             self.prm.get("spram", False)), HwModel(cfg)
+        return dev, BankPeek(dut, cfg, self.prm.get("row_words"), self.prm.get("bank")), \
+            HwModel(cfg)
 
 
 @cocotb.test()
@@ -131,8 +131,19 @@ async def train_lockstep(dut):
         finish(first_mismatch=where(mismatch, sample=-1))
         assert False, f"after INIT: {mismatch}"
     await dev.set_tables(gold.tables)
+    # the chip's busy counter from here on counts TRAIN commands only (not INIT)
+    await dev.reset_counters()
+    if prm.get("t_start") is not None:
+        print(f"[cosim] Verilator build and simulator start took "
+              f"{time.time() - prm['t_start']:.1f} s; training {len(y_train)} samples",
+              flush=True)
 
     n = len(y_train)
+    # Steady state: the busy cycles of the samples up to the last full batch of B samples
+    # (one reinforcement sweep per B samples, amortised exactly); with fewer than B samples,
+    # every sample plus END_EPOCH's one sweep.
+    steady_n = (n // cfg.batch) * cfg.batch
+    steady = None
     correct = 0
     c0 = cycles_now()
     for t in range(n):
@@ -148,6 +159,8 @@ async def train_lockstep(dut):
             if mismatch:
                 finish(samples=t + 1, first_mismatch=where(mismatch, sample=t))
                 assert False, f"sample {t}: {mismatch}"
+        if t + 1 == steady_n:
+            steady = await dev.read_counters()
         if prm.get("progress") and ((t + 1) % max(1, n // 10) == 0 or t == n - 1):
             print(f"[cosim] {t + 1}/{n} samples bit-exact, online accuracy "
                   f"{100 * correct / (t + 1):.1f} %", flush=True)
@@ -155,6 +168,8 @@ async def train_lockstep(dut):
     counters = await dev.read_counters()
     await dev.end_epoch()
     gold.end_epoch()
+    if steady is None and n:
+        steady, steady_n = await dev.read_counters(), n
     mismatch = compare_states(gold.state(), peek.state())
     assert mismatch is None, f"after END_EPOCH: {mismatch}"
 
@@ -176,11 +191,39 @@ async def train_lockstep(dut):
            test_accuracy=test_correct / len(y_test) if len(y_test) else None,
            inference_matches_golden=True,
            busy_cycles=counters["busy_cycles"],
-           cycles_per_sample_compute=counters["busy_cycles"] / n if n else None,
+           cycles_per_sample_compute=steady["busy_cycles"] / steady_n if n else None,
+           steady_state_samples=steady_n,
+           steady_state_sweeps=-(-steady_n // cfg.batch),
+           simulated_cycles=cycles_now(),
+           simulation_wall_seconds=time.perf_counter() - run.t_wall,
            cycles_per_sample_with_uart=train_cycles / n if n else None,
            cycles_per_inference_with_uart=infer_cycles / len(y_test) if len(y_test) else None,
            ideal_cycles_per_sample=cfg.ideal_cycles_per_sample())
     await RisingEdge(dut.clk)
+
+
+@cocotb.test()
+async def infer_only(dut):
+    """The chip powers on in a given state (``state_<l>`` in the data, built into the counter
+    bank's initial contents): its power-on counters and its predictions on the test samples
+    must equal the golden model's in that state."""
+    run = BenchRun()
+    cfg, data, finish = run.cfg, run.data, run.finish
+    dev, peek, gold = await run.connect(dut)
+    gold.load_state([data[f"state_{l}"] for l in range(cfg.n_layers)])
+    mismatch = compare_states(gold.state(), peek.state())
+    if mismatch:
+        finish(first_mismatch=where(mismatch, sample=-1))
+        assert False, f"power-on state: {mismatch}"
+    x_test = data["x_test"]
+    preds, agree = [], 0
+    for t in range(len(x_test)):
+        pred = await dev.infer(x_test[t])
+        preds.append(pred)
+        agree += pred == gold.infer(x_test[t])
+    finish(bit_exact=agree == len(x_test), predictions=preds, test_samples=len(x_test),
+           inference_matches_golden=agree == len(x_test))
+    assert agree == len(x_test), f"inference: {len(x_test) - agree} predictions differ"
 
 
 @cocotb.test()

@@ -1,18 +1,29 @@
 """``xnorlearn`` command line.
 
-Every command takes ``--json OUT`` and writes its result there. Bad input (a malformed
-configuration, a missing or corrupt dataset file) ends with ``xnorlearn: error: …`` and exit
-status 2, never a traceback.
+Conventions (every command):
+
+* every flag has a help text that shows its default;
+* a flag name means one thing everywhere (``--seed``: the training seed; ``--cache-dir``: the
+  Verilator build cache; ``--build-dir``: a board build's folder; ``--placement-seed``:
+  nextpnr's seed); the network flags (``--config``, ``--layers``, ``--group-size``, …) come
+  from one helper, :func:`add_network_args`;
+* ``--json OUT`` writes the result; output paths are checked before any work starts;
+* bad input (a malformed configuration, a missing or corrupt dataset file, an out-of-range
+  flag) ends with one line ``xnorlearn: error: …`` and exit status 2, never a traceback;
+  Ctrl-C exits with 130.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import sys
+import tempfile
 
-__all__ = ["main", "build_parser", "default_config_for"]
+__all__ = ["main", "build_parser", "default_config_for", "add_network_args",
+           "config_overrides", "check_output", "version"]
 
 # Default network per dataset when neither --config nor --layers is given.
 DEFAULT_NETWORKS = {
@@ -21,10 +32,107 @@ DEFAULT_NETWORKS = {
     "mnist": ((135, 135), 45),
     "prototypes": ((135, 135), 45),
 }
+TABLE_NETWORK = ((128, 128), 16)     # one's own .csv / .npz data
+DEFAULT_SEED = 42
 
 
 class CliError(Exception):
     """Reported as ``xnorlearn: error: <message>`` with exit status 2."""
+
+
+class _UsageError(Exception):
+    pass
+
+
+def version():
+    from .checkpoint import tool_version
+    return tool_version()
+
+
+# ------------------------------------------------------------------------------ argparse
+class _Parser(argparse.ArgumentParser):
+    """Parse errors become one line (``xnorlearn: error: …``, status 2) instead of the usage
+    block and ``SystemExit``."""
+
+    def error(self, message):
+        raise _UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: …)`` unless the help already names the default or there is none."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False \
+                or action.default == argparse.SUPPRESS or not action.option_strings:
+            return text
+        return text + " (default: %(default)s)"
+
+
+def int_at_least(lo):
+    """argparse type: an integer >= ``lo``."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"must be >= {lo}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {lo}"
+    return parse
+
+
+def float_at_least(lo):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not value >= lo:
+            raise argparse.ArgumentTypeError(f"must be >= {lo:g}, got {text}")
+        return value
+    parse.__name__ = f"number >= {lo:g}"
+    return parse
+
+
+def _subparser(sub, name, **kwargs):
+    return sub.add_parser(name, formatter_class=_Formatter, **kwargs)
+
+
+def add_network_args(p, *, dataset=True):
+    """The network flags every command that makes a design or trains one takes. Without a
+    dataset (``fit``, ``build``, ``generate``) also ``--inputs`` and ``--classes``."""
+    g = p.add_argument_group("network (flags override the configuration file)")
+    base = ("the dataset's default network" if dataset else
+            "the board's default configuration (without --board: the library default)")
+    g.add_argument("--config", metavar="CFG",
+                   help=f"configuration file (.toml or .json) (default: {base})")
+    if not dataset:
+        g.add_argument("--inputs", type=int_at_least(1), metavar="N0",
+                       help="input width in bits (default: the configuration's)")
+        g.add_argument("--classes", type=int_at_least(2), metavar="C",
+                       help="number of classes (default: the configuration's)")
+    g.add_argument("--layers", metavar="N1,N2,…",
+                   help="hidden-layer widths, e.g. 135,135 (default: the configuration's)")
+    g.add_argument("--group-size", metavar="G",
+                   help="group size gamma, one value or one per layer (default: the "
+                        "configuration's; with --layers the paper's for the width)")
+    g.add_argument("--counter-bits", type=int_at_least(2), metavar="K",
+                   help="hw counter width k (default: the configuration's, 8)")
+    g.add_argument("--batch", type=int_at_least(1), metavar="B",
+                   help="mini-batch / reinforcement sweep interval B (default: the "
+                        "configuration's, 100)")
+    g.add_argument("--lanes", type=int_at_least(1), metavar="P",
+                   help="hardware XNOR-popcount lanes P; never changes results (default: the "
+                        "configuration's, 8)")
+    g.add_argument("--sweep-lanes", type=int_at_least(1), metavar="D",
+                   help="hardware PRNG draws per cycle in sweeps (default: the "
+                        "configuration's, 1)")
+    g.add_argument("--seed", type=int_at_least(0), metavar="S",
+                   help=f"seed of every random choice: initial state, sample order, data "
+                        f"shuffling (default: the configuration's, {DEFAULT_SEED})")
+    return g
 
 
 def _int_list(text, what):
@@ -37,8 +145,36 @@ def _int_list(text, what):
     return values
 
 
+def config_overrides(args):
+    """The configuration fields the network flags set (only those given)."""
+    out = {}
+    if getattr(args, "inputs", None) is not None:
+        out["n_inputs"] = args.inputs
+    if getattr(args, "classes", None) is not None:
+        out["n_classes"] = args.classes
+    if getattr(args, "layers", None):
+        out["layers"] = _int_list(args.layers, "--layers")
+        out["group_sizes"] = None
+    if getattr(args, "group_size", None):
+        out["group_sizes"] = _int_list(args.group_size, "--group-size")
+    for field in ("counter_bits", "batch", "seed", "lanes", "sweep_lanes"):
+        value = getattr(args, field, None)
+        if value is not None:
+            out[field] = value
+    return out
+
+
+def config_from(base, args, source="command line"):
+    """``base`` (a Config or dict) with the network flags of ``args`` applied."""
+    from .config import Config
+    d = base.to_dict() if isinstance(base, Config) else dict(base)
+    d.update(config_overrides(args))
+    return Config.from_dict(d, source=source)
+
+
 def default_config_for(dataset, args):
-    """The run's Config: --config file (or the dataset's default network), then overrides."""
+    """The run's Config: --config file (or the dataset's default network), then overrides.
+    Inputs and classes come from the data; a configuration file that disagrees is refused."""
     from .config import Config
 
     base = {}
@@ -51,106 +187,462 @@ def default_config_for(dataset, args):
             raise CliError(f"{args.config}: n_classes = {base['n_classes']}, but dataset "
                            f"'{dataset.name}' has {dataset.n_classes} classes")
     else:
-        layers, gamma = DEFAULT_NETWORKS[dataset.name]
+        layers, gamma = DEFAULT_NETWORKS.get(dataset.name, TABLE_NETWORK)
         base.update(layers=list(layers), group_sizes=None if args.layers else gamma)
     base.update(n_inputs=dataset.n_inputs, n_classes=dataset.n_classes)
-    if args.layers:
-        base["layers"] = _int_list(args.layers, "--layers")
-        base["group_sizes"] = None
-    if args.group_size:
-        base["group_sizes"] = _int_list(args.group_size, "--group-size")
-    for field in ("counter_bits", "batch", "seed", "lanes"):
-        value = getattr(args, field, None)
-        if value is not None:
-            base[field] = value
-    return Config.from_dict(base, source="command line")
+    return config_from(base, args)
+
+
+def _network_flags_given(args):
+    return bool(args.config) or bool(config_overrides(args))
+
+
+# ------------------------------------------------------------------------------ files
+def check_output(path, flag, *, allow_stdout=False):
+    """Refuse an output path before any work: its folder must exist and take a new file, and
+    the path must not be a folder."""
+    if path is None or (allow_stdout and str(path) == "-"):
+        return
+    p = pathlib.Path(path).expanduser()
+    if p.is_dir():
+        raise CliError(f"{flag} {path}: is a folder, expected a file name")
+    parent = p.parent if str(p.parent) else pathlib.Path(".")
+    if not parent.is_dir():
+        raise CliError(f"{flag} {path}: folder {parent} does not exist")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise CliError(f"{flag} {path}: file is not writable")
+    try:
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".xnorlearn-check-"):
+            pass
+    except OSError as e:
+        raise CliError(f"{flag} {path}: cannot write in folder {parent}: "
+                       f"{e.strerror or e}") from None
 
 
 def _write_json(path, payload):
+    """Write ``payload`` as JSON, atomically (temporary file, then rename)."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")
+    os.replace(tmp, path)
+
+
+def _json_default(o):
+    import numpy as np
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# ------------------------------------------------------------------------------ datasets
+def add_dataset_args(p, *, default="digits", default_help=None):
+    from .datasets import DATASETS
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default=default, metavar="NAME|PATH",
+                   help=f"{', '.join(DATASETS)}, or your own table: a .csv file (label column "
+                        f"--label-column) or a .npz file with arrays x and y "
+                        f"(default: {default_help or default})")
+    g.add_argument("--data-dir", metavar="DIR",
+                   help="folder with the IDX files (default: fashion-mnist "
+                        "/usr/share/datasets/fashion-mnist; mnist has none)")
+    g.add_argument("--split", choices=("paper", "official"), default="paper",
+                   help="paper: last 10 000 of the shuffled training file as test; "
+                        "official: the t10k files (fashion-mnist, mnist)")
+    g.add_argument("--encoding", choices=("thermometer", "median"), default="thermometer",
+                   help="digits and tables: thermometer code (digits: 8 levels per pixel, "
+                        "512 inputs; tables: --levels per feature) or median binarisation "
+                        "(digits: one global median, 64 inputs; tables: one bit per feature); "
+                        "the IDX datasets are always median-binarised")
+    g.add_argument("--label-column", metavar="NAME|INDEX",
+                   help="tables (.csv): the label column's header name or index "
+                        "(default: the last column)")
+    g.add_argument("--levels", type=int_at_least(2), default=32, metavar="L",
+                   help="tables: thermometer levels per numeric feature (levels - 1 "
+                        "quantile thresholds, one bit each)")
+    g.add_argument("--test-fraction", type=float, default=0.2, metavar="F",
+                   help="digits and tables: fraction of the shuffled samples held out as "
+                        "the test set")
+    return g
+
+
+LOAD_FIELDS = ("dataset", "data_dir", "split", "encoding", "label_column", "levels",
+               "test_fraction")
+
+
+def load_args(args, seed):
+    """How the data was loaded (kept in checkpoints so ``eval`` can load it again)."""
+    d = {k: getattr(args, k) for k in LOAD_FIELDS}
+    if d["dataset"] and os.path.exists(d["dataset"]):
+        d["dataset"] = str(pathlib.Path(d["dataset"]).resolve())
+    if d["data_dir"]:
+        d["data_dir"] = str(pathlib.Path(d["data_dir"]).resolve())
+    return {**d, "seed": seed}
+
+
+def load_data(args, seed=None):
+    from .datasets import DATASETS, is_table_path, load_dataset
+    name = args.dataset
+    if not is_table_path(name) and name not in DATASETS and os.path.exists(name):
+        raise CliError(f"--dataset {name}: a file of your own must be .csv or .npz")
+    if not 0 < args.test_fraction < 1:
+        raise CliError(f"--test-fraction must lie strictly between 0 and 1, got "
+                       f"{args.test_fraction}")
+    if seed is None:
+        seed = args.seed if getattr(args, "seed", None) is not None else DEFAULT_SEED
+    if is_table_path(name):
+        from .datasets import load_table
+        return load_table(name, label_column=args.label_column, encoding=args.encoding,
+                          levels=args.levels, seed=seed, test_fraction=args.test_fraction)
+    if args.label_column is not None:
+        raise CliError("--label-column applies to .csv tables only")
+    if name == "digits" and args.test_fraction != 0.2:
+        from .datasets import load_digits
+        return load_digits(seed=seed, encoding=args.encoding,
+                           test_fraction=args.test_fraction)
+    return load_dataset(name, data_dir=args.data_dir, split=args.split, seed=seed,
+                        encoding=args.encoding)
+
+
+# ------------------------------------------------------------------------------ progress
+class _Progress:
+    """A tqdm bar per epoch on a terminal; otherwise plain lines at every quarter."""
+
+    def __init__(self, epochs, enabled=True, stream=None):
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.tty = self.stream.isatty() if hasattr(self.stream, "isatty") else False
+        self.epochs = epochs
+        self.bar = None
+        self.next_quarter = 1
+
+    def __call__(self, epoch, done, total):
+        if not self.enabled:
+            return
+        if self.tty:
+            if self.bar is None:
+                from tqdm import tqdm
+                self.bar = tqdm(total=total, desc=f"epoch {epoch + 1}/{self.epochs}",
+                                unit="sample", leave=False, file=self.stream,
+                                dynamic_ncols=True)
+            self.bar.update(done - self.bar.n)
+            return
+        if done == 0:
+            self.next_quarter = 1
+        if 0 < done < total and done >= self.next_quarter * total / 4:
+            print(f"  epoch {epoch + 1}/{self.epochs}: {done}/{total} samples",
+                  file=self.stream, flush=True)
+            while self.next_quarter * total / 4 <= done:
+                self.next_quarter += 1
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 # ------------------------------------------------------------------------------ train
 def cmd_train(args):
-    from tqdm import tqdm
-
-    from .datasets import load_dataset
+    from . import checkpoint
     from .model import make_model
-    from .train import plot_curves, run_training
+    from .train import EpochResult, plot_curves, run_training
 
-    dataset = load_dataset(args.dataset, data_dir=args.data_dir, split=args.split,
-                           seed=args.seed if args.seed is not None else 42,
-                           encoding=args.encoding)
+    board_target = args.target == "board"
+    if not board_target:
+        given = [f for f, v in (("--board", args.board), ("--port", args.port),
+                                ("--baud", args.baud)) if v is not None]
+        if given:
+            raise CliError(f"{', '.join(given)} only apply with --target board (this run "
+                           f"would train the golden model)")
+    for flag, path in (("--json", args.json), ("--plot", args.plot), ("--save", args.save)):
+        check_output(path, flag)
+    if (args.save or args.resume) and args.variant != "hw":
+        raise CliError("checkpoints (--save, --resume) hold the hw variant; drop "
+                       "--variant paper")
+    if board_target and args.variant != "hw":
+        raise CliError("--target board trains the hw variant (the chip); drop --variant")
+    if board_target and args.resume:
+        raise CliError("--resume continues on the golden model (the chip's batch number "
+                       "cannot be restored); drop --target board")
+    ck = checkpoint.load(args.resume) if args.resume else None
+    if ck is not None and args.epochs <= ck.epoch:
+        raise CliError(f"{args.resume} already has {ck.epoch} epochs; --epochs is the total "
+                       f"number of epochs, give more than {ck.epoch}")
+    seed = ck.dataset.get("seed") if ck is not None else None
+    dataset = load_data(args, seed=seed)
+    identity = {**checkpoint.dataset_identity(dataset),
+                "load": load_args(args, seed if seed is not None else
+                                  args.seed if args.seed is not None else DEFAULT_SEED)}
+
     model = None
-    if getattr(args, "target", "golden") == "board":
+    start_epoch, history = 0, []
+    if board_target:
         # the chip over its serial port: same loop, same output (xnorlearn.boards.cli)
         from ..boards.cli import board_trainer
-        if args.variant != "hw":
-            raise CliError("--target board trains the hw variant (the chip); drop --variant")
         model, cfg = board_trainer(args, dataset)
+    elif ck is not None:
+        if ck.dataset.get("sha256") != identity["sha256"]:
+            raise CliError(f"{args.resume} was trained on dataset '{ck.dataset.get('name')}' "
+                           f"({ck.dataset.get('n_train')} train samples, encoding "
+                           f"{ck.dataset.get('encoding')}); this is different data "
+                           f"('{dataset.name}', {dataset.n_train} samples, encoding "
+                           f"{identity['encoding']})")
+        if _network_flags_given(args):
+            asked = config_from(ck.config, args) if not args.config else \
+                default_config_for(dataset, args)
+            if asked != ck.config:
+                raise CliError(f"--resume continues {args.resume}'s configuration; the "
+                               f"network flags ask for a different one (drop them)")
+        cfg = ck.config
+        model = ck.model()
+        start_epoch = ck.epoch
+        history = [EpochResult(**e) for e in ck.history]
     else:
         cfg = default_config_for(dataset, args)
     widths = "-".join(str(w) for w in cfg.widths)
-    where = (f" on board {args.board} ({args.port})"
-             if getattr(args, "target", "golden") == "board" else "")
+    where = f" on board {args.board} ({args.port})" if board_target else ""
+    resumed = f", resuming after epoch {start_epoch} of {args.resume}" if ck else ""
     print(f"xnorlearn train: {dataset.name} ({len(dataset.y_train)} train / "
-          f"{len(dataset.y_test)} test), network {widths}, group sizes "
-          f"{','.join(map(str, cfg.group_sizes))}, {args.variant} variant, seed {cfg.seed}"
-          f"{where}", flush=True)
+          f"{len(dataset.y_test)} test, {dataset.n_classes} classes), network {widths}, "
+          f"group sizes {','.join(map(str, cfg.group_sizes))}, {args.variant} variant, "
+          f"seed {cfg.seed}{where}{resumed}", flush=True)
     if model is None:
         model = make_model(cfg, args.variant)
 
-    bar = None
-
-    def progress(epoch, done, total):
-        nonlocal bar
-        if args.no_progress:
-            return
-        if bar is None:
-            bar = tqdm(total=total, desc=f"epoch {epoch + 1}/{args.epochs}", unit="sample",
-                       leave=False, file=sys.stderr, dynamic_ncols=True)
-        bar.update(done - bar.n)
+    progress = _Progress(args.epochs, enabled=not args.no_progress)
+    saved = []
 
     def on_epoch(er):
-        nonlocal bar
-        if bar is not None:
-            bar.close()
-            bar = None
+        progress.close()
         print(f"epoch {er.epoch:3d}/{args.epochs}  train {100 * er.train_accuracy:6.2f} %  "
               f"test {100 * er.test_accuracy:6.2f} %  {er.train_seconds:7.2f} s  "
               f"{er.train_samples_per_s:9.0f} samples/s", flush=True)
+        if args.save:
+            hist.append(er)
+            ck_now = checkpoint.capture(model, epoch=er.epoch,
+                                        history=[_asdict(e) for e in hist], dataset=identity,
+                                        target=args.target)
+            checkpoint.save(ck_now, args.save)
+            saved.append(er.epoch)
 
-    result = run_training(model, dataset, args.epochs, seed=cfg.seed, progress=progress,
-                          on_epoch=on_epoch, variant=args.variant)
+    hist = list(history)
+
+    def write_outputs(result):
+        payload = {"command": "train", **result.to_dict()}
+        if args.save and saved:
+            payload["checkpoint"] = {"path": args.save, "epoch": saved[-1]}
+        if args.json:
+            _write_json(args.json, payload)
+            print(f"wrote {args.json}")
+        if args.plot and result.epochs:
+            plot_curves(result, args.plot)
+            print(f"wrote {args.plot}")
+        if args.save and saved:
+            print(f"wrote {args.save} (checkpoint after epoch {saved[-1]})")
+
+    try:
+        result = run_training(model, dataset, args.epochs, seed=cfg.seed, progress=progress,
+                              on_epoch=on_epoch, variant=args.variant, start_epoch=start_epoch,
+                              start_accuracy=ck.last_train_accuracy if ck else 0.0,
+                              history=history)
+    except KeyboardInterrupt as e:
+        progress.close()
+        partial = getattr(e, "result", None)
+        if partial is None:
+            raise
+        done = len(partial.epochs)
+        print(f"xnorlearn: interrupted; keeping the {done} finished epoch(s)", file=sys.stderr)
+        write_outputs(partial)
+        return 130
     print(f"final test accuracy {100 * result.final_test_accuracy:.2f} %  "
           f"({result.wall_seconds:.1f} s wall, {result.train_samples_per_s:.0f} training "
           f"samples/s, {result.infer_samples_per_s:.0f} inference samples/s)")
-    payload = {"command": "train", **result.to_dict()}
-    if args.json:
-        _write_json(args.json, payload)
-        print(f"wrote {args.json}")
-    if args.plot:
-        plot_curves(result, args.plot)
-        print(f"wrote {args.plot}")
+    write_outputs(result)
     return 0
 
 
+def _asdict(er):
+    from dataclasses import asdict
+    return asdict(er)
+
+
+# ------------------------------------------------------------------------------ eval
+def cmd_eval(args):
+    import numpy as np
+
+    from . import checkpoint
+    for flag, path in (("--json", args.json), ("--plot", args.plot)):
+        check_output(path, flag)
+    if args.target != "board":
+        given = [f for f, v in (("--board", args.board), ("--port", args.port),
+                                ("--baud", args.baud)) if v is not None]
+        if given:
+            raise CliError(f"{', '.join(given)} only apply with --target board")
+    elif not args.board or not args.port:
+        raise CliError("--target board needs --board NAME and --port DEVICE")
+    if args.target == "sim" and args.samples is None:
+        args.samples = 100
+    ck = checkpoint.load(args.checkpoint)
+    if args.dataset is None:
+        # the data the checkpoint was trained on, loaded the same way
+        saved = ck.dataset.get("load")
+        if not saved:
+            raise CliError(f"{args.checkpoint} does not say how its data was loaded; give "
+                           f"--dataset")
+        for k in LOAD_FIELDS:
+            setattr(args, k, saved[k])
+    dataset = load_data(args, seed=ck.dataset.get("seed"))
+    cfg = ck.config
+    if (dataset.n_inputs, dataset.n_classes) != (cfg.n_inputs, cfg.n_classes):
+        raise CliError(f"{args.checkpoint}: the network takes {cfg.n_inputs} inputs and "
+                       f"{cfg.n_classes} classes; dataset '{dataset.name}' has "
+                       f"{dataset.n_inputs} and {dataset.n_classes} (same --encoding as in "
+                       f"training?)")
+    model = ck.model()
+    x, y = (dataset.x_test, dataset.y_test) if args.part == "test" else \
+        (dataset.x_train, dataset.y_train)
+    if args.samples is not None:
+        x, y = x[:args.samples], y[:args.samples]
+    golden = model.predict(x)
+    if args.target == "golden":
+        pred = golden
+    elif args.target == "sim":
+        pred = _sim_predict(args, ck, x)
+    else:
+        pred = _chip_predict(args, ck, x)
+    matches = bool((pred == golden).all())
+    if args.target != "golden" and matches:
+        print(f"{args.target}: chip inference equals the golden model on all {len(y)} samples")
+    elif args.target != "golden":
+        print(f"{args.target}: chip inference DIFFERS from the golden model on "
+              f"{int((pred != golden).sum())} of {len(y)} samples", file=sys.stderr)
+    c = cfg.n_classes
+    confusion = np.zeros((c, c), dtype=np.int64)
+    np.add.at(confusion, (y, pred), 1)
+    support = confusion.sum(axis=1)
+    per_class = [float(confusion[k, k] / support[k]) if support[k] else None for k in range(c)]
+    accuracy = float((pred == y).mean()) if len(y) else 0.0
+    names = dataset.info.get("classes") or [str(k) for k in range(c)]
+    print(f"xnorlearn eval: {args.checkpoint} (epoch {ck.epoch}, network "
+          f"{'-'.join(map(str, cfg.widths))}) on {dataset.name} {args.part} "
+          f"({len(y)} samples)")
+    print(f"accuracy {100 * accuracy:.2f} %")
+    for k in range(c):
+        acc = "   –  " if per_class[k] is None else f"{100 * per_class[k]:6.2f}"
+        print(f"  class {str(names[k]):>12}: {acc} %  ({support[k]} samples)")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    for k in range(c):
+        print("  " + " ".join(f"{v:5d}" for v in confusion[k]))
+    if args.json:
+        _write_json(args.json, {"command": "eval", "checkpoint": args.checkpoint,
+                                "epoch": ck.epoch, "dataset": checkpoint.dataset_identity(
+                                    dataset), "part": args.part, "samples": int(len(y)),
+                                "accuracy": accuracy, "per_class_accuracy": per_class,
+                                "classes": [str(n) for n in names],
+                                "confusion": confusion.tolist(), "target": args.target,
+                                "matches_golden": matches})
+        print(f"wrote {args.json}")
+    if args.plot:
+        _plot_confusion(confusion, names, f"{dataset.name} {args.part}: "
+                                          f"{100 * accuracy:.2f} %", args.plot)
+        print(f"wrote {args.plot}")
+    return 0 if matches else 1
+
+
+def _chip_predict(args, ck, x):
+    """Predictions of a chip (the board emulator, or a board on its serial port) after
+    INIT(seed) and WRITE_STATE of the checkpoint's counters."""
+    import numpy as np
+
+    from .driver import Device, SerialTransport, run_sync
+    from .protocol import ProtocolError
+
+    def infer_all(transport, cfg):
+        async def go():
+            dev = await Device.connect(transport, cfg)
+            await dev.init(cfg.seed)
+            await dev.load_state(ck.counters)
+            return [await dev.infer(xi) for xi in x]
+        try:
+            return np.array(run_sync(go()), dtype=np.int64)
+        except ProtocolError as e:
+            raise RuntimeError(f"{args.port or 'emulator'}: {e}") from None
+
+    if args.target == "emulator":
+        from ..boards.emulator import BoardEmulator
+        with BoardEmulator(ck.config) as emu:
+            transport = SerialTransport(emu.port)
+            try:
+                return infer_all(transport, ck.config)
+            finally:
+                transport.serial.close()
+    from ..boards.registry import get_board
+    board = get_board(args.board)
+    cfg = board.config_for(ck.config)
+    transport = SerialTransport(args.port, baudrate=args.baud or 115200)
+    try:
+        return infer_all(transport, cfg)
+    finally:
+        transport.serial.close()
+
+
+def _sim_predict(args, ck, x):
+    """Predictions of the co-simulated chip (Verilator) powering on in the checkpoint's
+    state (its counters as the bank's initial contents), inferring through its UART."""
+    import numpy as np
+
+    from ..sim.cosim import default_build_root, run_cosim
+    cfg = ck.config.replace(uart_divisor=4)
+    cache = args.cache_dir or default_build_root()
+    print(f"co-simulating the chip in the checkpoint's state (Verilator, cache {cache}) …",
+          flush=True)
+    r = run_cosim(cfg, np.zeros((0, cfg.n_inputs), np.uint8), np.zeros(0, np.int64), x,
+                  np.zeros(len(x), np.int64), build_root=cache, quiet=not args.verbose,
+                  testcase="infer_only", counter_state=ck.counters)
+    return np.asarray(r["predictions"], dtype=np.int64)
+
+
+def _plot_confusion(confusion, names, title, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    c = len(confusion)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.5 * c, 0.8 + 0.5 * c), dpi=120)
+    ax.imshow(confusion, cmap="Blues")
+    for i in range(c):
+        for j in range(c):
+            ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if confusion[i, j] > confusion.max() / 2 else "black")
+    ax.set_xticks(range(c), [str(n) for n in names], rotation=90, fontsize=7)
+    ax.set_yticks(range(c), [str(n) for n in names], fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 # ------------------------------------------------------------------------------ sim / demo
-def _cosim(args, dataset, cfg, n_train, n_test, title, row_words=None):
-    from ..sim.cosim import run_cosim
+def _cosim(args, dataset, cfg, n_train, n_test, title, bank=None, row_words=None):
+    from ..sim.cosim import default_build_root, run_cosim
 
     x, y = dataset.x_train[:n_train], dataset.y_train[:n_train]
     xt, yt = dataset.x_test[:n_test], dataset.y_test[:n_test]
     widths = "-".join(str(w) for w in cfg.widths)
+    banks = {"spram": "UP5K SPRAM bank", "bram-rows": f"pipelined bank, rows of {row_words}",
+             None: "block-RAM bank", "bram": "block-RAM bank"}
     print(f"{title}: {dataset.name}, network {widths}, group sizes "
-          f"{','.join(map(str, cfg.group_sizes))}, {cfg.lanes} lanes, {len(y)} training + "
-          f"{len(yt)} test samples, UART divisor {cfg.uart_divisor}", flush=True)
-    print("generating Verilog and building it with Verilator (cached after the first run) …",
+          f"{','.join(map(str, cfg.group_sizes))}, {cfg.lanes} lanes, {banks[bank]}, "
+          f"{len(y)} training + {len(yt)} test samples, UART divisor {cfg.uart_divisor}",
           flush=True)
+    cache = args.cache_dir or default_build_root()
+    print(f"generating Verilog and building it with Verilator in {cache} (cached after the "
+          f"first run) …", flush=True)
     r = run_cosim(cfg, x, y, xt, yt, check_every=args.check_every, waves=args.waves,
-                  build_root=args.build_dir, quiet=not args.verbose, row_words=row_words)
+                  build_root=cache, quiet=not args.verbose, row_words=row_words, bank=bank)
     ideal = r["ideal_cycles_per_sample"]
     print(f"bit-exact: yes — every counter of every layer equals the golden model after each "
           f"of {r['samples']} samples" + ("" if args.check_every == 1 else
@@ -161,25 +653,59 @@ def _cosim(args, dataset, cfg, n_train, n_test, title, row_words=None):
               f"samples (chip inference = golden model)")
     else:
         print()
+    steady = r.get("steady_state_samples", r["samples"])
     print(f"cycles per training sample: {r['cycles_per_sample_compute']:.0f} compute "
-          f"({r['cycles_per_sample_compute'] / ideal:.3f} x ideal {ideal}), "
-          f"{r['cycles_per_sample_with_uart']:.0f} with the UART at divisor "
-          f"{cfg.uart_divisor}")
+          f"({r['cycles_per_sample_compute'] / ideal:.3f} x ideal {ideal}; steady state over "
+          f"{steady} samples, sweeps amortised), {r['cycles_per_sample_with_uart']:.0f} with "
+          f"the UART at divisor {cfg.uart_divisor}")
+    if r.get("cycles_per_second"):
+        print(f"simulation speed {r['cycles_per_second']:,.0f} cycles/s")
     return r
 
 
-def cmd_sim(args):
-    from .datasets import load_dataset
+def _check_sample_counts(args, dataset):
+    if args.samples > dataset.n_train:
+        raise CliError(f"--samples {args.samples}: dataset '{dataset.name}' has "
+                       f"{dataset.n_train} training samples")
+    if args.test_samples > dataset.n_test:
+        raise CliError(f"--test-samples {args.test_samples}: dataset '{dataset.name}' has "
+                       f"{dataset.n_test} test samples")
 
-    dataset = load_dataset(args.dataset, data_dir=args.data_dir, seed=42,
-                           encoding=args.encoding)
-    cfg = default_config_for(dataset, args)
-    if args.uart_divisor:
-        cfg = cfg.replace(uart_divisor=args.uart_divisor)
-    r = _cosim(args, dataset, cfg, args.samples, args.test_samples, "xnorlearn sim")
+
+def cmd_sim(args):
+    for flag, path in (("--json", args.json), ("--waves", args.waves)):
+        check_output(path, flag)
+    board = None
+    if args.board:
+        from ..boards.registry import get_board
+        board = get_board(args.board)
+    if args.dataset is None:
+        args.dataset = "fashion-mnist" if board else "digits"
+    dataset = load_data(args, seed=args.seed if args.seed is not None else DEFAULT_SEED)
+    _check_sample_counts(args, dataset)
+    bank = row_words = None
+    if board:
+        from ..boards.cli import board_config
+        from ..boards.fit import check_fit
+        from ..sim.cosim import board_bank
+        board, cfg = board_config(args, dataset)
+        check_fit(board, cfg)
+        bank, row_words = board_bank(board, cfg)
+    else:
+        cfg = default_config_for(dataset, args)
+    cfg = cfg.replace(uart_divisor=args.uart_divisor)
+    r = _cosim(args, dataset, cfg, args.samples, args.test_samples, "xnorlearn sim",
+               bank=bank, row_words=row_words)
+    extra = {}
+    if board:
+        per_s = board.core_hz / r["cycles_per_sample_compute"]
+        extra = {"board": board.name, "bank": bank, "row_words": row_words,
+                 "clock_mhz": board.core_hz / 1e6, "samples_per_second_at_clock": per_s}
+        print(f"on a {board.title} at {board.core_hz / 1e6:g} MHz this design trains "
+              f"{per_s:,.0f} samples/s on chip (steady state, compute only)")
     print(f"wall time {r['total_wall_seconds']:.1f} s")
     if args.json:
-        _write_json(args.json, {"command": "sim", "dataset": dataset.name, **r})
+        _write_json(args.json, {"command": "sim", "dataset": dataset.name, **r, **extra})
         print(f"wrote {args.json}")
     return 0
 
@@ -187,19 +713,23 @@ def cmd_sim(args):
 def cmd_demo(args):
     from .datasets import load_dataset
 
-    dataset = load_dataset("digits", seed=42)
+    for flag, path in (("--json", args.json), ("--waves", args.waves)):
+        check_output(path, flag)
+    dataset = load_dataset("digits", seed=DEFAULT_SEED)
+    _check_sample_counts(args, dataset)
     base = {"n_inputs": dataset.n_inputs, "n_classes": dataset.n_classes,
             "layers": [64], "group_sizes": [4], "lanes": 16, "batch": 50,
             "uart_divisor": 4}
-    from ..boards.fit import counter_row_words, fit_report
+    from ..boards.fit import fit_report
     from ..boards.registry import BOARDS
+    from ..sim.cosim import board_bank
     from .config import Config
     cfg = Config.from_dict(base, source="demo")
     # project onto the first listed board the design fits, co-simulating that board's bank
     board = next(b for b in BOARDS.values() if fit_report(b, b.config_for(cfg)).fits)
-    rows = counter_row_words(cfg, board.family) if board.bank == "bram-rows" else None
+    bank, rows = board_bank(board, cfg)
     r = _cosim(args, dataset, cfg, args.samples, args.test_samples,
-               "xnorlearn demo (on-chip training in co-simulation)", row_words=rows)
+               "xnorlearn demo (on-chip training in co-simulation)", bank=bank, row_words=rows)
     compute = r["cycles_per_sample_compute"]
     hz = board.core_hz
     per_s = hz / compute
@@ -219,113 +749,205 @@ def cmd_demo(args):
     return 0
 
 
+def _add_cosim_run_args(p, samples, test_samples):
+    p.add_argument("--samples", type=int_at_least(1), default=samples, metavar="N",
+                   help="training samples (the first of the training set)")
+    p.add_argument("--test-samples", type=int_at_least(0), default=test_samples, metavar="N",
+                   help="test samples inferred on the chip after training")
+    p.add_argument("--check-every", type=int_at_least(1), default=1, metavar="N",
+                   help="compare the full state with the golden model every N samples (and "
+                        "after the last)")
+    p.add_argument("--waves", metavar="OUT", help="write a waveform dump (VCD) here "
+                                                  "(default: none)")
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="Verilator build cache (default: $XNORLEARN_CACHE, else "
+                        "$XDG_CACHE_HOME/xnorlearn, else ~/.cache/xnorlearn; builds in "
+                        "<cache>/verilator)")
+    p.add_argument("--verbose", action="store_true",
+                   help="show the Verilator build and every cocotb log line")
+    p.add_argument("--json", metavar="OUT", help="write the result as JSON (default: none)")
+
+
+# ------------------------------------------------------------------------------ generate
+def cmd_generate(args):
+    from ..hw import generate as gen
+    from .config import Config
+    if args.list_blocks:
+        width = max(len(b) for b in gen.BLOCKS)
+        for name, (_, desc) in gen.BLOCKS.items():
+            print(f"{name:<{width}}  {desc}")
+        return 0
+    check_output(args.output, "-o/--output", allow_stdout=True)
+    if args.board:
+        from ..boards.registry import get_board
+        board = get_board(args.board)
+        base = Config.load(args.config) if args.config else board.default_config()
+        cfg = board.config_for(config_from(base, args))
+    else:
+        base = Config.load(args.config) if args.config else Config()
+        cfg = config_from(base, args)
+    blocks = list(gen.BLOCKS) if args.block is None else [args.block]
+    texts = [gen.generate(cfg, b, args.format, args.layer) for b in blocks]
+    text = "\n".join(texts)
+    what = (f"{args.format} of {'every block' if args.block is None else 'block ' + args.block}"
+            f" ({', '.join(blocks) if len(blocks) > 1 else blocks[0]}), network "
+            f"{'-'.join(map(str, cfg.widths))}, {cfg.n_classes} classes, P={cfg.lanes}, "
+            f"k={cfg.counter_bits}")
+    if args.output == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        print(f"xnorlearn generate: wrote {what} to stdout", file=sys.stderr)
+    else:
+        pathlib.Path(args.output).write_text(text)
+        print(f"wrote {args.output}: {what}, {len(text.encode())} bytes")
+    return 0
+
+
+def _register_generate(sub):
+    from ..hw.generate import BLOCKS
+    p = _subparser(sub, "generate", help="write Verilog or RTLIL of the gateware blocks",
+                   description="Generate Verilog (or RTLIL) of one gateware block, or of all "
+                               "blocks, sized by a configuration (the library default, a "
+                               "board's default with --board, a file with --config; the "
+                               "network flags override it). Output is byte-for-byte "
+                               "deterministic.")
+    p.add_argument("--block", metavar="NAME",
+                   help=f"block to generate (default: all); one of {', '.join(BLOCKS)}")
+    p.add_argument("-o", "--output", metavar="OUT", default="-",
+                   help="output file, - for stdout")
+    p.add_argument("--format", choices=("verilog", "rtlil"), default="verilog",
+                   help="output format")
+    p.add_argument("--layer", type=int_at_least(0), default=0,
+                   help="hidden layer (0-based) the layer-specific blocks are sized for")
+    p.add_argument("--board", metavar="NAME",
+                   help="start from this board's default configuration (default: none)")
+    p.add_argument("--list-blocks", action="store_true", help="list the blocks and exit")
+    add_network_args(p, dataset=False)
+    p.set_defaults(func=cmd_generate)
+
+
 # ------------------------------------------------------------------------------ parser
 def build_parser():
-    from .datasets import DATASETS
     from .model import VARIANTS
 
-    p = argparse.ArgumentParser(prog="xnorlearn", description=(
+    p = _Parser(prog="xnorlearn", formatter_class=_Formatter, description=(
         "Binary neural networks that train on the FPGA: golden model, gateware generator, "
         "co-simulation and board flow."))
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p.add_argument("--version", action="version", version=f"xnorlearn {version()}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           parser_class=_Parser)
 
-    t = sub.add_parser("train", help="train the golden model on a dataset",
-                       description="Train the golden model (paper or hw variant) and report "
-                                   "per-epoch train/test accuracy.")
-    t.add_argument("--dataset", choices=DATASETS, default="digits")
-    t.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist default: "
-                                      "/usr/share/datasets/fashion-mnist)")
-    t.add_argument("--split", choices=("paper", "official"), default="paper",
-                   help="paper: last 10 000 of the shuffled training file as test; "
-                        "official: the t10k files")
-    t.add_argument("--encoding", choices=("thermometer", "median"), default="thermometer",
-                   help="digits only: 8-level thermometer code per pixel (512 inputs, default) "
-                        "or the paper's median binarisation (64 inputs)")
-    t.add_argument("--config", help="configuration file (.toml or .json); flags override it")
-    t.add_argument("--layers", help="hidden-layer widths, e.g. 135,135")
-    t.add_argument("--group-size", help="group size gamma (one value, or one per layer)")
-    t.add_argument("--counter-bits", type=int, help="hw counter width k (default 8)")
-    t.add_argument("--batch", type=int, help="mini-batch / reinforcement interval B (default 100)")
-    t.add_argument("--epochs", type=int, default=5)
-    t.add_argument("--variant", choices=VARIANTS, default="hw")
-    t.add_argument("--seed", type=int, help="seed of every random choice (default 42)")
-    t.add_argument("--json", metavar="OUT", help="write the result as JSON")
-    t.add_argument("--plot", metavar="OUT.png", help="write the accuracy curves")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t = _subparser(sub, "train", help="train the golden model (or a board) on a dataset",
+                   description="Train the golden model (paper or hw variant), or the chip on "
+                               "a board, and report per-epoch train/test accuracy.")
+    add_dataset_args(t)
+    add_network_args(t)
+    t.add_argument("--epochs", type=int_at_least(1), default=5, metavar="N",
+                   help="epochs to train (with --resume: the total, counting the "
+                        "checkpoint's)")
+    t.add_argument("--variant", choices=VARIANTS, default="hw",
+                   help="hw: the on-chip rule (bit-exact spec of the gateware); paper: the "
+                        "published algorithm")
+    t.add_argument("--json", metavar="OUT", help="write the result as JSON (default: none)")
+    t.add_argument("--plot", metavar="OUT.png", help="write the accuracy curves "
+                                                     "(default: none)")
+    t.add_argument("--save", metavar="CKPT.npz",
+                   help="write a checkpoint after every epoch, atomically (default: none)")
+    t.add_argument("--resume", metavar="CKPT.npz",
+                   help="continue bit-exactly from a checkpoint (default: start afresh)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
     t.add_argument("--target", choices=("golden", "board"), default="golden",
-                   help="golden: the NumPy model (default); board: a programmed FPGA over "
-                        "its serial port")
-    t.add_argument("--board", metavar="NAME", help="--target board: which board (its default "
-                                                    "configuration unless --config/--layers)")
+                   help="golden: the NumPy model; board: a programmed FPGA over its serial "
+                        "port")
+    t.add_argument("--board", metavar="NAME", help="--target board: which board, its default "
+                                                    "configuration unless --config/--layers "
+                                                    "(default: none)")
     t.add_argument("--port", metavar="DEVICE", help="--target board: serial port, e.g. "
-                                                     "/dev/ttyUSB1 (any pyserial URL)")
-    t.add_argument("--baud", type=int, default=115200, help="--target board: baud rate "
-                                                              "(default 115200)")
+                                                     "/dev/ttyUSB1, any pyserial URL "
+                                                     "(default: none)")
+    t.add_argument("--baud", type=int_at_least(1), help="--target board: baud rate "
+                                                        "(default: 115200)")
     t.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("sim", help="train the generated Verilog in co-simulation, bit-exact "
-                                   "against the golden model",
-                       description="Co-simulate the whole trainer (Verilator + cocotb) through "
-                                   "its UART, comparing every counter with the golden model "
-                                   "after every sample.")
-    s.add_argument("--dataset", choices=DATASETS, default="digits")
-    s.add_argument("--data-dir")
-    s.add_argument("--encoding", choices=("thermometer", "median"), default="median",
-                   help="digits only (default median: 64 inputs)")
-    s.add_argument("--config", help="configuration file (.toml or .json); flags override it")
-    s.add_argument("--layers", help="hidden-layer widths, e.g. 64,64")
-    s.add_argument("--group-size", help="group size gamma (one value, or one per layer)")
-    s.add_argument("--lanes", type=int, help="XNOR-popcount lanes P (default 8)")
-    s.add_argument("--counter-bits", type=int)
-    s.add_argument("--batch", type=int, help="reinforcement sweep interval B")
-    s.add_argument("--seed", type=int)
-    s.add_argument("--uart-divisor", type=int, default=4,
-                   help="clock cycles per UART bit in simulation (default 4)")
-    s.add_argument("--samples", type=int, default=300, help="training samples")
-    s.add_argument("--test-samples", type=int, default=100,
-                   help="test samples inferred on the chip after training")
-    s.add_argument("--check-every", type=int, default=1,
-                   help="compare the full state every N samples (default 1: every sample)")
-    s.add_argument("--waves", metavar="OUT", help="write a waveform dump (VCD) here")
-    s.add_argument("--build-dir", help="Verilator build cache (default ./build/cocotb)")
-    s.add_argument("--verbose", action="store_true",
-                   help="show the Verilator build and every cocotb log line")
-    s.add_argument("--json", metavar="OUT")
+    e = _subparser(sub, "eval", help="evaluate a checkpoint: accuracy, per class, confusion",
+                   description="Infer a dataset with a checkpoint's network: accuracy, "
+                               "per-class accuracy and the confusion matrix.")
+    e.add_argument("--checkpoint", required=True, metavar="CKPT.npz",
+                   help="checkpoint written by `xnorlearn train --save` (required)")
+    add_dataset_args(e, default=None, default_help="the checkpoint's data, loaded with the "
+                                                    "same flags")
+    e.add_argument("--part", choices=("test", "train"), default="test",
+                   help="which part of the dataset to evaluate")
+    e.add_argument("--target", choices=("golden", "sim", "emulator", "board"),
+                   default="golden",
+                   help="where inference runs: golden = the golden model; sim = the "
+                        "co-simulated chip (Verilator) powered on in the checkpoint's state; "
+                        "emulator / board = a chip behind a serial port (the board "
+                        "emulator, or --board/--port) after INIT and WRITE_STATE; every "
+                        "target is compared with the golden model")
+    e.add_argument("--samples", type=int_at_least(1), metavar="N",
+                   help="evaluate only the first N samples (default: all; 100 with --target "
+                        "sim)")
+    e.add_argument("--board", metavar="NAME", help="--target board: which board "
+                                                    "(default: none)")
+    e.add_argument("--port", metavar="DEVICE", help="--target board: serial port "
+                                                     "(default: none)")
+    e.add_argument("--baud", type=int_at_least(1), help="--target board: baud rate "
+                                                        "(default: 115200)")
+    e.add_argument("--cache-dir", metavar="DIR",
+                   help="--target sim: Verilator build cache (default: as for sim)")
+    e.add_argument("--verbose", action="store_true",
+                   help="--target sim: show the Verilator build and cocotb log")
+    e.add_argument("--json", metavar="OUT", help="write the result as JSON (default: none)")
+    e.add_argument("--plot", metavar="OUT.png", help="draw the confusion matrix "
+                                                     "(default: none)")
+    e.set_defaults(func=cmd_eval, seed=None)
+
+    s = _subparser(sub, "sim", help="train the generated Verilog in co-simulation, bit-exact "
+                                    "against the golden model",
+                   description="Co-simulate the whole trainer (Verilator + cocotb) through "
+                               "its UART, comparing every counter with the golden model "
+                               "after every sample. With --board, the board's default "
+                               "configuration and its own counter bank, projected at its "
+                               "clock.")
+    add_dataset_args(s, default=None, default_help="digits; fashion-mnist with --board")
+    add_network_args(s)
+    s.add_argument("--board", metavar="NAME",
+                   help="co-simulate this board's default configuration (or --config / "
+                        "--layers) with its own counter bank; report samples/s at its "
+                        "clock (default: none, the plain block-RAM bank)")
+    s.add_argument("--uart-divisor", type=int_at_least(2), default=4, metavar="N",
+                   help="clock cycles per UART bit in simulation")
+    _add_cosim_run_args(s, 300, 100)
     s.set_defaults(func=cmd_sim)
 
-    d = sub.add_parser("demo", help="on-chip training of the bundled digits in co-simulation",
-                       description="Train a 512-64 network on the bundled 8x8 digits inside "
-                                   "the co-simulated chip, check it bit-exact against the "
-                                   "golden model, report accuracy and projected throughput.")
-    d.add_argument("--samples", type=int, default=500)
-    d.add_argument("--test-samples", type=int, default=200)
-    d.add_argument("--check-every", type=int, default=1)
-    d.add_argument("--waves", metavar="OUT")
-    d.add_argument("--build-dir")
-    d.add_argument("--verbose", action="store_true")
-    d.add_argument("--json", metavar="OUT")
+    d = _subparser(sub, "demo", help="on-chip training of the bundled digits in co-simulation",
+                   description="Train a 512-64 network on the bundled 8x8 digits inside "
+                               "the co-simulated chip, check it bit-exact against the "
+                               "golden model, report accuracy and projected throughput.")
+    _add_cosim_run_args(d, 500, 200)
     d.set_defaults(func=cmd_demo)
 
-    try:
-        from xnorlearn.hw import generate
-    except ImportError:
-        generate = None
-    if generate is not None and hasattr(generate, "register"):
-        generate.register(sub)
+    _register_generate(sub)
     from xnorlearn.boards import cli as boards_cli
     boards_cli.register(sub)
     return p
 
 
 def main(argv=None):
+    from .checkpoint import CheckpointError
     from .config import ConfigError
     from .datasets import DatasetError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as e:
+        print(f"xnorlearn: error: {e}", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
-    except (CliError, ConfigError, DatasetError, ValueError, OSError) as e:
+    except (CliError, ConfigError, DatasetError, CheckpointError, ValueError, OSError) as e:
         print(f"xnorlearn: error: {e}", file=sys.stderr)
         return 2
     except RuntimeError as e:      # CosimError (design != golden model), toolchain failures

@@ -17,6 +17,10 @@ Datasets
     the first 50 000 the training set. ``split="official"``: training file / t10k file, median
     over the training file. FashionMNIST defaults to ``/usr/share/datasets/fashion-mnist``
     (Debian package ``dataset-fashion-mnist``).
+a ``.csv`` or ``.npz`` file
+    one's own tabular data (:func:`load_table`): per numeric feature a quantile thermometer
+    code (or a median bit), categorical columns one-hot, missing values filled with the
+    column's mode; classes are the distinct labels.
 ``prototypes``
     the paper's synthetic set: 10 random +-1 prototypes of dimension 1000, each sample flips each
     bit of its class prototype with probability 0.44; 1200 unique samples per class, 10 000
@@ -53,6 +57,8 @@ __all__ = [
     "load_fashion_mnist",
     "load_idx_dataset",
     "load_mnist",
+    "load_table",
+    "is_table_path",
     "make_prototypes",
     "one_hot_pm1",
     "read_idx",
@@ -60,6 +66,12 @@ __all__ = [
 ]
 
 DATASETS = ("digits", "fashion-mnist", "mnist", "prototypes")
+
+#: file types of one's own tabular data (:func:`load_table`)
+TABLE_SUFFIXES = (".csv", ".npz")
+
+#: most classes a configuration allows (Config.n_classes)
+MAX_CLASSES = 256
 
 DEFAULT_FASHION_MNIST_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
 
@@ -76,6 +88,8 @@ _IDX_TYPES = {
 }
 _IDX_TYPE_NAMES = {0x08: "uint8", 0x09: "int8", 0x0B: "int16", 0x0C: "int32",
                    0x0D: "float32", 0x0E: "float64"}
+
+_IDX_TYPE_CODES = {dt: code for code, dt in _IDX_TYPES.items()}
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -549,6 +563,11 @@ def _read_images_labels(folder, base_images, base_labels, name):
     lbl_path = _find_idx(folder, base_labels, name)
     images = read_idx(img_path)
     labels = read_idx(lbl_path)
+    for path, arr in ((img_path, images), (lbl_path, labels)):
+        if arr.dtype != np.uint8:
+            raise DatasetError(f"{path}: IDX type {arr.dtype} (type byte 0x"
+                               f"{_IDX_TYPE_CODES[arr.dtype.newbyteorder('>')]:02X}): only "
+                               f"unsigned byte data (type 0x08) is supported")
     if images.ndim != 3:
         raise DatasetError(f"{img_path}: expected 3-D images (n, rows, cols), header gives "
                            f"{images.ndim} dimensions {_dims_text(images.shape)}")
@@ -560,10 +579,9 @@ def _read_images_labels(folder, base_images, base_labels, name):
     if labels.shape[0] != images.shape[0]:
         raise DatasetError(f"{lbl_path}: {labels.shape[0]} labels but {img_path.name} holds "
                            f"{images.shape[0]} images")
-    if labels.size and (labels.min() < 0 or labels.max() >= 10):
-        bad = labels[(labels < 0) | (labels >= 10)]
-        raise DatasetError(f"{lbl_path}: labels must lie in 0..9, found {bad.size} outside "
-                           f"(e.g. {int(bad[0])})")
+    if labels.size and labels.max() >= MAX_CLASSES:
+        raise DatasetError(f"{lbl_path}: labels must lie in 0..{MAX_CLASSES - 1}, found "
+                           f"{int(labels.max())}")
     if images.shape[0] == 0:
         raise DatasetError(f"{img_path}: holds no images")
     return images, labels.astype(np.int64), img_path, lbl_path
@@ -594,7 +612,8 @@ def load_idx_dataset(name, data_dir, split="paper", seed=42, n_test=10000) -> Da
     Returns
     -------
     Dataset
-        ``rows * cols`` inputs (784), 10 classes.
+        ``rows * cols`` inputs (784); classes: the largest label + 1 (10 for MNIST and
+        FashionMNIST). Only unsigned-byte IDX files (type 0x08) are accepted.
     """
     if name not in ("fashion-mnist", "mnist"):
         raise DatasetError(f"load_idx_dataset: unknown IDX dataset {name!r}, expected "
@@ -633,6 +652,12 @@ def load_idx_dataset(name, data_dir, split="paper", seed=42, n_test=10000) -> Da
     else:
         t_images, t_labels, t_img_path, t_lbl_path = _read_images_labels(
             folder, _IDX_FILES[2], _IDX_FILES[3], name)
+        top = int(labels.max())
+        if t_labels.size and t_labels.max() > top:
+            bad = t_labels[t_labels > top]
+            raise DatasetError(f"{t_lbl_path}: labels must lie in 0..{top} (the classes of the "
+                               f"training file), found {bad.size} outside (e.g. "
+                               f"{int(bad[0])})")
         if t_images.shape[1:] != (rows, cols):
             raise DatasetError(f"{t_img_path}: images are {_dims_text(t_images.shape[1:])} but "
                                f"the training images are {rows}x{cols}")
@@ -642,10 +667,12 @@ def load_idx_dataset(name, data_dir, split="paper", seed=42, n_test=10000) -> Da
         info["source"].update(test_images=str(t_img_path), test_labels=str(t_lbl_path))
         info.update(seed=None)
     info["median"] = thr
+    # the number of classes comes from the data: one more than the largest label
+    n_classes = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
     return Dataset(name=name,
                    x_train=np.ascontiguousarray(x_train), y_train=np.ascontiguousarray(y_train),
                    x_test=np.ascontiguousarray(x_test), y_test=np.ascontiguousarray(y_test),
-                   n_classes=10, info=info)
+                   n_classes=n_classes, info=info)
 
 
 def load_fashion_mnist(data_dir=None, split="paper", seed=42, n_test=10000) -> Dataset:
@@ -744,18 +771,267 @@ def make_prototypes(seed=42, n_classes=10, dim=1000, flip=0.44, per_class=1200,
     )
 
 
+# ------------------------------------------------------------------------------ tables
+TABLE_ENCODINGS = ("thermometer", "median")
+_MISSING = {"", "na", "nan", "n/a", "?", "null", "none", "-"}
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _label_order(values):
+    """Distinct labels sorted (numerically when they are all numbers)."""
+    uniq = set(values)
+    if all(_is_number(v) for v in uniq):
+        return sorted(uniq, key=float)
+    return sorted(uniq)
+
+
+def _looks_like_header(rows):
+    """The first row is a header if a column holds numbers below a non-number in it, or if
+    none of its fields appears again in its column (names, not values)."""
+    first, rest = [c.strip() for c in rows[0]], rows[1:]
+    if all(_is_number(c) for c in first):
+        return False
+    if not rest:
+        return True
+    for j, name in enumerate(first):
+        below = [r[j].strip() for r in rest if j < len(r)]
+        present = [v for v in below if v.lower() not in _MISSING]
+        if not _is_number(name) and present and all(_is_number(v) for v in present):
+            return True
+    return all(name not in {r[j].strip() for r in rest if j < len(r)}
+               for j, name in enumerate(first))
+
+
+def _read_csv(path, label_column):
+    import csv
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DatasetError(f"{path}: cannot read CSV: {e}") from None
+    if not rows:
+        raise DatasetError(f"{path}: empty CSV file")
+    header = None
+    if _looks_like_header(rows):
+        header, rows = [c.strip() for c in rows[0]], rows[1:]
+    if not rows:
+        raise DatasetError(f"{path}: no data rows after the header")
+    width = len(header) if header else len(rows[0])
+    for i, r in enumerate(rows):
+        if len(r) != width:
+            raise DatasetError(f"{path}: row {i + 1 + (header is not None)} has {len(r)} "
+                               f"fields, expected {width}")
+    names = header or [str(i) for i in range(width)]
+    if label_column is None:
+        col = width - 1
+    elif isinstance(label_column, str) and header and label_column in header:
+        col = header.index(label_column)
+    else:
+        try:
+            col = int(label_column)
+        except (TypeError, ValueError):
+            raise DatasetError(f"{path}: no column named {label_column!r}"
+                               + (f"; columns: {', '.join(header)}" if header else
+                                  " (the file has no header row; give the column index)"))\
+                from None
+        if not -width <= col < width:
+            raise DatasetError(f"{path}: label column index {col} out of range: the file has "
+                               f"{width} columns")
+        col %= width
+    labels = [r[col].strip() for r in rows]
+    if any(v.lower() in _MISSING for v in labels):
+        raise DatasetError(f"{path}: column {names[col]!r} (the labels) has missing values")
+    features = [[r[j].strip() for j in range(width) if j != col] for r in rows]
+    return features, labels, [n for j, n in enumerate(names) if j != col], names[col]
+
+
+def _read_npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such file") from None
+    except Exception as e:  # noqa: BLE001 - zip / format errors
+        raise DatasetError(f"{path}: cannot read .npz: {e}") from None
+    missing = [k for k in ("x", "y") if k not in arrays]
+    if missing:
+        raise DatasetError(f"{path}: needs arrays 'x' (samples x features) and 'y' (labels); "
+                           f"missing {', '.join(missing)}; has {', '.join(arrays) or 'none'}")
+    x, y = arrays["x"], arrays["y"]
+    if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
+        raise DatasetError(f"{path}: 'x' must be 2-D and 'y' 1-D with one label per row, got "
+                           f"shapes {x.shape} and {y.shape}")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise DatasetError(f"{path}: 'x' must hold numbers, got dtype {x.dtype}")
+    # numbers stay numbers (NaN = missing): a float matrix instead of rows of strings
+    return x.astype(np.float64), [str(v) for v in y.tolist()], \
+        [str(i) for i in range(x.shape[1])], "y"
+
+
+def load_table(path, label_column=None, encoding="thermometer", levels=32, seed=42,
+               test_fraction=0.2) -> Dataset:
+    """One's own tabular data, encoded as in the paper's tabular experiments.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.csv`` (the first row is a header if a column holds numbers below a non-number,
+        or if none of its fields appears again in its column) or ``.npz``
+        with arrays ``x`` (samples x features, numbers) and ``y`` (labels).
+    label_column : str or int, optional
+        CSV: the label column's name (header) or index (negative counts from the end);
+        default: the last column.
+    encoding : {"thermometer", "median"}
+        Numeric features: a thermometer code at the training column's quantiles with
+        ``levels`` levels (``levels - 1`` bits, :func:`thermometer_encode`), or one bit
+        ``x > median of the training column``. A column with any non-numeric value is
+        categorical: one-hot ±1 over its training categories (a category seen only in the
+        test part codes as all −1). Missing values (empty, ``NA``, ``nan``, ``?``, ``null``)
+        are filled with the column's mode over the training part.
+    levels : int, default 32
+    seed : int, default 42
+        Shuffling seed; the last ``round(n * test_fraction)`` samples are the test set.
+    test_fraction : float, default 0.2
+
+    Returns
+    -------
+    Dataset
+        named after the file's stem; classes are the distinct labels (sorted, numerically
+        if they are numbers), listed in ``info["classes"]``.
+    """
+    path = pathlib.Path(os.fspath(path)).expanduser()
+    seed = _check_seed(seed, str(path))
+    if encoding not in TABLE_ENCODINGS:
+        raise DatasetError(f"{path}: unknown encoding {encoding!r}, expected one of "
+                           f"{', '.join(TABLE_ENCODINGS)}")
+    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 2:
+        raise DatasetError(f"{path}: levels must be an integer >= 2, got {levels!r}")
+    if not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
+        raise DatasetError(f"{path}: test_fraction must lie strictly between 0 and 1, "
+                           f"got {test_fraction!r}")
+    if path.is_dir():
+        raise DatasetError(f"{path}: is a folder, expected a .csv or .npz file")
+    if path.suffix.lower() == ".csv":
+        features, labels, names, label_name = _read_csv(path, label_column)
+    elif path.suffix.lower() == ".npz":
+        if label_column is not None:
+            raise DatasetError(f"{path}: a .npz table's labels are its array 'y'; "
+                               f"label_column is for .csv files")
+        features, labels, names, label_name = _read_npz(path)
+    else:
+        raise DatasetError(f"{path}: unknown table format {path.suffix!r} (use .csv or .npz)")
+    n = len(labels)
+    n_test = int(round(n * test_fraction))
+    if not 0 < n_test < n:
+        raise DatasetError(f"{path}: {n} samples: test_fraction={test_fraction} leaves an empty "
+                           f"train or test set")
+    classes = _label_order(labels)
+    if len(classes) < 2:
+        raise DatasetError(f"{path}: column {label_name!r} has {len(classes)} distinct label(s); "
+                           f"at least 2 classes are needed")
+    if len(classes) > MAX_CLASSES:
+        raise DatasetError(f"{path}: column {label_name!r} has {len(classes)} distinct labels, "
+                           f"at most {MAX_CLASSES} classes are supported")
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[v] for v in labels], dtype=np.int64)
+    perm = np.random.default_rng(seed).permutation(n)
+    tr, te = perm[:n - n_test], perm[n - n_test:]
+    blocks_tr, blocks_te, columns = [], [], []
+    matrix = isinstance(features, np.ndarray)
+    for j, name in enumerate(names):
+        if matrix:
+            vals = features[:, j].copy()
+            if np.isnan(vals[tr]).all():
+                raise DatasetError(f"{path}: column {name!r} has no values in the training "
+                                   f"part")
+            numeric = True
+        else:
+            col = [row[j] for row in features]
+            present = [v for v in col if v.lower() not in _MISSING]
+            train_present = [col[i] for i in tr if col[i].lower() not in _MISSING]
+            if not train_present:
+                raise DatasetError(f"{path}: column {name!r} has no values in the training "
+                                   f"part")
+            numeric = all(_is_number(v) for v in present)
+            if numeric:
+                vals = np.array([float(v) if v.lower() not in _MISSING else np.nan
+                                 for v in col])
+        if numeric:
+            if not np.isfinite(vals[~np.isnan(vals)]).all():
+                raise DatasetError(f"{path}: column {name!r} holds infinite values")
+            uniq, counts = np.unique(vals[tr][~np.isnan(vals[tr])], return_counts=True)
+            mode = float(uniq[np.argmax(counts)])
+            vals[np.isnan(vals)] = mode
+            part_tr, part_te = vals[tr][:, None], vals[te][:, None]
+            if encoding == "thermometer":
+                (btr, bte), thr = thermometer_encode(part_tr, part_te, levels=levels)
+                columns.append({"name": name, "kind": "numeric", "missing_filled": mode,
+                                "thresholds": thr[0].tolist()})
+            else:
+                med = float(np.median(part_tr))
+                btr, bte = _bits(part_tr > med), _bits(part_te > med)
+                columns.append({"name": name, "kind": "numeric", "missing_filled": mode,
+                                "median": med})
+        else:
+            uniq, counts = np.unique(np.array(train_present), return_counts=True)
+            mode = str(uniq[np.argmax(counts)])
+            filled = [mode if v.lower() in _MISSING else v for v in col]
+            cats = sorted(set(filled[i] for i in tr))
+            cidx = {c: k for k, c in enumerate(cats)}
+            onehot = np.zeros((n, len(cats)), dtype=np.uint8)
+            for i, v in enumerate(filled):
+                if v in cidx:
+                    onehot[i, cidx[v]] = 1
+            btr, bte = onehot[tr], onehot[te]
+            columns.append({"name": name, "kind": "categorical", "missing_filled": mode,
+                            "categories": cats})
+        blocks_tr.append(btr)
+        blocks_te.append(bte)
+    x_train = np.ascontiguousarray(np.concatenate(blocks_tr, axis=1), dtype=np.uint8)
+    x_test = np.ascontiguousarray(np.concatenate(blocks_te, axis=1), dtype=np.uint8)
+    return Dataset(
+        name=path.stem, x_train=x_train, y_train=np.ascontiguousarray(y[tr]),
+        x_test=x_test, y_test=np.ascontiguousarray(y[te]), n_classes=len(classes),
+        info={"source": "table", "path": str(path), "split": "paper", "seed": seed,
+              "test_fraction": test_fraction, "encoding": encoding,
+              "levels": int(levels) if encoding == "thermometer" else None,
+              "label_column": label_name, "classes": classes, "columns": columns,
+              "binarisation": ("per-feature quantile thermometer" if encoding == "thermometer"
+                               else "per-feature x > median") +
+                              ", categorical one-hot, missing -> column mode"},
+    )
+
+
+def is_table_path(name):
+    """True if ``name`` names a table file (:data:`TABLE_SUFFIXES`) rather than a dataset."""
+    return isinstance(name, (str, os.PathLike)) and \
+        pathlib.Path(os.fspath(name)).suffix.lower() in TABLE_SUFFIXES
+
+
 _ALIASES = {"fashion-mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
             "fmnist": "fashion-mnist", "mnist": "mnist", "digits": "digits",
             "prototypes": "prototypes"}
 
 
-def load_dataset(name, data_dir=None, split="paper", seed=42, encoding="thermometer") -> Dataset:
+def load_dataset(name, data_dir=None, split="paper", seed=42, encoding="thermometer", *,
+                 label_column=None, levels=32, test_fraction=0.2) -> Dataset:
     """Load a dataset by name.
 
     Parameters
     ----------
     name : str
-        One of :data:`DATASETS` (case-insensitive; ``_`` may stand for ``-``).
+        One of :data:`DATASETS` (case-insensitive; ``_`` may stand for ``-``), or the path of
+        a ``.csv`` / ``.npz`` table (:func:`load_table`, which takes ``label_column``,
+        ``levels`` and ``test_fraction``).
     data_dir : str or os.PathLike, optional
         Folder of the IDX files (FashionMNIST: defaults to the Debian folder; MNIST: required).
         Ignored by ``digits`` and ``prototypes``.
@@ -770,10 +1046,16 @@ def load_dataset(name, data_dir=None, split="paper", seed=42, encoding="thermome
     -------
     Dataset
     """
+    if is_table_path(name):
+        if split != "paper":
+            raise DatasetError(f"{name}: only split='paper' exists for tables")
+        return load_table(name, label_column=label_column, encoding=encoding, levels=levels,
+                          seed=seed, test_fraction=test_fraction)
     key = _ALIASES.get(str(name).strip().lower().replace("_", "-")) if isinstance(name, str) \
         else None
     if key is None:
-        raise DatasetError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+        raise DatasetError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}, "
+                           f"or the path of a .csv / .npz table")
     if split not in SPLITS:
         raise DatasetError(f"{key}: unknown split {split!r}, expected one of {SPLITS}")
     if key in ("digits", "prototypes") and split != "paper":

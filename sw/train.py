@@ -15,7 +15,8 @@ import numpy as np
 
 from . import prng
 
-__all__ = ["EpochResult", "TrainResult", "epoch_order", "run_training", "plot_curves"]
+__all__ = ["EpochResult", "TrainResult", "epoch_order", "run_training", "plot_curves",
+           "warm_up"]
 
 
 def epoch_order(seed, epoch, n):
@@ -43,6 +44,7 @@ class TrainResult:
     wall_seconds: float = 0.0
     train_samples_per_s: float = 0.0     # all epochs, training only
     infer_samples_per_s: float = 0.0     # forward-only, on the test set
+    interrupted: bool = False            # Ctrl-C: only the finished epochs are here
 
     @property
     def final_test_accuracy(self):
@@ -54,59 +56,97 @@ class TrainResult:
         return d
 
 
+def warm_up(trainer, dataset):
+    """Compile the golden model's Numba kernels before anything is timed: train, flush and
+    infer two samples on a throw-away copy of ``trainer`` (same class and configuration), so
+    the first epoch's samples/s measures training, not JIT compilation. Other trainers (the
+    chip) need nothing."""
+    from .model import _Model
+    if not isinstance(trainer, _Model) or not len(dataset.y_train):
+        return
+    scratch = type(trainer)(trainer.cfg)
+    k = min(2, len(dataset.y_train))
+    scratch.train(dataset.x_train[:k], dataset.y_train[:k])
+    scratch.end_epoch()
+    scratch.evaluate(dataset.x_train[:k], dataset.y_train[:k])
+
+
 def run_training(trainer, dataset, epochs, *, seed, chunk=2000, progress=None, on_epoch=None,
-                 variant=None):
-    """Train ``trainer`` on ``dataset`` for ``epochs`` epochs and evaluate after each.
+                 variant=None, start_epoch=0, start_accuracy=0.0, history=()):
+    """Train ``trainer`` on ``dataset`` up to epoch ``epochs`` and evaluate after each.
 
     ``progress(epoch, done, total)`` is called between chunks of ``chunk`` samples;
-    ``on_epoch(EpochResult)`` after each epoch.
+    ``on_epoch(EpochResult)`` after each epoch. To continue a run (a checkpoint),
+    ``start_epoch`` is the number of finished epochs, ``start_accuracy`` the last one's
+    training accuracy (it sets the next thresholds) and ``history`` their
+    :class:`EpochResult` records; epochs ``start_epoch + 1 .. epochs`` are trained.
+
+    Ctrl-C (``KeyboardInterrupt``) propagates with the finished epochs attached as its
+    ``result`` attribute (a :class:`TrainResult`, ``interrupted`` set).
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if not 0 <= start_epoch < epochs:
+        raise ValueError(f"the run already has {start_epoch} epochs; epochs (the total) must "
+                         f"be larger, got {epochs}")
     cfg = trainer.cfg
     result = TrainResult(config=cfg.to_dict(), variant=variant or trainer.variant,
                          dataset={"name": dataset.name, "n_train": len(dataset.y_train),
                                   "n_test": len(dataset.y_test), "n_inputs": dataset.n_inputs,
+                                  "n_classes": dataset.n_classes,
                                   **{k: v for k, v in dataset.info.items()
                                      if isinstance(v, (str, int, float))}})
+    result.epochs = list(history)
     n = len(dataset.y_train)
-    accuracy = 0.0
+    accuracy = start_accuracy
+    warm_up(trainer, dataset)
     t_start = time.perf_counter()
     train_time = 0.0
     infer_time = 0.0
     infer_count = 0
-    for epoch in range(epochs):
-        trainer.set_accuracy(accuracy)
-        probs = [prng.reinforce_probability(cfg.p_reinforce, accuracy, cfg.fan_in(l))
-                 for l in range(cfg.n_layers)]
-        tables = getattr(trainer, "tables", None)        # what this epoch's sweeps use
-        tables = None if tables is None else [[int(v) for v in t] for t in tables]
-        trainer.reset_counters()
-        order = epoch_order(seed, epoch, n)
-        if progress:
-            progress(epoch, 0, n)
-        t0 = time.perf_counter()
-        for lo in range(0, n, chunk):
-            trainer.train(dataset.x_train, dataset.y_train, order[lo:lo + chunk])
+    trained = 0
+
+    def finish():
+        result.wall_seconds = time.perf_counter() - t_start
+        result.train_samples_per_s = trained / train_time if train_time > 0 else 0.0
+        result.infer_samples_per_s = infer_count / infer_time if infer_time > 0 else 0.0
+        return result
+
+    try:
+        for epoch in range(start_epoch, epochs):
+            trainer.set_accuracy(accuracy)
+            probs = [prng.reinforce_probability(cfg.p_reinforce, accuracy, cfg.fan_in(l))
+                     for l in range(cfg.n_layers)]
+            tables = getattr(trainer, "tables", None)        # what this epoch's sweeps use
+            tables = None if tables is None else [[int(v) for v in t] for t in tables]
+            trainer.reset_counters()
+            order = epoch_order(seed, epoch, n)
             if progress:
-                progress(epoch, min(lo + chunk, n), n)
-        trainer.end_epoch()
-        dt = time.perf_counter() - t0
-        train_time += dt
-        accuracy = trainer.train_accuracy
-        t1 = time.perf_counter()
-        test_acc = trainer.evaluate(dataset.x_test, dataset.y_test)
-        infer_time += time.perf_counter() - t1
-        infer_count += len(dataset.y_test)
-        er = EpochResult(epoch + 1, accuracy, test_acc, dt, n / dt if dt > 0 else 0.0,
-                         probs, tables)
-        result.epochs.append(er)
-        if on_epoch:
-            on_epoch(er)
-    result.wall_seconds = time.perf_counter() - t_start
-    result.train_samples_per_s = n * epochs / train_time if train_time > 0 else 0.0
-    result.infer_samples_per_s = infer_count / infer_time if infer_time > 0 else 0.0
-    return result
+                progress(epoch, 0, n)
+            t0 = time.perf_counter()
+            for lo in range(0, n, chunk):
+                trainer.train(dataset.x_train, dataset.y_train, order[lo:lo + chunk])
+                if progress:
+                    progress(epoch, min(lo + chunk, n), n)
+            trainer.end_epoch()
+            dt = time.perf_counter() - t0
+            accuracy = trainer.train_accuracy
+            t1 = time.perf_counter()
+            test_acc = trainer.evaluate(dataset.x_test, dataset.y_test)
+            train_time += dt
+            trained += n
+            infer_time += time.perf_counter() - t1
+            infer_count += len(dataset.y_test)
+            er = EpochResult(epoch + 1, accuracy, test_acc, dt, n / dt if dt > 0 else 0.0,
+                             probs, tables)
+            result.epochs.append(er)
+            if on_epoch:
+                on_epoch(er)
+    except KeyboardInterrupt as e:
+        finish().interrupted = True
+        e.result = result
+        raise
+    return finish()
 
 
 def plot_curves(result, path):

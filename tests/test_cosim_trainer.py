@@ -37,7 +37,7 @@ def test_trainer_cosim_bit_exact_300_samples(name, tmp_path):
     spram = params.pop("spram", False)
     cfg = Config(n_inputs=ds.n_inputs, n_classes=10, uart_divisor=4, **params)
     r = run_cosim(cfg, ds.x_train[:300], ds.y_train[:300], ds.x_test[:60], ds.y_test[:60],
-                  progress=False, row_words=row_words, spram=spram)
+                  progress=False, row_words=row_words, bank="spram" if spram else None)
     assert r["bit_exact"] and r["samples"] == 300 and r["first_mismatch"] is None
     assert r["inference_matches_golden"] and r["test_samples"] == 60
     fwd = sum(cfg.forward_cycles(l) for l in range(cfg.n_layers))
