@@ -140,6 +140,8 @@ def run_proof(harness, *, mode="bmc", depth=20, solver=SOLVER, name="proof", wor
     setup_environment()
     if mode not in ("bmc", "prove", "cover"):
         raise ValueError(f"mode must be bmc, prove or cover, not {mode!r}")
+    if solver not in _SOLVER_TOOLS:
+        raise ValueError(f"solver must be one of {', '.join(_SOLVER_TOOLS)}, not {solver!r}")
     il = rtlil_text(harness)
     base = pathlib.Path(workdir) if workdir else None
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f"xnl-formal-{name}-", dir=base))
@@ -546,20 +548,24 @@ def _bank_proofs():
         "spram": ("hw/spram.py SpramCounterBank (SpramModel)", SpramCounterBank, 5, True, 8),
     }
     out = []
-    for kind, (block, cls, depth, spram, quick) in kinds.items():
+    for kind, (block, cls, words, spram, quick) in kinds.items():
         latency = 4 if kind == "pipelined" else 1
         claim = ("every READ returns the reference word (RMW semantics, forwarding), "
                  "exact read latency, weights = signs, cmd.ready rule"
                  + (" incl. parity conflicts and `conflicts`" if spram else ""))
-        for k in (3,):
-            out.append(Proof(f"bank_{kind}_k{k}", block, claim,
-                             lambda cls=cls, d=depth, s=spram, k=k:
-                             BankHarness(cls, lanes=2, bits=k, depth=d, spram_rules=s),
-                             "bmc", quick, cover_depth=latency + 3))
-        out.append(Proof(f"bank_{kind}_deep", block, claim + " (3 lanes, k = 4, deeper)",
-                         lambda cls=cls, d=depth, s=spram:
-                         BankHarness(cls, lanes=3, bits=4, depth=d + 2, spram_rules=s),
-                         "bmc", 24, slow=True))
+        out.append(Proof(f"bank_{kind}_k3", block, claim + f"; 2 lanes, k = 3, {words} words",
+                         lambda cls=cls, w=words, s=spram:
+                         BankHarness(cls, lanes=2, bits=3, depth=w, spram_rules=s),
+                         "bmc", quick, cover_depth=latency + 3))
+        out.append(Proof(f"bank_{kind}_k16", block, claim + f"; 2 lanes, k = 16, {words} words",
+                         lambda cls=cls, w=words, s=spram:
+                         BankHarness(cls, lanes=2, bits=16, depth=w, spram_rules=s),
+                         "bmc", quick, slow=True))
+        out.append(Proof(f"bank_{kind}_wide", block,
+                         claim + f"; 3 lanes, k = 4, {words + 2} words, deeper",
+                         lambda cls=cls, w=words, s=spram:
+                         BankHarness(cls, lanes=3, bits=4, depth=w + 2, spram_rules=s),
+                         "bmc", quick + 4, slow=True))
     return out
 
 
