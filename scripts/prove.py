@@ -13,7 +13,20 @@ variants run too, each of which must FAIL.
 import argparse
 import sys
 
-from xnorlearn.sim.formal import MUTANTS, PROOFS, run_proof
+from xnorlearn.sim.formal import MUTANTS, PROOFS, FormalError, run_proof
+
+
+class _Timeout:
+    status, seconds, passed, solver = "TIMEOUT", float("nan"), False, "–"
+
+
+def _run(harness, timeout, **kw):
+    try:
+        return run_proof(harness, timeout=timeout, **kw)
+    except FormalError as e:
+        if "did not finish within" not in str(e):
+            raise
+        return _Timeout()
 
 
 def main(argv=None):
@@ -21,6 +34,7 @@ def main(argv=None):
     ap.add_argument("--slow", action="store_true", help="also the slow (bigger, deeper) proofs")
     ap.add_argument("--mutants", action="store_true", help="also the broken variants")
     ap.add_argument("-k", metavar="TEXT", default="", help="only proofs whose name has TEXT")
+    ap.add_argument("--timeout", type=float, metavar="S", help="give up a proof after S seconds")
     args = ap.parse_args(argv)
     bad = 0
     print("| proof | block | property | bound | solver | time (s) | cover | result |")
@@ -28,12 +42,12 @@ def main(argv=None):
     for p in PROOFS:
         if (p.slow and not args.slow) or args.k not in p.name:
             continue
-        r = run_proof(p.make(), mode=p.mode, depth=p.depth, name=p.name)
+        r = _run(p.make(), args.timeout, mode=p.mode, depth=p.depth, name=p.name)
         bound = "complete (combinational)" if p.mode == "prove" and p.depth == 1 else \
             f"{p.mode} depth {p.depth}"
         cover = "–"
         if p.cover_depth:
-            c = run_proof(p.make(), mode="cover", depth=p.cover_depth, name=p.name)
+            c = _run(p.make(), args.timeout, mode="cover", depth=p.cover_depth, name=p.name)
             cover = f"{c.status} ({c.seconds:.1f} s)"
             bad += not c.passed
         bad += not r.passed
@@ -45,7 +59,7 @@ def main(argv=None):
         for name, (make, mode, depth) in MUTANTS.items():
             if args.k not in name:
                 continue
-            r = run_proof(make(), mode=mode, depth=depth, name=name)
+            r = _run(make(), args.timeout, mode=mode, depth=depth, name=name)
             bad += r.passed
             print(f"| {name} | {mode} depth {depth} | {r.seconds:.1f} | {r.status} |",
                   flush=True)
