@@ -17,7 +17,6 @@ The Amaranth simulator is used, not Verilator: a Verilator build of the whole tr
 import contextlib
 import dataclasses
 import functools
-import json
 import pprint
 import time
 
@@ -35,7 +34,7 @@ from .core_harness import CoreDriver, CoreHarness
 __all__ = ["BANKS", "FAULTS", "Case", "Mismatch", "random_case", "run_case", "write_regression",
            "replay"]
 
-#: Counter-bank kinds: (name, row_words or None)
+#: Counter-bank kinds
 BANKS = ("bram", "pipelined", "spram")
 
 
@@ -228,7 +227,3 @@ def case_record(case, mismatch, samples, seconds):
             "samples_run": samples, "seconds": round(seconds, 3),
             "mismatch": None if mismatch is None else {**dataclasses.asdict(mismatch),
                                                        "text": str(mismatch)}}
-
-
-def dumps(obj):
-    return json.dumps(obj, indent=2)
