@@ -94,7 +94,9 @@ class FormalError(RuntimeError):
 # --------------------------------------------------------------------------- running sby
 @dataclasses.dataclass
 class ProofResult:
-    """Outcome of one SymbiYosys task: ``status`` is ``"PASS"`` or ``"FAIL"``."""
+    """Outcome of one SymbiYosys task: ``status`` is ``"PASS"``, ``"FAIL"`` (a counterexample
+    from reset) or ``"UNKNOWN"`` (k-induction: no counterexample from reset, but the induction
+    step failed, so nothing is proved)."""
     name: str
     mode: str
     depth: int
@@ -171,7 +173,7 @@ def run_proof(harness, *, mode="bmc", depth=20, solver=SOLVER, name="proof", wor
                               f"{timeout} s") from None
         seconds = time.perf_counter() - t0
         done = re.findall(r"DONE \((\w+), rc=\d+\)", log)
-        if not done or done[-1] not in ("PASS", "FAIL"):
+        if not done or done[-1] not in ("PASS", "FAIL", "UNKNOWN"):
             raise FormalError(f"SymbiYosys did not finish {name} ({mode}):\n" + log[-3000:])
         return ProofResult(name, mode, depth, done[-1], seconds, solver, log)
     finally:
