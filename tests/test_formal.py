@@ -45,6 +45,18 @@ def test_broken_variant_fails(name, tmp_path):
     assert "Assert failed" in result.log or "failed" in result.log
 
 
+def test_prove_script_prints_the_table(capsys):
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "prove.py"
+    spec = importlib.util.spec_from_file_location("prove_script", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["-k", "lane_ops_k3"]) == 0
+    out = capsys.readouterr().out
+    assert "| lane_ops_k3 | hw/counters.py apply_lane_ops |" in out and "| PASS |" in out
+
+
 def test_crc_model_matches_protocol():
     """The harness's bit-serial CRC (an independent implementation) equals sw.protocol's."""
     m = Module()
