@@ -317,7 +317,10 @@ def test_link_good_frames():
     rng = random.Random(5)
     reqs = [(c, p) for c, p in (good_request(rng, cfg) for _ in range(40))]
     reqs.append((proto.Command.IDENTIFY, b""))
-    reqs.append((proto.Command.WRITE_STATE, bytes(range(proto.max_payload(cfg)))))
+    # the largest request the buffer holds (SET_THRESHOLDS' tables, or a sample, or state)
+    n = proto.max_payload(cfg)
+    biggest = next(c for c in proto.Command if proto.request_length_ok(cfg, c, n))
+    reqs.append((biggest, bytes(b & 0xFF for b in range(n))))
     bursts = [(proto.encode_frame(c, p), 1) for c, p in reqs]
     replies, requests = run_link(cfg, bursts, "link_good")
     for (c, p), got in zip(reqs, replies):
