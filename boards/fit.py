@@ -28,16 +28,20 @@ ICE40_FF_MAX_BITS = 64
 
 # LUT model (docs/boards.md, "Fit check"), fitted on YoWASP builds of this design:
 #   LUT4 (ECP5) / logic cells (iCE40) = base + per_bit·P·k + per_layer·L + mux·(rows − 1)·P·k
+#                                       + per_fwd_bit·forward_lanes·forward_bits
+#                                       + per_addr_bit·(counter-word address bits)
 # where rows is how many block-RAM rows the counter memory is deep (the read data of a deep
-# memory goes through a rows:1 multiplexer per bit). Calibration points (measured):
-#   iCE40 64-32 P4 k8 SPRAM: 4477 LC; 784-75-75 P4 k8 SPRAM: 5048 LC (-dsp)
-#   ECP5 64-32 P4 k8: 5252 LUT4; 64-32 P8 k8: 5683; 784-255-255 P16 k8 (33 rows): 10658
-# Re-measured after the pipelined rows bank and the core's area changes: iCE40 784-75-75
-# 4754 LC, ECP5 784-255-255 (9 rows) 8898 LUT4 — both within the model's ±15 %.
+# memory goes through a rows:1 multiplexer per bit) and the last term is the forward pass
+# (sign-copy read multiplexers and popcounts). Calibration points (measured, nextpnr):
+#   iCE40, trainer with sign copy, update and sweep engines: 64-32 P4 k8 SPRAM 5319 LC,
+#   32-16 P4 k8 5062 LC, 784-75-75 P4 k8 forward 1x32 6450 LC, forward 2x32 6731 LC
+#   ECP5: see the ecp5 row's comment.
 # Expect ±15 %; the check fails only when the estimate exceeds the device.
 LUT_MODEL = {
-    "ice40": dict(base=3474, per_bit=13.5, per_layer=571, mux=0.7, per_fwd_bit=1.3),
-    "ecp5": dict(base=4150, per_bit=13.5, per_layer=670, mux=0.84, per_fwd_bit=1.2),
+    "ice40": dict(base=3453, per_bit=13.5, per_layer=242, mux=0.7, per_fwd_bit=8.8,
+                  per_addr_bit=128.5),
+    "ecp5": dict(base=4150, per_bit=13.5, per_layer=670, mux=0.84, per_fwd_bit=1.2,
+                 per_addr_bit=0),
 }
 
 
@@ -111,8 +115,11 @@ def estimate_luts(cfg, family, rows=1):
     c = LUT_MODEL[family]
     pk = cfg.lanes * cfg.counter_bits
     fwd = cfg.forward_lanes * cfg.forward_bits          # XNOR-popcount inputs per cycle
+    from ..hw.trainer import TrainerLayout
+    addr = max(1, TrainerLayout(cfg).cnt_depth - 1).bit_length()   # counter-word address bits
     return int(c["base"] + c["per_bit"] * pk + c["per_layer"] * cfg.n_layers
-               + c["mux"] * (rows - 1) * pk + c["per_fwd_bit"] * fwd)
+               + c["mux"] * (rows - 1) * pk + c["per_fwd_bit"] * fwd
+               + c["per_addr_bit"] * addr)
 
 
 def block_aspects(family):

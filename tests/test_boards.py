@@ -23,10 +23,16 @@ def test_registry_defaults_fit_and_meet_the_brief():
         cfg = b.default_config()
         assert cfg.uart_divisor == round(b.core_hz / 115200)
         assert (cfg.n_inputs, cfg.n_classes) == (784, 10)
-        check_fit(b, cfg)                                   # every default fits its board
         if b.device.name == "iCE40UP5K":
             assert min(cfg.layers) >= 75 and cfg.group_sizes == (75, 75)
             assert b.bank == "spram" and cfg.lanes * cfg.counter_bits <= 32
+            # the trainer with the wide forward pass, update and sweep engines does not fit
+            # the UP5K's logic yet (docs/boards.md): refused before any tool runs
+            with pytest.raises(FitError, match=r"logic: an estimated \d+ logic cells .* "
+                                               r"has 5280; over by \d+"):
+                check_fit(b, cfg)
+        else:
+            check_fit(b, cfg)                               # every ECP5 default fits
         if b.device.name == "LFE5U-85F":
             assert min(cfg.layers) >= 255 and cfg.group_sizes == (85, 85)
     assert get_board("ulx3s-85f").device.bram == 208
@@ -116,10 +122,11 @@ def test_fit_check_logic_estimate():
     from xnorlearn.boards.fit import estimate_luts
     # the calibration points of the model (measured builds) within 15 %
     small = Config(n_inputs=64, layers=(32,), group_sizes=8, n_classes=10, lanes=4)
-    assert estimate_luts(small, "ice40") == pytest.approx(4477, rel=0.15)
+    assert estimate_luts(small, "ice40") == pytest.approx(5319, rel=0.15)
     assert estimate_luts(small, "ecp5") == pytest.approx(5252, rel=0.15)
-    assert estimate_luts(get_board("icebreaker").default_config(), "ice40") == \
-        pytest.approx(4754, rel=0.15)
+    up5k = get_board("icebreaker").default_config()
+    assert estimate_luts(up5k.replace(forward_lanes=1), "ice40") == pytest.approx(6450, rel=0.15)
+    assert estimate_luts(up5k.replace(forward_lanes=2), "ice40") == pytest.approx(6731, rel=0.15)
     assert fit_report(get_board("ulx3s-85f"), get_board("ulx3s-85f").default_config()) \
         .need["luts"] == pytest.approx(8898, rel=0.15)
     # four layers of 75 on the UP5K: the SPRAMs hold them, the logic does not

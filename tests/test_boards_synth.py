@@ -14,6 +14,11 @@ from xnorlearn.sw.config import Config
 
 SMALL = Config(n_inputs=64, layers=(32,), group_sizes=8, n_classes=10, lanes=4,
                counter_bits=8, name="small")
+# the UP5K's logic holds the trainer for small networks only (docs/boards.md)
+TINY = Config(n_inputs=32, layers=(16,), group_sizes=4, n_classes=4, lanes=4,
+              counter_bits=8, name="tiny")
+# boards whose default configuration fits (the UP5K boards' do not yet: test_boards.py)
+FITTING = sorted(n for n, b in BOARDS.items() if b.device.name != "iCE40UP5K")
 
 
 def _check_report(rep, board):
@@ -40,7 +45,8 @@ def _check_report(rep, board):
 @pytest.mark.synth
 def test_build_icebreaker_small_spram(tmp_path):
     out = tmp_path / "build.json"
-    rc = main(["build", "--board", "icebreaker", "--config", _save(tmp_path), "--build-dir",
+    rc = main(["build", "--board", "icebreaker", "--config", _save(tmp_path, TINY),
+               "--build-dir",
                str(tmp_path / "b"), "--json", str(out), "--progress", "20",
                "--allow-timing-fail"])
     assert rc == 0
@@ -64,15 +70,15 @@ def test_build_ulx3s_85f_small_bram(tmp_path):
     assert (tmp_path / "b" / "xnorlearn.report.json").exists()
 
 
-def _save(tmp_path):
-    path = tmp_path / "small.json"
-    SMALL.save(path)
+def _save(tmp_path, cfg=SMALL):
+    path = tmp_path / f"{cfg.name}.json"
+    cfg.save(path)
     return str(path)
 
 
 @pytest.mark.slow
 @pytest.mark.synth
-@pytest.mark.parametrize("name", sorted(BOARDS))
+@pytest.mark.parametrize("name", FITTING)
 def test_build_default_configuration(name, tmp_path):
     board = get_board(name)
     rep = build(board, build_dir=tmp_path / name, period=60)
