@@ -785,12 +785,15 @@ class TrainerCore(wiring.Component):
                     m.next = "LAYER_DONE"
 
             with m.State("LAYER_DONE"):
+                # the next layer's forward pass may overlap the update engine only while it
+                # works on this layer (a layer that did not learn leaves the engine on the one
+                # before, whose half of the chosen memory the next selector would overwrite)
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += found_bits.eq(0)
                 with m.If(last_layer):
+                    m.d.sync += found_bits.eq(0)
                     m.next = "SAMPLE_DONE"
-                with m.Else():
-                    m.d.sync += layer.eq(layer + 1)
+                with m.Elif(~upd.busy | (upd.layer == layer)):
+                    m.d.sync += [found_bits.eq(0), layer.eq(layer + 1)]
                     m.next = "FWD_START"
 
             with m.State("SAMPLE_DONE"):

@@ -252,3 +252,24 @@ def test_bad_tables_change_nothing_and_init_restores(bank):
             assert await d.train(X[t], Y[t]) == gold.train_sample(X[t], Y[t])
             assert compare_states(gold.state(), d.peek_state()) is None, t
     run(cfg, bench, bank)
+
+
+def test_update_engine_outlives_a_layer_that_does_not_learn():
+    """Three layers, gamma = 1 in the first (a long update job): at digits sample 46 the
+    middle layer does not learn while the engine still updates layer 0, and the last layer's
+    selector must not write the half of the chosen memory the engine is reading (found by the
+    Verilator co-simulation; fixed by LAYER_DONE waiting)."""
+    from xnorlearn.sw.datasets import load_dataset
+    ds = load_dataset("digits", encoding="median")
+    cfg = Config(n_inputs=ds.n_inputs, layers=(20, 6, 12), group_sizes=(1, 6, 4), lanes=4,
+                 batch=30)
+    gold = HwModel(cfg)
+
+    async def bench(d, h):
+        await d.set_tables(gold.tables)
+        for t in range(50):
+            p = await d.train(ds.x_train[t], ds.y_train[t])
+            assert p == gold.train_sample(ds.x_train[t], ds.y_train[t])
+            mism = compare_states(gold.state(), d.peek_state())
+            assert mism is None, f"sample {t}: {mism}"
+    run(cfg, bench)
