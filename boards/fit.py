@@ -61,6 +61,8 @@ class MemoryUse:
     kind: str = ""          # "bram" | "spram" | "lutram" | "ff"
     blocks: int = 0
     aspect: str = ""
+    style: dict = field(default_factory=dict)   # family -> "bram" | "lutram": set by the
+                                                # design (ram_style), not by size
 
     @property
     def bits(self):
@@ -107,7 +109,22 @@ def trainer_memories(cfg):
         MemoryUse("activations", lay.act_depth, cfg.forward_bits),
         MemoryUse("chosen", max(lay.groups), max(2, max_n - 1).bit_length()),
         MemoryUse("link buffer", proto.max_payload(cfg), 8),
+        # the sweep engine's skip tables: a memory per binary-search level (hw/sweep.py)
+        *[MemoryUse(f"sweep table, {name}", d, w, style={"ice40": "bram", "ecp5": "lutram"})
+          for name, (d, w) in zip([f"level {k}" for k in range(1, 6)] + ["top"],
+                                  sweep_table_shapes(cfg))],
     ]
+
+
+def sweep_table_shapes(cfg):
+    """(depth, width) of the sweep engine's table memories, from the engine built for
+    ``cfg`` (its level memories and the top word)."""
+    from ..hw.sweep import SweepEngine
+    eng = SweepEngine(cfg.widths[:-1], cfg.layers, cfg.prob_bits, lanes=cfg.lanes,
+                      external_hash=True)
+    eng._MustUse__silence = True
+    from amaranth import Shape
+    return [(m.depth, Shape.cast(m.shape).width) for m in eng.level_mems + [eng.top_mem]]
 
 
 def estimate_luts(cfg, family, rows=1):
@@ -193,9 +210,12 @@ def fit_report(board, cfg, bank=None):
             mem.aspect = (f"{-(-mem.depth // rw)} rows of "
                           f"{min(rw, 1 << (mem.depth - 1).bit_length())} words")
             ebr += mem.blocks
-        elif dev.family == "ecp5" and mem.depth <= ECP5_LUTRAM_MAX_WORDS:
+        elif mem.style.get(dev.family) == "lutram" or (
+                dev.family == "ecp5" and mem.depth <= ECP5_LUTRAM_MAX_WORDS
+                and mem.style.get(dev.family) != "bram"):
             mem.kind = "lutram"
-        elif dev.family == "ice40" and mem.bits <= ICE40_FF_MAX_BITS:
+        elif dev.family == "ice40" and mem.bits <= ICE40_FF_MAX_BITS \
+                and mem.style.get(dev.family) != "bram":
             mem.kind = "ff"
         else:
             mem.kind = "bram"

@@ -151,8 +151,10 @@ class SweepEngine(wiring.Component):
 
         # Table memories: level k (0 … LEVELS-1) at address Cat(prefix[k bits], layer, bank);
         # the top memory holds C[31] (level 0) and C[63] (skip test) in one word.
-        # ram_style "block": on the iCE40 Yosys would build the smallest ones from flip-flops
-        # and multiplexers (~80 FFs, ~30 LUTs more; EBRs are plentiful there)
+        # Their RAM style is chosen per device family in elaborate(): block RAM on the iCE40
+        # (Yosys would build the smallest ones from flip-flops and multiplexers, ~80 FFs and
+        # ~30 LUTs more), LUT RAM on the ECP5 (a few hundred bits each; the 12F's 32 DP16KD
+        # are all spoken for).
         self.lb = ceil_log2(L) if L > 1 else 0
         b = prob_bits
         self.level_mems = []
@@ -163,15 +165,13 @@ class SweepEngine(wiring.Component):
                     for p in range(1 << k):
                         idx = p * (SKIP >> k) + (SKIP >> (k + 1)) - 1
                         init.append(init_tables[l][idx] if bank == 0 and l < L else 0)
-            self.level_mems.append(Memory(shape=b, depth=len(init), init=init,
-                                          attrs={"ram_style": "block"}))
+            self.level_mems.append(Memory(shape=b, depth=len(init), init=init))
         top = []
         for bank in range(2):
             for l in range(1 << self.lb):
                 t = init_tables[l] if bank == 0 and l < L else (0,) * SKIP
                 top.append(t[SKIP // 2 - 1] | (t[SKIP - 1] << b))
-        self.top_mem = Memory(shape=2 * b, depth=len(top), init=top,
-                              attrs={"ram_style": "block"})
+        self.top_mem = Memory(shape=2 * b, depth=len(top), init=top)
         self.tags = SyncFIFO(width=2, depth=self.hash_depth + 1)
 
         ports = {
@@ -193,6 +193,10 @@ class SweepEngine(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        style = {"ice40": "block", "ecp5": "distributed"}.get(getattr(platform, "family", None))
+        for mem in self.level_mems + [self.top_mem]:
+            if style:
+                mem.attrs["ram_style"] = style
         L, P, b = len(self.fan_ins), self.lanes, self.prob_bits
         lb = self.lb
         max_n, max_f = max(self.rows), max(self.fan_ins)
