@@ -127,14 +127,24 @@ class CoreDriver:
         return dict(samples=samples, correct=correct, busy_cycles=busy, batch_number=n,
                     since_boundary=since)
 
-    def peek_state(self):
+    def peek_state(self, check_signs=True):
         """Every layer's counters, read straight from the bank's memories (any bank class:
-        each has ``peek_words``). Also checks that the sign-bit copy the forward pass reads
-        equals the counters' signs (``AssertionError`` naming the first differing row)."""
+        each has ``peek_words``). With ``check_signs``, also checks that the sign-bit copy the
+        forward pass reads equals the counters' signs (``AssertionError`` naming the first
+        differing row; :meth:`sign_mismatch`)."""
         state = self.core.lay.state_from_words(self.core.bank.peek_words(self.ctx))
+        if check_signs:
+            mism = self.sign_mismatch(state)
+            assert mism is None, mism
+        return state
+
+    def sign_mismatch(self, state):
+        """The first row of the sign-bit copy that differs from ``state``'s signs, as text, or
+        None."""
         want = self.core.slay.rows(state)
         got = self.core.signs.peek_rows(self.ctx)
         for q, (w, g) in enumerate(zip(want, got)):
             for r, (a, b) in enumerate(zip(w, g)):
-                assert a == b, (f"sign copy lane {q} row {r}: {b:#x}, counters' signs {a:#x}")
-        return state
+                if a != b:
+                    return f"sign copy lane {q} row {r}: {b:#x}, counters' signs {a:#x}"
+        return None
