@@ -54,8 +54,9 @@ class GroupSelector(wiring.Component):
 
     Notes
     -----
-    One neuron per cycle; the group's choice is valid the cycle after its last neuron is
-    accepted. ``i.ready`` is low only while a choice waits for ``o.ready``.
+    One neuron per cycle, two pipeline stages (``|h|`` and the wrong test, then the
+    comparison): the group's choice is valid two cycles after its last neuron is accepted.
+    ``i.ready`` is low only while a choice waits for ``o.ready``.
     """
 
     def __init__(self, n_neurons, group_size, max_fan_in, max_groups=None):
@@ -88,38 +89,49 @@ class GroupSelector(wiring.Component):
         best_idx = Signal.like(index)
         best_tau = Signal()
 
+        # stage A: |h|, the wrong test and the neuron's place in its group, registered (so the
+        # magnitude's negation and the comparison are not one path)
         h, tau = self.i.p.h, self.i.p.tau
-        magnitude = Signal(self.h_width)
-        m.d.comb += magnitude.eq(Mux(h < 0, -h, h))
-        wrong = Mux(tau, h < 0, h > 0)
-        have = found & (pos != 0)                 # a candidate of the current group
-        better = wrong & (~have | (magnitude < best_abs))
+        a_valid, a_wrong, a_tau, a_first, a_last = (Signal(name=f"a_{n}") for n in
+                                                    ("valid", "wrong", "tau", "first", "last"))
+        a_mag = Signal(self.h_width)
+        a_index = Signal.like(index)
+        a_group = Signal.like(group)
+        last_in_group = pos == self.gamma - 1
+        last_neuron = index == self.n - 1
+        with m.If(en):
+            m.d.sync += a_valid.eq(self.i.valid)
+            with m.If(self.i.valid):
+                m.d.sync += [a_mag.eq(Mux(h < 0, -h, h)), a_wrong.eq(Mux(tau, h < 0, h > 0)),
+                             a_tau.eq(tau), a_index.eq(index), a_group.eq(group),
+                             a_first.eq(pos == 0), a_last.eq(last_in_group),
+                             index.eq(Mux(last_neuron, 0, index + 1))]
+                with m.If(last_in_group):
+                    m.d.sync += [pos.eq(0), group.eq(Mux(last_neuron, 0, group + 1))]
+                with m.Else():
+                    m.d.sync += pos.eq(pos + 1)
+
+        # stage B: the group's best candidate so far; the choice after its last neuron
+        have = found & ~a_first                   # a candidate of the current group
+        better = a_wrong & (~have | (a_mag < best_abs))
         new_found = Signal()
         new_idx = Signal.like(index)
         new_tau = Signal()
-        m.d.comb += [new_found.eq(have | wrong),
-                     new_idx.eq(Mux(better, index, best_idx)),
-                     new_tau.eq(Mux(better, tau, best_tau))]
-        last_in_group = pos == self.gamma - 1
-        last_neuron = index == self.n - 1
-
+        m.d.comb += [new_found.eq(have | a_wrong),
+                     new_idx.eq(Mux(better, a_index, best_idx)),
+                     new_tau.eq(Mux(better, a_tau, best_tau))]
         with m.If(en):
             m.d.sync += self.o.valid.eq(0)
-            with m.If(self.i.valid):
+            with m.If(a_valid):
                 m.d.sync += [found.eq(new_found), best_idx.eq(new_idx), best_tau.eq(new_tau)]
                 with m.If(better):
-                    m.d.sync += best_abs.eq(magnitude)
-                m.d.sync += index.eq(Mux(last_neuron, 0, index + 1))
-                with m.If(last_in_group):
+                    m.d.sync += best_abs.eq(a_mag)
+                with m.If(a_last):
                     m.d.sync += [
-                        pos.eq(0),
-                        group.eq(Mux(last_neuron, 0, group + 1)),
                         self.o.valid.eq(1),
-                        self.o.p.group.eq(group),
+                        self.o.p.group.eq(a_group),
                         self.o.p.found.eq(new_found),
                         self.o.p.index.eq(new_idx),
                         self.o.p.tau.eq(new_tau),
                     ]
-                with m.Else():
-                    m.d.sync += pos.eq(pos + 1)
         return m

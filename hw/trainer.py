@@ -492,7 +492,7 @@ class TrainerCore(wiring.Component):
         thr_prev = Signal(16)
 
         # Group choices: the selector of the active layer writes them as groups complete
-        # (the last one arrives the cycle after the layer's last neuron).
+        # (the last one two cycles after the layer's last neuron, long before the decision).
         with m.If(sel.o.valid):
             m.d.comb += [ch_wr.addr.eq(sel.o.p.group + Mux(layer[0], max(lay.groups), 0)),
                          ch_wr.data.index.eq(sel.o.p.index),
