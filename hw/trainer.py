@@ -490,6 +490,17 @@ class TrainerCore(wiring.Component):
         thr_n = Signal(range(THR_BYTES + 1))
         thr_lo = Signal(8)
         thr_prev = Signal(16)
+        # the entry just read, registered before its checks (the payload buffer's block-RAM
+        # output is slow: its compare against the previous entry is a path of its own)
+        thr_val = Signal(16)
+        thr_val_valid = Signal()
+        thr_val_first = Signal()
+        m.d.sync += thr_val_valid.eq(0)
+        with m.If(thr_val_valid):
+            too_big = (thr_val >> cfg.prob_bits) != 0 if cfg.prob_bits < 16 else Const(0)
+            with m.If(too_big | (~thr_val_first & (thr_val < thr_prev))):
+                m.d.sync += bad.eq(1)
+            m.d.sync += thr_prev.eq(thr_val)
 
         # Group choices: the selector of the active layer writes them as groups complete
         # (the last one two cycles after the layer's last neuron, long before the decision).
@@ -584,15 +595,16 @@ class TrainerCore(wiring.Component):
                     with m.If(~thr_n[0]):
                         m.d.sync += thr_lo.eq(self.buf_data)
                     with m.Else():
-                        v = Cat(thr_lo, self.buf_data)
-                        too_big = (v >> cfg.prob_bits) != 0 if cfg.prob_bits < 16 else Const(0)
-                        first = thr_n[1:1 + TBL_BITS] == 0
-                        with m.If(too_big | (~first & (v < thr_prev))):
-                            m.d.sync += bad.eq(1)
-                        m.d.sync += thr_prev.eq(v)
+                        m.d.sync += [thr_val.eq(Cat(thr_lo, self.buf_data)),
+                                     thr_val_valid.eq(1),
+                                     thr_val_first.eq(thr_n[1:1 + TBL_BITS] == 0)]
                 with m.If(rd_idx == THR_BYTES):
                     m.d.sync += [rd_idx.eq(0), thr_n.eq(0)]
-                    m.next = "THR_WRITE"
+                    m.next = "THR_SETTLE"
+            with m.State("THR_SETTLE"):
+                # the last entry's checks
+                m.d.comb += self.busy.eq(1)
+                m.next = "THR_WRITE"
             with m.State("THR_WRITE"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(bad):
@@ -1063,8 +1075,10 @@ class TrainerCore(wiring.Component):
                 m.d.sync += rd_idx.eq(rd_idx + 1)
                 with m.If(rd_idx != 6):
                     with m.If((rd_idx - 7)[0]):          # high byte of a value just arrived
-                        v = Cat(st_value[8:16], self.buf_data).as_signed()
-                        with m.If((v < cmin) | (v > cmax)):
+                        # in [cmin, cmax] iff bits K-1 … 15 are all equal (no compare chain
+                        # behind the payload buffer's slow block-RAM output)
+                        v = Cat(st_value[8:16], self.buf_data)
+                        with m.If((v[K - 1:] != 0) & (v[K - 1:] != (1 << (17 - K)) - 1)):
                             m.d.sync += bad.eq(1)
                     m.d.sync += st_value.eq(Cat(st_value[8:16], self.buf_data))
                 with m.If(rd_idx == st_end):
