@@ -631,11 +631,15 @@ class TrainerCore(wiring.Component):
                 m.d.sync += rd_idx.eq(1)
                 with m.If(rd_idx == 1):
                     m.d.sync += label.eq(self.buf_data)
-                    with m.If(self.buf_data >= C):
-                        m.d.sync += rsp_status.eq(Status.BAD_ARG)
-                        m.next = "REPLY"
-                    with m.Else():
-                        m.next = "LOAD_START"
+                    m.next = "LABEL_CHECK"
+            with m.State("LABEL_CHECK"):
+                # checked from the register (the payload buffer's block-RAM output is slow)
+                m.d.comb += self.busy.eq(1)
+                with m.If(label >= C):
+                    m.d.sync += rsp_status.eq(Status.BAD_ARG)
+                    m.next = "REPLY"
+                with m.Else():
+                    m.next = "LOAD_START"
             # sample bytes -> BW-bit words at act_base[0]; the bits past N0 must be 0 (the
             # popcount does not mask them), so the last byte is masked
             n_bytes = -(-cfg.n_inputs // 8)

@@ -33,7 +33,7 @@ from xnorlearn.sw.datasets import load_dataset  # noqa: E402
 from xnorlearn.sw.model import HwModel  # noqa: E402
 from xnorlearn.sw.train import epoch_order  # noqa: E402
 
-LOAD = {"LABEL", "LOAD_START", "LOAD"}
+LOAD = {"LABEL", "LABEL_CHECK", "LOAD_START", "LOAD"}
 FORWARD = {"FWD_START", "FWD"}
 DECIDE = {"FWD_DECIDE", "LAYER_DONE"}
 UPDATE = {"UPD_START", "SAMPLE_DONE"}      # waiting for the update engine (not hidden)
