@@ -14,6 +14,7 @@ async def decision_random(dut):
     n, c, m = prm["n_neurons"], prm["n_classes"], prm["margin_threshold"]
     rng = random.Random(prm.get("seed", 41))
     samples = decision_samples(rng, prm["count"], n, c, m)
+    dut.n.value = n                       # the layer width port (layers may share the unit)
     await cocotb_reset(dut)
     io = CocotbIO(dut, prefix=prm.get("prefix"))
     got = await drive_decision_samples(io, samples, n, c, m, rng, prm.get("p_valid", 1.0),

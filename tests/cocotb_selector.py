@@ -16,6 +16,7 @@ async def selector_random(dut):
     n, gamma, fan_in = prm["n_neurons"], prm["group_size"], prm["fan_in"]
     rng = random.Random(prm.get("seed", 31))
     samples = selector_samples(rng, prm["count"], n, gamma, fan_in)
+    dut.n.value, dut.gamma.value = n, gamma     # per-layer ports (layers share the unit)
     await cocotb_reset(dut)
     io = CocotbIO(dut, prefix=prm.get("prefix"))
     layout = neuron_layout(io.width("i.payload") - 1)

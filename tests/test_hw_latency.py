@@ -48,7 +48,7 @@ def test_stream_key_latency():
 def test_selector_latency():
     dut = GroupSelector(8, 4, 10)
     beats = [pack(neuron_layout(dut.h_width), {"h": -1, "tau": 1})] * 4
-    assert latency_of(dut, "i", beats, "o") == 1
+    assert latency_of(dut, "i", beats, "o") == 2       # |h| and the wrong test, then compare
 
 
 def test_decision_latency():

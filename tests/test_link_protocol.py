@@ -413,7 +413,7 @@ def test_sync_facades_and_run_training():
     X, Y = data(7, 80)
     Xt, Yt = data(8, 30)
     ds = SimpleNamespace(name="random", x_train=X, y_train=Y, x_test=Xt, y_test=Yt,
-                         n_inputs=CFG.n_inputs, info={})
+                         n_inputs=CFG.n_inputs, n_classes=CFG.n_classes, info={})
     dev = SyncDevice.connect(FakeDevice(CFG), CFG)
     assert dev.identify().digest == CFG.digest()
     chip = SyncChipTrainer(ChipTrainer(dev.device))
