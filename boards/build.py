@@ -41,7 +41,7 @@ class BuildError(RuntimeError):
 
 def tool_environment():
     """YoWASP tool names for the build script, plus no-op stand-ins for the programmer tools
-    that amaranth-boards lists as *required to build* (TOOLCHAIN.md pitfall 3)."""
+    that amaranth-boards lists as *required to build*."""
     from ..sim.toolenv import setup_environment
     setup_environment()
     env = dict(os.environ)

@@ -375,7 +375,7 @@ def run_cocotb(verilog, toplevel, test_module, *, simulator="icarus", testcase=N
     The build directory is ``build/cocotb/<toplevel>-<simulator>-<hash>``; it is reused while
     the Verilog is unchanged. ``params`` reach the bench as JSON (:func:`cocotb_params`).
     Returns the results XML path. Under pytest a failing cocotb test raises; elsewhere check the
-    XML with ``cocotb_tools.runner.get_results`` (TOOLCHAIN.md pitfall 10). ``quiet`` sends the
+    XML with ``cocotb_tools.runner.get_results``. ``quiet`` sends the
     simulator build output to ``build.log`` in the build directory and shows only cocotb
     warnings and errors (the bench's own prints still appear).
     """

