@@ -20,6 +20,8 @@ __all__ = [
     "hash32", "hash32_np", "stream_key", "draw", "draw_np",
     "init_counter_from_draw", "classifier_bit_from_draw", "reinforce_threshold",
     "SWEEP_SKIP", "SWEEP_STRIDE", "reinforce_probability", "reinforce_table", "check_tables", "sweep_row",
+    "STREAM_ORDER", "ORDER_ROUNDS", "ORDER_ROUND_SHIFT", "order_half_bits", "order_key",
+    "order_index", "epoch_order",
 ]
 
 MASK32 = 0xFFFF_FFFF
@@ -27,6 +29,7 @@ MASK32 = 0xFFFF_FFFF
 STREAM_INIT = 0          # initial hidden-weight counters
 STREAM_CLASSIFIER = 1    # fixed random local classifiers R_l
 STREAM_REINFORCE = 2     # reinforcement sweeps
+STREAM_ORDER = 3         # epoch order of the training samples (n = epoch number)
 
 # Initial counter: c = f0 + f1 + f2 - INIT_OFFSET, three 6-bit fields of one draw, so that
 # H = 2c + 1 = 2(f0 + f1 + f2) - 189 is symmetric about 0 with std 64.0 (the paper's 64).
@@ -211,3 +214,68 @@ def sweep_row(key, row, fan_in, table, prob_bits):
             out.append(pos + m)
         pos += m + 1
     return out
+
+
+# Epoch order (docs/hw-spec.md §9): a keyed bijection of [0, n) that hardware evaluates from
+# (seed, epoch, i) alone — a balanced Feistel network on 2h bits (4^h >= n) with hash32 round
+# functions, cycle-walked back into [0, n).
+ORDER_ROUNDS = 4
+ORDER_ROUND_SHIFT = 24   # round r's function hashes K ^ (r << 24) ^ right half (h <= 16 bits)
+
+
+def order_half_bits(n):
+    """``h``: half the Feistel width, the least ``h >= 1`` with ``4**h >= n``."""
+    if not 1 <= n <= MASK32:
+        raise ValueError(f"an epoch order needs 1 <= n < 2**32 samples, got {n}")
+    h = 1
+    while 4 ** h < n:
+        h += 1
+    return h
+
+
+def order_key(seed, epoch):
+    """Key of one epoch's order: ``stream_key(seed, 0, STREAM_ORDER, epoch)``."""
+    return stream_key(seed, 0, STREAM_ORDER, epoch)
+
+
+def _feistel(key, x, h):
+    mask = (1 << h) - 1
+    left, right = x >> h, x & mask
+    for r in range(ORDER_ROUNDS):
+        f = hash32(key ^ (r << ORDER_ROUND_SHIFT) ^ right) >> (32 - h)
+        left, right = right, left ^ f
+    return (left << h) | right
+
+
+def order_index(key, i, n):
+    """Position ``i`` of the epoch order with key ``key`` over ``n`` samples: the Feistel
+    permutation of ``[0, 4**h)`` applied to ``i`` and then again to its own result until the
+    value is ``< n`` (cycle walking; it ends because ``i < n`` lies on the same cycle)."""
+    if not 0 <= i < n:
+        raise ValueError(f"index {i} outside 0 … {n - 1}")
+    h = order_half_bits(n)
+    x = _feistel(key, i, h)
+    while x >= n:
+        x = _feistel(key, x, h)
+    return x
+
+
+def epoch_order(seed, epoch, n):
+    """The whole epoch order as an int64 array: ``[order_index(order_key(seed, epoch), i, n)
+    for i in range(n)]``, vectorised (every round on every index still walking)."""
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    h = order_half_bits(n)
+    key = np.uint32(order_key(seed, epoch))
+    mask, shift = np.uint32((1 << h) - 1), np.uint32(32 - h)
+    x = np.arange(n, dtype=np.uint32)
+    walking = np.ones(n, dtype=bool)
+    while walking.any():
+        v = x[walking]
+        left, right = v >> np.uint32(h), v & mask
+        for r in range(ORDER_ROUNDS):
+            f = hash32_np(key ^ np.uint32(r << ORDER_ROUND_SHIFT) ^ right) >> shift
+            left, right = right, left ^ f
+        x[walking] = (left << np.uint32(h)) | right
+        walking = x >= n
+    return x.astype(np.int64)

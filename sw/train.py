@@ -19,9 +19,14 @@ __all__ = ["EpochResult", "TrainResult", "epoch_order", "run_training", "plot_cu
            "warm_up"]
 
 
-def epoch_order(seed, epoch, n):
-    """Sample order of one epoch: ``numpy.random.default_rng([seed, epoch]).permutation(n)``."""
-    return np.random.default_rng([seed, epoch]).permutation(n)
+def epoch_order(seed, epoch, n, variant="hw"):
+    """Sample order of one epoch (hw-spec §9): for the hw variant and every chip target the
+    keyed bijection :func:`xnorlearn.sw.prng.epoch_order`, which the chip computes itself when
+    it trains from its data store; for the paper variant the authors' shuffle,
+    ``numpy.random.default_rng([seed, epoch]).permutation(n)``."""
+    if variant == "paper":
+        return np.random.default_rng([seed, epoch]).permutation(n)
+    return prng.epoch_order(seed, epoch, n)
 
 
 @dataclass
@@ -120,7 +125,7 @@ def run_training(trainer, dataset, epochs, *, seed, chunk=2000, progress=None, o
             tables = getattr(trainer, "tables", None)        # what this epoch's sweeps use
             tables = None if tables is None else [[int(v) for v in t] for t in tables]
             trainer.reset_counters()
-            order = epoch_order(seed, epoch, n)
+            order = epoch_order(seed, epoch, n, result.variant)
             if progress:
                 progress(epoch, 0, n)
             t0 = time.perf_counter()

@@ -169,10 +169,10 @@ def test_ctrl_c_keeps_the_finished_epochs(tmp_path, capsys, monkeypatch):
     from xnorlearn.sw import checkpoint
     real = train_mod.epoch_order
 
-    def interrupt_in_third_epoch(seed, epoch, n):
+    def interrupt_in_third_epoch(seed, epoch, n, variant="hw"):
         if epoch == 2:
             raise KeyboardInterrupt
-        return real(seed, epoch, n)
+        return real(seed, epoch, n, variant)
     monkeypatch.setattr(train_mod, "epoch_order", interrupt_in_third_epoch)
     out, ck, png = tmp_path / "r.json", tmp_path / "c.npz", tmp_path / "r.png"
     rc = main(["train", "--layers", "32", "--epochs", "5", "--no-progress", "--json", str(out),
