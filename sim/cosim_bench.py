@@ -267,7 +267,7 @@ async def fuzz_protocol(dut):
             burst = bytes([proto.SYNC_HOST, proto.Command.TRAIN, n & 255, n >> 8]) + \
                 bytes(rng.randrange(256) for _ in range(rng.randint(0, 8)))
         elif kind == "unknown":
-            burst = proto.encode_frame(rng.choice([0, 0x0B, 0x42, 0xFF]), b"\x01\x02")
+            burst = proto.encode_frame(rng.choice([0, 0x0E, 0x42, 0xFF]), b"\x01\x02")
         elif kind == "badlen":                    # good CRC, wrong length for TRAIN
             burst = proto.encode_frame(proto.Command.TRAIN, bytes(frame[4:-3]))
         else:                                     # UART framing error: that byte is dropped

@@ -33,11 +33,16 @@ __all__ = [
     "init_request", "set_tables_request", "parse_tables_request", "train_request",
     "infer_request", "read_state_request", "write_state_request", "parse_prediction", "parse_state",
     "parse_counters", "counters_reply_payload", "COUNTERS_BYTES", "IDEMPOTENT",
+    "STORE_MAGIC", "STORE_FORMAT", "STORE_HEADER_BYTES", "STORE_IDENTITY_BYTES",
+    "STORE_HASH_BYTES", "StoreCheck", "StoreHeader", "StoreError", "record_bytes",
+    "store_records", "store_image", "train_store_request", "eval_store_request",
+    "parse_store_info", "store_info_reply_payload", "parse_correct", "correct_reply_payload",
+    "SPLIT_TRAIN", "SPLIT_TEST", "parse_train_store_request", "parse_eval_store_request",
 ]
 
 SYNC_HOST = 0xA5          # first byte of every host -> device frame
 SYNC_DEVICE = 0x5A        # first byte of every device -> host frame
-VERSION = 2               # 2: SET_THRESHOLDS carries the spec v2 skip tables
+VERSION = 3               # 2: SET_THRESHOLDS carries skip tables; 3: the data-store commands
 STATE_CHUNK = 64          # counters per READ_STATE / WRITE_STATE
 STATE_HEADER = 6          # layer u8, neuron u16, first u16, count u8
 FRAME_TIMEOUT_BITS = 64   # no byte for this many bit periods while a frame is open: TIMEOUT
@@ -57,6 +62,9 @@ class Command(enum.IntEnum):
     WRITE_STATE = 0x08
     READ_COUNTERS = 0x09
     RESET_COUNTERS = 0x0A
+    STORE_INFO = 0x0B         # the data store's header as the chip reads it, and its verdict
+    TRAIN_STORE = 0x0C        # train positions of an epoch order from the store
+    EVAL_STORE = 0x0D         # infer records of a split from the store, count the correct
 
 
 class Status(enum.IntEnum):
@@ -66,12 +74,13 @@ class Status(enum.IntEnum):
     UNKNOWN = 0x03
     BAD_ARG = 0x04
     TIMEOUT = 0x05
+    BAD_STORE = 0x06          # the data store's header is missing, corrupt or not for this design
 
 
 #: Commands the driver may resend after a lost or corrupted *reply* (the device may or may not
 #: have executed them): executing one twice leaves the device as executing it once. END_EPOCH
 #: is one: a second flush finds ``m = 0`` and does nothing (hw-spec §7). TRAIN is not.
-IDEMPOTENT = frozenset(Command) - {Command.TRAIN}
+IDEMPOTENT = frozenset(Command) - {Command.TRAIN, Command.TRAIN_STORE}
 
 
 class ProtocolError(Exception):
@@ -230,8 +239,10 @@ def tables_bytes(cfg):
 
 
 def max_reply_payload(cfg):
-    """Largest reply payload of any command (IDENTIFY, READ_STATE or READ_COUNTERS)."""
-    return max(len(identify_reply_payload(cfg)), 2 * STATE_CHUNK, COUNTERS_BYTES)
+    """Largest reply payload of any command (IDENTIFY, READ_STATE, READ_COUNTERS or
+    STORE_INFO)."""
+    return max(len(identify_reply_payload(cfg)), 2 * STATE_CHUNK, COUNTERS_BYTES,
+               1 + STORE_HEADER_BYTES)
 
 
 def fixed_request_length(cfg, code):
@@ -239,7 +250,9 @@ def fixed_request_length(cfg, code):
     return {Command.IDENTIFY: 0, Command.INIT: 4, Command.SET_THRESHOLDS: tables_bytes(cfg),
             Command.TRAIN: 1 + sample_bytes(cfg), Command.INFER: sample_bytes(cfg),
             Command.END_EPOCH: 0, Command.READ_STATE: STATE_HEADER,
-            Command.READ_COUNTERS: 0, Command.RESET_COUNTERS: 0}.get(code)
+            Command.READ_COUNTERS: 0, Command.RESET_COUNTERS: 0, Command.STORE_INFO: 0,
+            Command.TRAIN_STORE: _TRAIN_STORE.size, Command.EVAL_STORE: _EVAL_STORE.size,
+            }.get(code)
 
 
 def request_length_ok(cfg, code, n):
@@ -467,3 +480,208 @@ def counters_reply_payload(samples, correct, busy_cycles, batch_number, since_bo
 
 
 assert _COUNTERS.size == COUNTERS_BYTES
+
+
+# ---------------------------------------------------------------------------- data store
+# The dataset image a board keeps in its flash (docs/host-protocol.md, "Data store"): one
+# header, then the training records, then the test records. A record is exactly a TRAIN
+# request payload (label byte, packed sample), so the chip trains a record as it is read.
+STORE_MAGIC = b"XNLSTORE"
+STORE_FORMAT = 1
+STORE_HEADER_BYTES = 64
+STORE_IDENTITY_BYTES = 24     # "dataset/encoding", ASCII, NUL-padded
+STORE_HASH_BYTES = 14         # SHA-256 of the records, truncated
+SPLIT_TRAIN = 0
+SPLIT_TEST = 1
+
+# magic, format, record bytes, n_train, n_test, n_inputs, n_classes, reserved, identity, hash;
+# then the CRC-16 of these 62 bytes (u16 LE) ends the header
+_STORE_HEADER = struct.Struct(f"<8sHHIIHBB{STORE_IDENTITY_BYTES}s{STORE_HASH_BYTES}s")
+assert _STORE_HEADER.size + 2 == STORE_HEADER_BYTES
+_TRAIN_STORE = struct.Struct("<IIII")     # seed, epoch, first position, count
+_EVAL_STORE = struct.Struct("<BII")       # split, first record, count
+_CORRECT = struct.Struct("<I")
+
+
+class StoreCheck(enum.IntFlag):
+    """What the chip checks in the header it reads (STORE_INFO's verdict; 0 = usable).
+
+    The chip checks these alone; the content hash and identity are for the host."""
+    UNREADABLE = 0x01   # CRC, magic or format wrong: no image, a corrupt or truncated one
+    RECORD = 0x02       # record size is not 1 + ceil(N0 / 8)
+    INPUTS = 0x04       # input bits differ from the design's N0
+    CLASSES = 0x08      # classes differ from the design's
+    EMPTY = 0x10        # no training records
+
+
+class StoreError(ValueError):
+    """A data-store image that cannot be used (the message says why, in one line)."""
+
+
+def record_bytes(cfg):
+    """Bytes of one store record: the TRAIN payload, ``1 + ceil(N0 / 8)``."""
+    return 1 + sample_bytes(cfg)
+
+
+@dataclass(frozen=True)
+class StoreHeader:
+    record_bytes: int
+    n_train: int
+    n_test: int
+    n_inputs: int
+    n_classes: int
+    identity: str = ""
+    content_hash: bytes = bytes(STORE_HASH_BYTES)
+    format: int = STORE_FORMAT
+    magic: bytes = STORE_MAGIC
+
+    @property
+    def image_bytes(self):
+        """Length of the whole image: header and every record."""
+        return STORE_HEADER_BYTES + (self.n_train + self.n_test) * self.record_bytes
+
+    def record_offset(self, split, index):
+        """Byte offset of record ``index`` of ``split`` in the image."""
+        first = 0 if split == SPLIT_TRAIN else self.n_train
+        return STORE_HEADER_BYTES + (first + index) * self.record_bytes
+
+    def pack(self):
+        ident = self.identity.encode("ascii")
+        if len(ident) > STORE_IDENTITY_BYTES:
+            raise StoreError(f"dataset identity {self.identity!r} is longer than "
+                             f"{STORE_IDENTITY_BYTES} bytes")
+        body = _STORE_HEADER.pack(self.magic, self.format, self.record_bytes, self.n_train,
+                                  self.n_test, self.n_inputs, self.n_classes, 0, ident,
+                                  self.content_hash)
+        return body + struct.pack("<H", crc16(body))
+
+    @classmethod
+    def parse(cls, data):
+        """The header at the start of ``data``; StoreError if it is short, its CRC fails or its
+        magic or format is not this version's."""
+        data = bytes(data)
+        if len(data) < STORE_HEADER_BYTES:
+            raise StoreError(f"data store image of {len(data)} bytes is shorter than its "
+                             f"{STORE_HEADER_BYTES}-byte header")
+        body = data[:_STORE_HEADER.size]
+        (crc,) = struct.unpack_from("<H", data, _STORE_HEADER.size)
+        (magic, fmt, rec, n_train, n_test, n_inputs, n_classes, _res, ident,
+         digest) = _STORE_HEADER.unpack(body)
+        if magic != STORE_MAGIC:
+            raise StoreError("no data store image here (wrong magic bytes)")
+        if crc16(body) != crc:
+            raise StoreError("data store header is corrupt (CRC mismatch)")
+        if fmt != STORE_FORMAT:
+            raise StoreError(f"data store image has format {fmt}, this version reads format "
+                             f"{STORE_FORMAT}")
+        return cls(rec, n_train, n_test, n_inputs, n_classes,
+                   ident.rstrip(b"\0").decode("ascii", "replace"), digest, fmt, magic)
+
+    def verdict(self, cfg):
+        """The chip's check against its configuration (a :class:`StoreCheck`, 0 = usable)."""
+        v = StoreCheck(0)
+        if self.record_bytes != record_bytes(cfg):
+            v |= StoreCheck.RECORD
+        if self.n_inputs != cfg.n_inputs:
+            v |= StoreCheck.INPUTS
+        if self.n_classes != cfg.n_classes:
+            v |= StoreCheck.CLASSES
+        if self.n_train == 0:
+            v |= StoreCheck.EMPTY
+        return v
+
+    def check(self, cfg):
+        """StoreError naming the first disagreement with the design ``cfg``."""
+        if self.n_inputs != cfg.n_inputs:
+            raise StoreError(f"data store holds {self.n_inputs}-bit samples, the design takes "
+                             f"{cfg.n_inputs} input bits")
+        if self.n_classes != cfg.n_classes:
+            raise StoreError(f"data store holds {self.n_classes} classes, the design has "
+                             f"{cfg.n_classes}")
+        if self.record_bytes != record_bytes(cfg):
+            raise StoreError(f"data store records are {self.record_bytes} bytes, the design "
+                             f"reads {record_bytes(cfg)}")
+        if self.n_train == 0:
+            raise StoreError("data store holds no training records")
+
+
+def store_records(cfg, x, y):
+    """Records of samples ``x`` (rows of 0/1 bits) and labels ``y``: each the TRAIN payload."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 2 or x.shape[1] != cfg.n_inputs or len(y) != len(x):
+        raise StoreError(f"samples of shape {x.shape} with {len(y)} labels do not match "
+                         f"{cfg.n_inputs} input bits")
+    if len(y) and (y.min() < 0 or y.max() >= cfg.n_classes):
+        raise StoreError(f"labels must be in 0 … {cfg.n_classes - 1}")
+    if x.size and not np.isin(x, (0, 1)).all():
+        raise StoreError("samples must hold 0/1 bits")
+    packed = np.packbits(x.astype(np.uint8), axis=1, bitorder="little")
+    return np.concatenate([y.astype(np.uint8)[:, None], packed], axis=1).tobytes()
+
+
+def store_image(cfg, x_train, y_train, x_test, y_test, identity=""):
+    """The whole image (header + training records + test records) as bytes."""
+    import hashlib
+    records = store_records(cfg, x_train, y_train) + store_records(cfg, x_test, y_test)
+    digest = hashlib.sha256(records).digest()[:STORE_HASH_BYTES]
+    header = StoreHeader(record_bytes(cfg), len(y_train), len(y_test), cfg.n_inputs,
+                         cfg.n_classes, identity, digest)
+    return header.pack() + records
+
+
+def train_store_request(seed, epoch, first, count):
+    """TRAIN_STORE payload: train positions ``first … first + count - 1`` of the epoch order
+    ``π_epoch`` (hw-spec §9, key from ``seed``) over the store's training records."""
+    for name, v in (("seed", seed), ("epoch", epoch), ("first", first), ("count", count)):
+        if not 0 <= int(v) <= prng.MASK32:
+            raise ValueError(f"{name} must be a 32-bit unsigned integer, got {v}")
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    return _TRAIN_STORE.pack(int(seed), int(epoch), int(first), int(count))
+
+
+def parse_train_store_request(payload):
+    return _TRAIN_STORE.unpack(bytes(payload))
+
+
+def eval_store_request(split, first, count):
+    """EVAL_STORE payload: infer records ``first … first + count - 1`` of ``split``
+    (:data:`SPLIT_TRAIN` or :data:`SPLIT_TEST`) and count the correct predictions."""
+    if split not in (SPLIT_TRAIN, SPLIT_TEST):
+        raise ValueError(f"split must be {SPLIT_TRAIN} (train) or {SPLIT_TEST} (test), "
+                         f"got {split}")
+    if not 0 <= int(first) <= prng.MASK32 or not 1 <= int(count) <= prng.MASK32:
+        raise ValueError(f"bad record range: first {first}, count {count}")
+    return _EVAL_STORE.pack(split, int(first), int(count))
+
+
+def parse_eval_store_request(payload):
+    return _EVAL_STORE.unpack(bytes(payload))
+
+
+def store_info_reply_payload(verdict, header_bytes):
+    """STORE_INFO reply: the verdict byte, then the 64 header bytes as read from the store."""
+    header_bytes = bytes(header_bytes)
+    if len(header_bytes) != STORE_HEADER_BYTES:
+        raise ValueError(f"a store header is {STORE_HEADER_BYTES} bytes")
+    return bytes([int(verdict)]) + header_bytes
+
+
+def parse_store_info(payload):
+    """STORE_INFO reply -> ``(StoreCheck verdict, raw header bytes)``."""
+    payload = bytes(payload)
+    if len(payload) != 1 + STORE_HEADER_BYTES:
+        raise ProtocolError(f"STORE_INFO reply of {len(payload)} bytes, expected "
+                            f"{1 + STORE_HEADER_BYTES}")
+    return StoreCheck(payload[0]), payload[1:]
+
+
+def correct_reply_payload(correct):
+    return _CORRECT.pack(int(correct))
+
+
+def parse_correct(payload):
+    """TRAIN_STORE / EVAL_STORE reply: the number of correct predictions."""
+    if len(payload) != _CORRECT.size:
+        raise ProtocolError(f"reply of {len(payload)} bytes, expected {_CORRECT.size}")
+    return _CORRECT.unpack(bytes(payload))[0]

@@ -23,7 +23,7 @@ from xnorlearn.sw.config import Config
 
 LINK_CFG = Config(n_inputs=20, layers=(8, 6), n_classes=4, counter_bits=6, uart_divisor=4)
 
-BAD_CODES = [0x00, 0x0B, 0x42, 0xFF]
+BAD_CODES = [0x00, 0x0E, 0x42, 0xFF]
 
 
 # ---------------------------------------------------------------------------- test-only blocks
@@ -362,7 +362,7 @@ def test_link_fuzz():
     n_corrupt = sum(k != "good" for k in kinds)
     assert n_corrupt >= 150
     statuses = {f.code for r in expected for f in r}
-    assert statuses == set(proto.Status)
+    assert statuses == set(proto.Status) - {proto.Status.BAD_STORE}   # no store in a link test
     assert requests == n_requests
 
 

@@ -136,7 +136,7 @@ def test_request_receiver_cases():
     assert rx(good[:-1]) == [Status.TIMEOUT]
     assert rx(good[:1]) == [Status.TIMEOUT]
     assert rx(b"\xa5\x02\xff\x7f" + bytes(20)) == [Status.BAD_LENGTH]     # above max_payload
-    assert rx(proto.encode_frame(0x0B)) == [Status.UNKNOWN]
+    assert rx(proto.encode_frame(0x0E)) == [Status.UNKNOWN]
     assert rx(proto.encode_frame(Command.INIT, b"\x00")) == [Status.BAD_LENGTH]
     assert rx(proto.encode_frame(Command.WRITE_STATE, bytes(7))) == [Status.BAD_LENGTH]
     # a shortened length field ends the frame early: BAD_CRC, and the rest is drained
@@ -156,14 +156,15 @@ def test_request_lengths_and_max_payload():
     assert proto.max_payload(Config(n_inputs=70, layers=(8,) * 3, n_classes=4)) == 384
     want = {Command.IDENTIFY: 0, Command.INIT: 4, Command.SET_THRESHOLDS: 256,
             Command.TRAIN: nb + 1, Command.INFER: nb, Command.END_EPOCH: 0,
-            Command.READ_STATE: 6, Command.READ_COUNTERS: 0, Command.RESET_COUNTERS: 0}
+            Command.READ_STATE: 6, Command.READ_COUNTERS: 0, Command.RESET_COUNTERS: 0,
+            Command.STORE_INFO: 0, Command.TRAIN_STORE: 16, Command.EVAL_STORE: 9}
     for code in Command:
         ok = [n for n in range(300) if proto.request_length_ok(cfg, code, n)]
         if code == Command.WRITE_STATE:
             assert ok == list(range(8, 135, 2))
         else:
             assert ok == [want[code]]
-    assert not any(proto.request_length_ok(cfg, 0x0B, n) for n in range(300))
+    assert not any(proto.request_length_ok(cfg, 0x0E, n) for n in range(300))
 
 
 # ---------------------------------------------------------------------------- payloads
@@ -204,7 +205,7 @@ def test_payload_builders():
     assert proto.parse_counters(proto.counters_reply_payload(**c)) == c
     info = proto.parse_identify(proto.identify_reply_payload(CFG))
     assert (info.version, info.digest, info.n_inputs, info.layers, info.n_classes,
-            info.counter_bits, info.lanes) == (2, CFG.digest(), 70, (12, 8), 4, 6, CFG.lanes)
+            info.counter_bits, info.lanes) == (3, CFG.digest(), 70, (12, 8), 4, 6, CFG.lanes)
     assert len(proto.identify_reply_payload(CFG)) == 1 + 32 + 2 + 1 + 2 * 2 + 1 + 1 + 2
     assert "BAD_ARG" in str(DeviceError(4, Command.TRAIN))
     assert "TRAIN" in str(DeviceError(4, Command.TRAIN))
@@ -372,7 +373,7 @@ def test_digest_and_version_mismatch():
     msg = str(e.value)
     assert "refusing to talk to a mismatched bitstream" in msg
     assert other.digest() in msg and CFG.digest() in msg
-    for old_or_new in (1, 3):       # 1: a v1 bitstream (dense sweep, u32 thresholds)
+    for old_or_new in (2, 4):       # 2: a v2 bitstream (no data-store commands)
         with pytest.raises(BitstreamMismatch, match=f"version {old_or_new}"):
             connect(FakeDevice(CFG, version=old_or_new))
     connect(FakeDevice(CFG.replace(seed=99)))       # seed is a run-time choice: same digest
