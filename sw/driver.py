@@ -127,11 +127,14 @@ class Device:
         return dev
 
     # ------------------------------------------------------------------ requests
-    async def _reply(self):
-        """The next good reply frame, or None if none arrived (lost or corrupted)."""
+    async def _reply(self, first_s=None):
+        """The next good reply frame, or None if none arrived (lost or corrupted). The first
+        byte may take ``first_s`` (default ``timeout_s``), every further one ``timeout_s``."""
         self.decoder.reset()
+        wait = self.timeout_s if first_s is None else first_s
         while True:
-            data = await self.transport.read(self.decoder.wanted(), self.timeout_s)
+            data = await self.transport.read(self.decoder.wanted(), wait)
+            wait = self.timeout_s
             events = self.decoder.feed(data) if data else self.decoder.silence()
             for ev in events:
                 if isinstance(ev, proto.Frame):
@@ -143,8 +146,10 @@ class Device:
         while await self.transport.read(4096, self.quiet_s):
             pass
 
-    async def request(self, command, payload=b""):
-        """Send one request; return the payload of its OK reply.
+    async def request(self, command, payload=b"", busy_s=0.0):
+        """Send one request; return the payload of its OK reply. ``busy_s``: how much longer
+        than ``timeout_s`` the device may take before it starts to answer (a long
+        ``TRAIN_STORE``).
 
         Raises :class:`DeviceError` for an error status and :class:`ProtocolError` when no
         usable reply came (after the retries the command allows)."""
@@ -154,7 +159,7 @@ class Device:
             if attempt:
                 self.resends += 1
             await self.transport.write(frame)
-            reply = await self._reply()
+            reply = await self._reply(self.timeout_s + busy_s)
             last = attempt == self.retries
             if reply is None:
                 if command in proto.IDEMPOTENT and not last:
@@ -260,6 +265,24 @@ class Device:
         """samples, correct, busy_cycles <- 0."""
         await self._empty(Command.RESET_COUNTERS)
 
+    # ------------------------------------------------------------------ data store
+    async def store_info(self):
+        """STORE_INFO -> ``(verdict, raw 64 header bytes)`` as the chip read its store."""
+        return proto.parse_store_info(await self.request(Command.STORE_INFO))
+
+    async def train_store(self, seed, epoch, first, count, busy_s=0.0):
+        """TRAIN_STORE: positions ``first … first + count - 1`` of epoch ``epoch``'s order;
+        returns how many pre-update predictions were correct. ``busy_s``: the time the chip
+        needs for ``count`` samples (the reply comes after the last)."""
+        return proto.parse_correct(await self.request(
+            Command.TRAIN_STORE, proto.train_store_request(seed, epoch, first, count), busy_s))
+
+    async def eval_store(self, split, first, count, busy_s=0.0):
+        """EVAL_STORE: correct predictions on records ``first … first + count - 1`` of
+        ``split`` (``protocol.SPLIT_TRAIN`` / ``SPLIT_TEST``)."""
+        return proto.parse_correct(await self.request(
+            Command.EVAL_STORE, proto.eval_store_request(split, first, count), busy_s))
+
 
 def _sync_method(name, inner="device", cls="Device"):
     def method(self, *args, **kwargs):
@@ -282,7 +305,7 @@ class SyncDevice:
 
     for _name in ("request", "identify", "init", "set_tables", "train_sample", "infer",
                   "end_epoch", "read_state", "write_state", "state", "load_state",
-                  "read_counters", "reset_counters"):
+                  "read_counters", "reset_counters", "store_info", "train_store", "eval_store"):
         locals()[_name] = _sync_method(_name)
     del _name
 
