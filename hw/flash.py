@@ -1,0 +1,243 @@
+"""Reader of the board's SPI flash: streams bytes of the dataset image stored behind the bitstream.
+
+:class:`QspiFlashReader` is an SPI master (mode 0: SCK idles low, both sides sample on the rising
+edge and shift on the falling edge) for the JEDEC command set common to Winbond W25Q, ISSI IS25LP
+and similar 3-byte-address flashes. Every read is one transaction from ``cs`` rise to ``cs`` fall:
+
+* ``mode="quad"``: Fast Read Quad I/O, ``0xEB`` on IO0 (8 clocks), the address on IO0-3
+  (6 clocks), mode bits ``0xFF`` (2 clocks; not ``0xAx``, so the flash never enters "continuous
+  read"), 4 dummy clocks with the lines released, then 2 clocks per byte;
+* ``mode="single"``: Fast Read, ``0x0B`` and the address on IO0 (32 clocks), 8 dummy clocks,
+  then 8 clocks per byte on IO1.
+
+After reset the reader sends Release Power-down ``0xAB`` (the configuration logic may have left
+the flash in deep power-down) and waits tRES1 = 3 µs. In quad mode with ``set_qe`` (default) it
+then sets the Quad Enable bit *volatilely*, as Winbond parts allow: Write Enable for Volatile
+Status Register ``0x50``, then Write Status Register-2 ``0x31`` with ``0x02`` (QE, all else 0).
+That write wears nothing, needs no busy polling and is lost at power-off, so the flash keeps
+its factory configuration. Flashes without ``0x50``/``0x31`` (ISSI keeps QE in status
+register 1) must have QE set non-volatilely by whoever writes the image; use ``set_qe=False``
+there, or ``mode="single"``.
+
+While ``data.ready`` is low the reader stops SCK (SPI flash allows any clock pause) once the
+byte being received and the one offered are both full, so no byte is ever lost.
+"""
+
+import math
+
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["QspiFlashReader", "read_command_layout"]
+
+
+def read_command_layout():
+    """``cmd`` payload: read ``length`` (≥ 1) bytes from byte address ``addr``."""
+    return data.StructLayout({"addr": 24, "length": 16})
+
+
+T_RES1_S = 3e-6        # Release Power-down -> next command (W25Q128JV: tRES1 = 3 µs)
+T_SHSL_S = 50e-9       # CS deselect time between commands (tSHSL1 = 50 ns, the longest one)
+
+
+class QspiFlashReader(wiring.Component):
+    """Streams ``length`` bytes from byte address ``addr`` of an SPI flash.
+
+    Parameters
+    ----------
+    mode : "quad" or "single"
+        Fast Read Quad I/O (``0xEB``, 2 SCK clocks per byte) or Fast Read (``0x0B``, 8 per byte).
+    divisor : int
+        Sync cycles per SCK half period (≥ 1): SCK = sync clock / (2 · ``divisor``).
+        ``divisor=1`` gives a byte every 4 sync cycles in quad mode.
+    clk_hz : float
+        Sync clock frequency; sets the power-up wait (tRES1) and the CS deselect time.
+    set_qe : bool or None
+        Quad mode: set QE volatilely at power-up (Winbond ``0x50`` + ``0x31``). Default: True in
+        quad mode; never done in single mode.
+
+    Attributes
+    ----------
+    cmd : In(stream.Signature(read_command_layout()))
+        A read request; taken (``ready``) only when the reader is idle.
+    data : Out(stream.Signature(8))
+        The bytes read, in address order, exactly ``length`` of them per request.
+    busy : Out(1)
+        High from reset until the power-up sequence is done, and from a ``cmd`` handshake until
+        its last byte has been taken.
+    sck : Out(1)
+        SPI clock (ECP5 boards route it through ``USRMCLK``).
+    cs : Out(1)
+        Chip select, active high (the pin is CS#; the board glue inverts).
+    io_o, io_oe : Out(4)
+        Output value and output enable of IO0 (MOSI) … IO3 (HOLD#). In single mode only IO0 is
+        ever driven; in quad mode IO2/IO3 are driven high during one-line phases, so the flash's
+        WP#/HOLD# functions stay inactive while QE is still clear.
+    io_i : In(4)
+        Pin values of IO0 … IO3 (IO1 = MISO).
+    """
+
+    # (phase name, quad lines?, clocks) of one read after the opcode; subclasses in tests break it
+    def read_phases(self):
+        if self.mode == "quad":
+            return [("ADDR", True, 8), ("DUMMY", True, 4)]      # 6 address + 2 mode clocks
+        return [("ADDR", False, 24), ("DUMMY", False, 8)]
+
+    READ_OPCODE = {"quad": 0xEB, "single": 0x0B}
+    MODE_BITS = 0xFF
+
+    def __init__(self, *, mode="quad", divisor=1, clk_hz=60e6, set_qe=None):
+        if mode not in ("quad", "single"):
+            raise ValueError(f"mode must be 'quad' or 'single', got {mode!r}")
+        if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 1:
+            raise ValueError(f"divisor must be an integer ≥ 1, got {divisor!r}")
+        self.mode = mode
+        self.divisor = divisor
+        self.clk_hz = float(clk_hz)
+        self.set_qe = (mode == "quad") if set_qe is None else bool(set_qe) and mode == "quad"
+        self.t_res_cycles = max(1, math.ceil(T_RES1_S * self.clk_hz))
+        self.gap_cycles = max(1, math.ceil(T_SHSL_S * self.clk_hz))
+        super().__init__({
+            "cmd": In(stream.Signature(read_command_layout())),
+            "data": Out(stream.Signature(8)),
+            "busy": Out(1, init=1),
+            "sck": Out(1),
+            "cs": Out(1),
+            "io_o": Out(4),
+            "io_oe": Out(4),
+            "io_i": In(4),
+        })
+
+    def init_sequence(self):
+        """Power-up transactions: (name, [(quad?, clocks, bits)], cycles to wait after)."""
+        seq = [("WAKE", [(False, 8, 0xAB)], self.t_res_cycles)]
+        if self.set_qe:
+            seq += [("WVSR", [(False, 8, 0x50)], self.gap_cycles),
+                    ("WRSR2", [(False, 16, 0x3102)], self.gap_cycles)]
+        return seq
+
+    def elaborate(self, platform):
+        m = Module()
+        quad = self.mode == "quad"
+        one_line_oe = 0b1101 if quad else 0b0001       # IO0 + (quad) WP#/HOLD# held high
+
+        # --- SCK generator: a tick every `divisor` cycles; `go` lets the state ask for clocks.
+        sck, go = self.sck, Signal()
+        tick = Signal()
+        if self.divisor == 1:
+            m.d.comb += tick.eq(1)
+        else:
+            div = Signal(range(self.divisor))
+            m.d.comb += tick.eq(div == self.divisor - 1)
+            m.d.sync += div.eq(Mux(tick, 0, div + 1))
+        rise = tick & ~sck & go
+        fall = tick & sck
+        with m.If(rise):
+            m.d.sync += sck.eq(1)
+        with m.Elif(fall):
+            m.d.sync += sck.eq(0)
+
+        # --- Output shifter: bits leave MSB first from sr_o[31] (one line) or sr_o[28:32].
+        sr_o = Signal(32)
+        quad_ph = Signal()
+        clocks = Signal(range(33))
+        m.d.comb += self.io_o.eq(Mux(quad_ph, sr_o[28:32], Cat(sr_o[31], Const(0b110, 3))))
+        with m.If(fall):
+            m.d.sync += [sr_o.eq(Mux(quad_ph, sr_o << 4, sr_o << 1)), clocks.eq(clocks - 1)]
+        last = fall & (clocks == 1)
+
+        def load(is_quad, n, value, nbits=None):
+            """Start a phase of `n` clocks sending `value` (`nbits` wide, default n · lines)."""
+            nbits = n * (4 if is_quad else 1) if nbits is None else nbits
+            oe = (0b1111 if is_quad else one_line_oe) if value is not None else \
+                (0 if is_quad else one_line_oe)
+            bits = Const(0, 32) if value is None else (value << (32 - nbits))
+            return [sr_o.eq(bits), clocks.eq(n), quad_ph.eq(is_quad), self.io_oe.eq(oe)]
+
+        # --- Input shifter and output byte register (the `data` stream's payload).
+        sr_i = Signal(8)
+        samples = 2 if quad else 8                      # samples per byte
+        nib = Signal(range(samples))
+        full = Signal()                                 # sr_i holds a byte not yet handed over
+        can_take = ~self.data.valid | self.data.ready
+        with m.If(self.data.ready):
+            m.d.sync += self.data.valid.eq(0)
+        with m.If(full & can_take):
+            m.d.sync += [self.data.payload.eq(sr_i), self.data.valid.eq(1), full.eq(0)]
+
+        addr = Signal(24)
+        left = Signal(16)
+        wait = Signal(range(max(self.t_res_cycles, self.gap_cycles) + 1))
+        m.d.comb += self.busy.eq(1)
+
+        with m.FSM(init="RESET"):
+            # Power-up: each transaction, then `after` cycles with CS high.
+            seq = self.init_sequence()
+            with m.State("RESET"):
+                q, n, v = seq[0][1][0]
+                m.d.sync += [*load(q, n, v), self.cs.eq(1)]
+                m.next = f"{seq[0][0]}_0"
+            for i, (name, phases, after) in enumerate(seq):
+                for p, _ in enumerate(phases):
+                    with m.State(f"{name}_{p}"):
+                        m.d.comb += go.eq(1)
+                        with m.If(last):
+                            if p + 1 < len(phases):
+                                m.d.sync += load(*phases[p + 1])
+                                m.next = f"{name}_{p + 1}"
+                            else:
+                                m.d.sync += [self.cs.eq(0), wait.eq(after - 1)]
+                                m.next = f"{name}_WAIT"
+                with m.State(f"{name}_WAIT"):
+                    with m.If(wait != 0):
+                        m.d.sync += wait.eq(wait - 1)
+                    with m.Else():
+                        if i + 1 < len(seq):
+                            nxt, nphases, _ = seq[i + 1]
+                            m.d.sync += [*load(*nphases[0]), self.cs.eq(1)]
+                            m.next = f"{nxt}_0"
+                        else:
+                            m.next = "IDLE"
+
+            # Reads: opcode, then read_phases(), then DATA until `length` bytes are in.
+            phases = self.read_phases()
+            with m.State("IDLE"):
+                m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(self.data.valid | full)]
+                with m.If(self.cmd.valid & (self.cmd.payload.length != 0)):
+                    m.d.sync += [addr.eq(self.cmd.payload.addr), left.eq(self.cmd.payload.length),
+                                 *load(False, 8, self.READ_OPCODE[self.mode]), self.cs.eq(1)]
+                    m.next = "OPCODE"
+            names = ["OPCODE"] + [name for name, _, _ in phases]
+            for k, state in enumerate(names):
+                with m.State(state):
+                    m.d.comb += go.eq(1)
+                    with m.If(last):
+                        if k + 1 < len(names):
+                            _, q, n = phases[k]
+                            if state == "OPCODE" and names[k + 1] == "ADDR":
+                                value = Cat(Const(self.MODE_BITS, 8), addr) if q else addr
+                                m.d.sync += load(q, n, value, nbits=32 if q else 24)
+                            else:
+                                m.d.sync += load(q, n, None)
+                            m.next = names[k + 1]
+                        else:
+                            m.d.sync += nib.eq(0)
+                            m.next = "DATA"
+            with m.State("DATA"):
+                m.d.comb += go.eq(~full | can_take)
+                with m.If(fall):
+                    m.d.sync += sr_i.eq(Cat(self.io_i, sr_i[:4]) if quad
+                                        else Cat(self.io_i[1], sr_i[:7]))
+                    m.d.sync += nib.eq(nib + 1)
+                    with m.If(nib == samples - 1):
+                        m.d.sync += [nib.eq(0), full.eq(1), left.eq(left - 1)]
+                        with m.If(left == 1):
+                            m.d.sync += [self.cs.eq(0), wait.eq(self.gap_cycles - 1)]
+                            m.next = "FINISH"
+            with m.State("FINISH"):                     # CS high for tSHSL
+                with m.If(wait != 0):
+                    m.d.sync += wait.eq(wait - 1)
+                with m.Else():
+                    m.next = "IDLE"
+        return m
