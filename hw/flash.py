@@ -71,9 +71,10 @@ class QspiFlashReader(wiring.Component):
     cs : Out(1)
         Chip select, active high (the pin is CS#; the board glue inverts).
     io_o, io_oe : Out(4)
-        Output value and output enable of IO0 (MOSI) … IO3 (HOLD#). In single mode only IO0 is
-        ever driven; in quad mode IO2/IO3 are driven high during one-line phases, so the flash's
-        WP#/HOLD# functions stay inactive while QE is still clear.
+        Output value and output enable of IO0 (MOSI) … IO3 (HOLD#). IO2/IO3 are driven high
+        during every one-line phase (always, in single mode), so the flash's WP#/HOLD# functions
+        stay inactive while QE is clear; IO1 (MISO) is never driven in single mode. Boards whose
+        WP#/HOLD# do not reach the FPGA leave IO2/IO3 unconnected.
     io_i : In(4)
         Pin values of IO0 … IO3 (IO1 = MISO).
     """
@@ -120,7 +121,7 @@ class QspiFlashReader(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         quad = self.mode == "quad"
-        one_line_oe = 0b1101 if quad else 0b0001       # IO0 + (quad) WP#/HOLD# held high
+        one_line_oe = 0b1101                            # IO0, and WP#/HOLD# held high
 
         # --- SCK generator: a tick every `divisor` cycles; `go` lets the state ask for clocks.
         sck, go = self.sck, Signal()

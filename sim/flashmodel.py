@@ -114,7 +114,6 @@ class FlashModel(wiring.Component):
         count = Signal(range(33))   # clocks left in ADDR / MODE / DUMMY, or data bits of 0x31
         bitpos = Signal(3)          # bit position in the current byte (multiple of the width)
         sr = Signal(32)
-        op = Signal(8)
         addr = Signal(24)
         next_after_addr = Signal(range(8))
         dummy_clocks = Signal(4)
@@ -198,7 +197,6 @@ class FlashModel(wiring.Component):
             with m.Elif(phase == _CMD):
                 with m.If(bitpos == 7):
                     opcode = Cat(self.io_i[0], sr[:7])
-                    m.d.sync += op.eq(opcode)
                     with m.If(asleep & (opcode != 0xAB)):
                         m.d.sync += fail(FlashError.POWERED_DOWN)
                     with m.Else():
@@ -230,19 +228,23 @@ class FlashModel(wiring.Component):
         status = Mux(out_status == 1, Cat(Const(0, 1), wel, Const(0, 6)),
                      Cat(Const(0, 1), qe, Const(0, 6)))
         byte = Mux(out_status != 0, status, Mux(addr < size, rd.data, 0xFF))
+        def lines_out(v):           # the top bits of v on IO0-3 (quad) or IO1 (single)
+            return Mux(out_quad, v[4:8], Cat(Const(0, 1), v[7], Const(0, 2)))
+
         with m.If(fall & (phase == _OUT)):
             with m.If(out_left == 0):
                 m.d.sync += [out_sr.eq(Mux(out_quad, byte << 4, byte << 1)),
                              out_left.eq(Mux(out_quad, 4, 7)),
-                             self.io_o.eq(Mux(out_quad, byte[4:8], Cat(Const(0, 1), byte[7], Const(0, 2)))),
+                             self.io_o.eq(lines_out(byte)),
                              oe.eq(Mux(out_quad, 0b1111, 0b0010))]
                 with m.If(out_status == 0):
                     m.d.sync += addr.eq(addr + 1)
             with m.Else():
                 m.d.sync += [out_sr.eq(Mux(out_quad, out_sr << 4, out_sr << 1)),
                              out_left.eq(out_left - Mux(out_quad, 4, 1)),
-                             self.io_o.eq(Mux(out_quad, out_sr[4:8], Cat(Const(0, 1), out_sr[7], Const(0, 2))))]
+                             self.io_o.eq(lines_out(out_sr))]
         return m
+
 
 def connect_flash(m, reader, model, pullup=0b1111):
     """Wire a :class:`~xnorlearn.hw.flash.QspiFlashReader` to a :class:`FlashModel` in ``m``:
