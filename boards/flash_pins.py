@@ -40,11 +40,11 @@ MiB = 1 << 20
 class FlashFacts:
     """The flash of one board.
 
-    ``mode``: the :class:`~xnorlearn.hw.flash.QspiFlashReader` mode to use; ``set_qe``: the
-    reader sets QE volatilely (Winbond ``0x50`` + ``0x31``); ``size``: flash bytes (the smallest
-    fitted, where it varies); ``offset``: first byte of the dataset image; ``cs``/``sck``/``io``:
-    FPGA pins (``sck=None``: ECP5 MCLK via ``USRMCLK``; ``io`` = IO0 (MOSI), IO1 (MISO)[, IO2
-    (WP#), IO3 (HOLD#)]).
+    ``mode``: the :class:`~xnorlearn.hw.flash.QspiFlashReader` mode to use (``"quad"`` needs
+    IO0-IO3 and QE, ``"dual"`` IO0/IO1 only); ``set_qe``: the reader sets QE volatilely
+    (Winbond ``0x50`` + ``0x31``); ``size``: flash bytes (the smallest fitted, where it varies);
+    ``offset``: first byte of the dataset image; ``cs``/``sck``/``io``: FPGA pins (``sck=None``:
+    ECP5 MCLK via ``USRMCLK``; ``io`` = IO0 (MOSI), IO1 (MISO)[, IO2 (WP#), IO3 (HOLD#)]).
     """
     mode: str
     set_qe: bool
@@ -63,14 +63,14 @@ class FlashFacts:
 
 
 _ICE40_SG48 = dict(cs="16", sck="15")          # SPI_SS_B, SPI_SCK; SPI_SO 14 = IO0, SPI_SI 17 = IO1
-_ULX3S = dict(cs="R2", sck=None, io=("W2", "V2", "Y2", "W1"), set_qe=False, mode="single",
+_ULX3S = dict(cs="R2", sck=None, io=("W2", "V2", "Y2", "W1"), set_qe=False, mode="dual",
               size=4 * MiB,
               chip="varies by batch: ISSI IS25LP032D (4 MiB), Spansion S25FL164K (8 MiB), "
                    "ISSI IS25LP128F (16 MiB)",
-              notes="single mode: the ISSI/Spansion parts keep QE in status register 1 (no "
-                    "volatile Winbond sequence); quad works with set_qe=False once QE is set "
-                    "non-volatilely, e.g. by openFPGALoader --enable-quad. Size: the smallest "
-                    "part fitted.")
+              notes="dual mode (0x3B, no QE needed, all three parts have it): the ISSI/Spansion "
+                    "parts keep QE in status register 1, out of reach of the volatile Winbond "
+                    "sequence; quad works with set_qe=False once QE is set non-volatilely, e.g. "
+                    "by openFPGALoader --enable-quad. Size: the smallest part fitted.")
 
 FLASH = {
     "icebreaker": FlashFacts(
@@ -78,10 +78,11 @@ FLASH = {
         chip="Winbond W25Q128JV", **_ICE40_SG48,
         notes="bitstream at 0 (104 KB); 1 MiB is also where iCEBreaker examples put firmware"),
     "upduino3": FlashFacts(
-        mode="single", set_qe=False, size=4 * MiB, offset=1 * MiB, io=("14", "17"),
+        mode="dual", set_qe=False, size=4 * MiB, offset=1 * MiB, io=("14", "17"),
         chip="4 MiB SPI flash (W25Q32-class)", **_ICE40_SG48,
         notes="WP#/HOLD# reach FPGA pins 10/20 only through solder jumpers (pin 20 is shared "
-              "with the 12 MHz oscillator jumper), so the reader uses one line"),
+              "with the 12 MHz oscillator jumper), so the reader uses IO0/IO1 (dual output "
+              "read, no QE needed)"),
     "ulx3s-12f": FlashFacts(offset=1 * MiB, **_ULX3S),
     "ulx3s-25f": FlashFacts(offset=1 * MiB, **_ULX3S),
     "ulx3s-45f": FlashFacts(offset=2 * MiB, **_ULX3S),
@@ -145,7 +146,7 @@ class FlashPins(Elaboratable):
     Each IO line gets its own ``io.Buffer`` (the lines turn around independently); CS# is
     inverted by the resource. iCE40: SCK is a plain output buffer. ECP5: SCK drives
     ``USRMCLK`` (``USRMCLKTS=0``: always enabled). IO lines the board does not wire (IO2/IO3
-    in single mode on UPduino) are left unconnected.
+    on the UPduino) are left unconnected.
     """
 
     def __init__(self, reader, board):

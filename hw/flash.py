@@ -7,6 +7,8 @@ and similar 3-byte-address flashes. Every read is one transaction from ``cs`` ri
 * ``mode="quad"``: Fast Read Quad I/O, ``0xEB`` on IO0 (8 clocks), the address on IO0-3
   (6 clocks), mode bits ``0xFF`` (2 clocks; not ``0xAx``, so the flash never enters "continuous
   read"), 4 dummy clocks with the lines released, then 2 clocks per byte;
+* ``mode="dual"``: Fast Read Dual Output, ``0x3B`` and the address on IO0 (32 clocks), 8 dummy
+  clocks with IO0 released, then 4 clocks per byte on IO1/IO0 (needs no QE bit, only IO0/IO1);
 * ``mode="single"``: Fast Read, ``0x0B`` and the address on IO0 (32 clocks), 8 dummy clocks,
   then 8 clocks per byte on IO1.
 
@@ -46,8 +48,9 @@ class QspiFlashReader(wiring.Component):
 
     Parameters
     ----------
-    mode : "quad" or "single"
-        Fast Read Quad I/O (``0xEB``, 2 SCK clocks per byte) or Fast Read (``0x0B``, 8 per byte).
+    mode : "quad", "dual" or "single"
+        Fast Read Quad I/O (``0xEB``, 2 SCK clocks per byte), Fast Read Dual Output (``0x3B``,
+        4 per byte) or Fast Read (``0x0B``, 8 per byte).
     divisor : int
         Sync cycles per SCK half period (≥ 1): SCK = sync clock / (2 · ``divisor``).
         ``divisor=1`` gives a byte every 4 sync cycles in quad mode.
@@ -55,7 +58,7 @@ class QspiFlashReader(wiring.Component):
         Sync clock frequency; sets the power-up wait (tRES1) and the CS deselect time.
     set_qe : bool or None
         Quad mode: set QE volatilely at power-up (Winbond ``0x50`` + ``0x31``). Default: True in
-        quad mode; never done in single mode.
+        quad mode; never done in the other modes.
 
     Attributes
     ----------
@@ -72,9 +75,9 @@ class QspiFlashReader(wiring.Component):
         Chip select, active high (the pin is CS#; the board glue inverts).
     io_o, io_oe : Out(4)
         Output value and output enable of IO0 (MOSI) … IO3 (HOLD#). IO2/IO3 are driven high
-        during every one-line phase (always, in single mode), so the flash's WP#/HOLD# functions
-        stay inactive while QE is clear; IO1 (MISO) is never driven in single mode. Boards whose
-        WP#/HOLD# do not reach the FPGA leave IO2/IO3 unconnected.
+        during every one-line phase (always, in single and dual mode), so the flash's WP#/HOLD#
+        functions stay inactive while QE is clear; IO1 (MISO) is only driven in quad mode.
+        Boards whose WP#/HOLD# do not reach the FPGA leave IO2/IO3 unconnected.
     io_i : In(4)
         Pin values of IO0 … IO3 (IO1 = MISO).
     """
@@ -85,12 +88,14 @@ class QspiFlashReader(wiring.Component):
             return [("ADDR", True, 8), ("DUMMY", True, 4)]      # 6 address + 2 mode clocks
         return [("ADDR", False, 24), ("DUMMY", False, 8)]
 
-    READ_OPCODE = {"quad": 0xEB, "single": 0x0B}
+    READ_OPCODE = {"quad": 0xEB, "dual": 0x3B, "single": 0x0B}
+    RELEASE_OE = {"quad": 0b0000, "dual": 0b1100, "single": 0b1101}   # io_oe in dummy and data
+    DATA_LINES = {"quad": 4, "dual": 2, "single": 1}
     MODE_BITS = 0xFF
 
     def __init__(self, *, mode="quad", divisor=1, clk_hz=60e6, set_qe=None):
-        if mode not in ("quad", "single"):
-            raise ValueError(f"mode must be 'quad' or 'single', got {mode!r}")
+        if mode not in self.READ_OPCODE:
+            raise ValueError(f"mode must be 'quad', 'dual' or 'single', got {mode!r}")
         if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 1:
             raise ValueError(f"divisor must be an integer ≥ 1, got {divisor!r}")
         self.mode = mode
@@ -120,7 +125,7 @@ class QspiFlashReader(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        quad = self.mode == "quad"
+        lines = self.DATA_LINES[self.mode]
         one_line_oe = 0b1101                            # IO0, and WP#/HOLD# held high
 
         # --- SCK generator: a tick every `divisor` cycles; `go` lets the state ask for clocks.
@@ -151,14 +156,14 @@ class QspiFlashReader(wiring.Component):
         def load(is_quad, n, value, nbits=None):
             """Start a phase of `n` clocks sending `value` (`nbits` wide, default n · lines)."""
             nbits = n * (4 if is_quad else 1) if nbits is None else nbits
-            oe = (0b1111 if is_quad else one_line_oe) if value is not None else \
-                (0 if is_quad else one_line_oe)
+            oe = self.RELEASE_OE[self.mode] if value is None else \
+                0b1111 if is_quad else one_line_oe
             bits = Const(0, 32) if value is None else (value << (32 - nbits))
             return [sr_o.eq(bits), clocks.eq(n), quad_ph.eq(is_quad), self.io_oe.eq(oe)]
 
         # --- Input shifter and output byte register (the `data` stream's payload).
         sr_i = Signal(8)
-        samples = 2 if quad else 8                      # samples per byte
+        samples = 8 // lines                            # samples per byte
         nib = Signal(range(samples))
         full = Signal()                                 # sr_i holds a byte not yet handed over
         can_take = ~self.data.valid | self.data.ready
@@ -228,8 +233,8 @@ class QspiFlashReader(wiring.Component):
             with m.State("DATA"):
                 m.d.comb += go.eq(~full | can_take)
                 with m.If(fall):
-                    m.d.sync += sr_i.eq(Cat(self.io_i, sr_i[:4]) if quad
-                                        else Cat(self.io_i[1], sr_i[:7]))
+                    sample = self.io_i[1] if lines == 1 else self.io_i[:lines]   # IO1 first
+                    m.d.sync += sr_i.eq(Cat(sample, sr_i[:8 - lines]))
                     m.d.sync += nib.eq(nib + 1)
                     with m.If(nib == samples - 1):
                         m.d.sync += [nib.eq(0), full.eq(1), left.eq(left - 1)]

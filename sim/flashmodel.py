@@ -11,7 +11,8 @@ Commands: ``0xAB`` release power-down (the model starts powered down unless ``as
 the next CS must come ``t_res_cycles`` after its CS rise), ``0x06`` write enable, ``0x50`` write
 enable for volatile status register, ``0x31`` write status register 2 (only QE is kept; applied
 at CS high after exactly 8 data bits), ``0x05``/``0x35`` read status 1/2, ``0x03`` read,
-``0x0B`` fast read (8 dummy clocks), ``0x6B`` fast read quad output (8 dummy clocks, needs QE),
+``0x0B`` fast read (8 dummy clocks), ``0x3B`` fast read dual output (8 dummy clocks, data on
+IO1/IO0), ``0x6B`` fast read quad output (8 dummy clocks, needs QE),
 ``0xEB`` fast read quad I/O (6 address + 2 mode clocks, 4 dummy clocks, needs QE; mode bits
 ``0bxx10xxxx`` — continuous read — are not modelled and are an error). Reads wrap at 2**24;
 addresses past ``len(init)`` read ``0xFF``.
@@ -117,7 +118,7 @@ class FlashModel(wiring.Component):
         addr = Signal(24)
         next_after_addr = Signal(range(8))
         dummy_clocks = Signal(4)
-        out_quad = Signal()
+        out_w = Signal(3)           # output lines: 1 (IO1), 2 (IO1/IO0) or 4
         out_status = Signal(2)      # 0: memory, 1: status 1, 2: status 2
         out_sr = Signal(8)
         out_left = Signal(4)        # bits of out_sr not yet driven
@@ -143,12 +144,12 @@ class FlashModel(wiring.Component):
                     with m.Else():
                         m.d.sync += fail(FlashError.NOT_WRITE_ENABLED)
                 with m.Case(0x05, 0x35):
-                    m.d.sync += [*out, out_quad.eq(0),
+                    m.d.sync += [*out, out_w.eq(1),
                                  out_status.eq(Mux(opcode == 0x05, 1, 2))]
-                with m.Case(0x03, 0x0B, 0x6B):
+                with m.Case(0x03, 0x0B, 0x3B, 0x6B):
                     m.d.sync += [phase.eq(_ADDR), count.eq(24), quad_in.eq(0), out_status.eq(0),
                                  nxt.eq(Mux(opcode == 0x03, _OUT, _DUMMY)), dummy.eq(8),
-                                 out_quad.eq(opcode == 0x6B)]
+                                 out_w.eq(Mux(opcode == 0x6B, 4, Mux(opcode == 0x3B, 2, 1)))]
                     with m.If((opcode == 0x6B) & ~qe):
                         m.d.sync += fail(FlashError.QE_CLEAR)
                 with m.Case(0xEB):
@@ -157,7 +158,7 @@ class FlashModel(wiring.Component):
                     with m.Else():
                         m.d.sync += [phase.eq(_ADDR), count.eq(6), quad_in.eq(1),
                                      out_status.eq(0), nxt.eq(_MODE), dummy.eq(4),
-                                     out_quad.eq(1)]
+                                     out_w.eq(4)]
                 with m.Default():
                     m.d.sync += fail(FlashError.UNKNOWN_COMMAND)
 
@@ -190,7 +191,7 @@ class FlashModel(wiring.Component):
         lines = Mux(quad_in, 0b1111, 0b0001)
         sampling = (phase == _CMD) | (phase == _ADDR) | (phase == _MODE) | (phase == _WRSR)
         with m.If(rise & (phase != _DEAD)):
-            width = Mux(quad_in | ((phase == _OUT) & out_quad), 4, 1)
+            width = Mux(quad_in, 4, Mux(phase == _OUT, out_w, 1))
             m.d.sync += [sr.eq(sr_next), bitpos.eq(bitpos + width)]
             with m.If(sampling & ((lines & ~self.io_i_oe) != 0)):
                 m.d.sync += fail(FlashError.UNDRIVEN)
@@ -228,20 +229,22 @@ class FlashModel(wiring.Component):
         status = Mux(out_status == 1, Cat(Const(0, 1), wel, Const(0, 6)),
                      Cat(Const(0, 1), qe, Const(0, 6)))
         byte = Mux(out_status != 0, status, Mux(addr < size, rd.data, 0xFF))
-        def lines_out(v):           # the top bits of v on IO0-3 (quad) or IO1 (single)
-            return Mux(out_quad, v[4:8], Cat(Const(0, 1), v[7], Const(0, 2)))
+        def lines_out(v):           # the top bits of v on IO0-3, IO1/IO0 or IO1
+            return Mux(out_w == 4, v[4:8], Mux(out_w == 2, Cat(v[6], v[7], Const(0, 2)),
+                                               Cat(Const(0, 1), v[7], Const(0, 2))))
+
+        def shifted(v):
+            return Mux(out_w == 4, v << 4, Mux(out_w == 2, v << 2, v << 1))
 
         with m.If(fall & (phase == _OUT)):
             with m.If(out_left == 0):
-                m.d.sync += [out_sr.eq(Mux(out_quad, byte << 4, byte << 1)),
-                             out_left.eq(Mux(out_quad, 4, 7)),
+                m.d.sync += [out_sr.eq(shifted(byte)), out_left.eq(8 - out_w),
                              self.io_o.eq(lines_out(byte)),
-                             oe.eq(Mux(out_quad, 0b1111, 0b0010))]
+                             oe.eq(Mux(out_w == 4, 0b1111, Mux(out_w == 2, 0b0011, 0b0010)))]
                 with m.If(out_status == 0):
                     m.d.sync += addr.eq(addr + 1)
             with m.Else():
-                m.d.sync += [out_sr.eq(Mux(out_quad, out_sr << 4, out_sr << 1)),
-                             out_left.eq(out_left - Mux(out_quad, 4, 1)),
+                m.d.sync += [out_sr.eq(shifted(out_sr)), out_left.eq(out_left - out_w),
                              self.io_o.eq(lines_out(out_sr))]
         return m
 

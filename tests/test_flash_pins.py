@@ -25,8 +25,8 @@ def test_table_covers_every_board():
 @pytest.mark.parametrize("name", sorted(BOARDS))
 def test_table_entry_is_consistent(name):
     board, f = BOARDS[name], FLASH[name]
-    assert f.mode in ("quad", "single")
-    assert len(f.io) in (2, 4) and (f.mode == "single" or len(f.io) == 4)
+    assert f.mode in ("quad", "dual", "single")
+    assert len(f.io) in (2, 4) and (f.mode != "quad" or len(f.io) == 4)
     assert f.set_qe is False or f.mode == "quad"
     assert f.offset % 0x10000 == 0 and 0 < f.offset < f.size
     assert f.capacity >= 1 << 20

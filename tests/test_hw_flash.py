@@ -18,8 +18,9 @@ CLK_HZ = 10e6           # small tRES1 wait (30 cycles) keeps the simulations sho
 IMAGE = bytes(random.Random(7).randrange(256) for _ in range(2048))
 
 # Cycles from the `cmd` handshake to the handshake of the last of 99 bytes, SCK = sync / 2,
-# consumer always ready: opcode + address/mode + dummy + 8 clocks per byte (single) or 2 (quad).
-BOUND_99 = {"quad": 450, "single": 1700}
+# consumer always ready: opcode + address/mode + dummy + 8 clocks per byte (single), 4 (dual) or
+# 2 (quad).
+BOUND_99 = {"quad": 450, "dual": 900, "single": 1700}
 
 
 def expected(addr, n, image=IMAGE):
@@ -75,8 +76,8 @@ def run(m, testbench, vcd=None):
         sim.run()
 
 
-@pytest.mark.parametrize("mode,divisor", [("quad", 1), ("quad", 3), ("single", 1),
-                                          ("single", 2)])
+@pytest.mark.parametrize("mode,divisor", [("quad", 1), ("quad", 3), ("dual", 1), ("dual", 2),
+                                          ("single", 1), ("single", 2)])
 def test_random_reads_with_backpressure(mode, divisor):
     rng = random.Random(hash((mode, divisor)) & 0xFFFF)
     reader = QspiFlashReader(mode=mode, divisor=divisor, clk_hz=CLK_HZ)
@@ -100,7 +101,7 @@ def test_random_reads_with_backpressure(mode, divisor):
     run(m, tb)
 
 
-@pytest.mark.parametrize("mode", ["quad", "single"])
+@pytest.mark.parametrize("mode", ["quad", "dual", "single"])
 def test_throughput_99_bytes(mode):
     reader = QspiFlashReader(mode=mode, divisor=1, clk_hz=CLK_HZ)
     m, flash = bench(reader)
@@ -144,6 +145,11 @@ class ModeBitsUndriven(QspiFlashReader):
         return [("ADDR", True, 6), ("DUMMY", True, 6)]
 
 
+class DualKeepsIo0(QspiFlashReader):
+    """Dual mode that keeps driving IO0 while the flash sends data on it."""
+    RELEASE_OE = {**QspiFlashReader.RELEASE_OE, "dual": 0b1101}
+
+
 class NoWake(QspiFlashReader):
     """Forgets Release Power-down."""
     def init_sequence(self):
@@ -154,6 +160,7 @@ class NoWake(QspiFlashReader):
 @pytest.mark.parametrize("make,model_kwargs,code", [
     (lambda: FewDummies(mode="quad", clk_hz=CLK_HZ), {}, FlashError.CS_MID_BYTE),
     (lambda: ModeBitsUndriven(mode="quad", clk_hz=CLK_HZ), {}, FlashError.UNDRIVEN),
+    (lambda: DualKeepsIo0(mode="dual", clk_hz=CLK_HZ), {}, FlashError.CONTENTION),
     (lambda: NoWake(mode="quad", clk_hz=CLK_HZ), {}, FlashError.POWERED_DOWN),
     (lambda: QspiFlashReader(mode="quad", clk_hz=CLK_HZ, set_qe=False), {},
      FlashError.QE_CLEAR),
@@ -216,22 +223,23 @@ class BitBang:
             for i in range(7, -1, -1):
                 await self.clock(byte >> i & 1)
 
-    async def receive(self, n, quad=False):
+    async def receive(self, n, lines=1):
         out = []
         for _ in range(n):
             byte = 0
-            for _ in range(2 if quad else 8):
+            for _ in range(8 // lines):
                 v = await self.clock()
-                byte = (byte << 4 | v) if quad else (byte << 1 | (v >> 1 & 1))
+                bits = {1: v >> 1 & 1, 2: (v >> 1 & 1) << 1 | (v & 1), 4: v}[lines]
+                byte = byte << lines | bits
             out.append(byte)
         return out
 
-    async def command(self, data, n_in=0, dummy=0, quad=False):
+    async def command(self, data, n_in=0, dummy=0, lines=1):
         await self.select(1)
         await self.send(data)
         for _ in range(dummy):
             await self.clock()
-        got = await self.receive(n_in, quad)
+        got = await self.receive(n_in, lines)
         await self.select(0)
         return got
 
@@ -244,12 +252,14 @@ def test_model_commands_bitbanged():
         await bb.select(0)
         assert await bb.command([0x03, 0x00, 0x01, 0x00], 6) == list(expected(0x100, 6))
         assert await bb.command([0x0B, 0x00, 0x07, 0xFE], 4, dummy=8) == list(expected(0x7FE, 4))
+        assert await bb.command([0x3B, 0x00, 0x05, 0x55], 5, dummy=8, lines=2) \
+            == list(expected(0x555, 5))
         assert await bb.command([0x35], 2) == [0, 0]                   # QE clear
         await bb.command([0x06])
         assert await bb.command([0x05], 1) == [0x02]                   # WEL
         await bb.command([0x31, 0x02])
         assert await bb.command([0x35], 1) == [0x02]                   # QE set
-        assert await bb.command([0x6B, 0x00, 0x00, 0x10], 3, dummy=8, quad=True) \
+        assert await bb.command([0x6B, 0x00, 0x00, 0x10], 3, dummy=8, lines=4) \
             == list(expected(0x10, 3))
         assert not ctx.get(flash.error), FlashError(ctx.get(flash.error_code))
         await bb.command([0x0B, 0x00, 0x00, 0x10], 0, dummy=3)         # CS in the dummy clocks
