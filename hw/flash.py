@@ -63,7 +63,8 @@ class QspiFlashReader(wiring.Component):
     Attributes
     ----------
     cmd : In(stream.Signature(read_command_layout()))
-        A read request; taken (``ready``) only when the reader is idle.
+        A read request; taken (``ready``) only when the reader is idle. ``length = 0`` is taken
+        and ignored.
     data : Out(stream.Signature(8))
         The bytes read, in address order, exactly ``length`` of them per request.
     busy : Out(1)
@@ -82,8 +83,9 @@ class QspiFlashReader(wiring.Component):
         Pin values of IO0 … IO3 (IO1 = MISO).
     """
 
-    # (phase name, quad lines?, clocks) of one read after the opcode; subclasses in tests break it
     def read_phases(self):
+        """(state name, on IO0-3?, clocks) of the phases between opcode and data; the address
+        phase sends the address (quad: then the mode bits), the others release the lines."""
         if self.mode == "quad":
             return [("ADDR", True, 8), ("DUMMY", True, 4)]      # 6 address + 2 mode clocks
         return [("ADDR", False, 24), ("DUMMY", False, 8)]
@@ -233,7 +235,8 @@ class QspiFlashReader(wiring.Component):
             with m.State("DATA"):
                 m.d.comb += go.eq(~full | can_take)
                 with m.If(fall):
-                    sample = self.io_i[1] if lines == 1 else self.io_i[:lines]   # IO1 first
+                    # single: IO1; dual: IO1 IO0 (IO1 = the higher bit); quad: IO3 … IO0
+                    sample = self.io_i[1] if lines == 1 else self.io_i[:lines]
                     m.d.sync += sr_i.eq(Cat(sample, sr_i[:8 - lines]))
                     m.d.sync += nib.eq(nib + 1)
                     with m.If(nib == samples - 1):
