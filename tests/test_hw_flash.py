@@ -132,6 +132,24 @@ def test_busy_during_power_up_then_idle():
     run(m, tb)
 
 
+def test_length_zero_is_taken_and_ignored():
+    reader = QspiFlashReader(mode="quad", clk_hz=CLK_HZ)
+    m, flash = bench(reader)
+
+    async def tb(ctx):
+        await wait_ready(ctx, reader)
+        ctx.set(reader.cmd.payload, {"addr": 5, "length": 0})
+        ctx.set(reader.cmd.valid, 1)
+        await ctx.tick()
+        ctx.set(reader.cmd.valid, 0)
+        for _ in range(50):
+            assert not ctx.get(reader.data.valid) and not ctx.get(reader.cs)
+            await ctx.tick()
+        got, _ = await read(ctx, reader, 5, 3)
+        assert got == expected(5, 3) and not ctx.get(flash.error)
+    run(m, tb)
+
+
 # ------------------------------------------------------------------ the model catches bad readers
 class FewDummies(QspiFlashReader):
     """Three dummy clocks instead of four: the data comes half a byte early."""
