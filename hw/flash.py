@@ -93,7 +93,6 @@ class QspiFlashReader(wiring.Component):
     READ_OPCODE = {"quad": 0xEB, "dual": 0x3B, "single": 0x0B}
     RELEASE_OE = {"quad": 0b0000, "dual": 0b1100, "single": 0b1101}   # io_oe in dummy and data
     DATA_LINES = {"quad": 4, "dual": 2, "single": 1}
-    MODE_BITS = 0xFF
 
     def __init__(self, *, mode="quad", divisor=1, clk_hz=60e6, set_qe=None):
         if mode not in self.READ_OPCODE:
@@ -146,22 +145,27 @@ class QspiFlashReader(wiring.Component):
         with m.Elif(fall):
             m.d.sync += sck.eq(0)
 
-        # --- Output shifter: bits leave MSB first from sr_o[31] (one line) or sr_o[28:32].
+        # --- Output shifter: bits leave MSB first from sr_o[31] (one line) or sr_o[28:32]; ones
+        # shift in, so a read's opcode + address are followed by the mode bits 0xFF.
         sr_o = Signal(32)
         quad_ph = Signal()
         clocks = Signal(range(33))
         m.d.comb += self.io_o.eq(Mux(quad_ph, sr_o[28:32], Cat(sr_o[31], Const(0b110, 3))))
         with m.If(fall):
-            m.d.sync += [sr_o.eq(Mux(quad_ph, sr_o << 4, sr_o << 1)), clocks.eq(clocks - 1)]
+            m.d.sync += [sr_o.eq(Mux(quad_ph, Cat(Const(0xF, 4), sr_o[:28]),
+                                     Cat(Const(1, 1), sr_o[:31]))),
+                         clocks.eq(clocks - 1)]
         last = fall & (clocks == 1)
 
+        def phase(is_quad, n, drive=True):
+            """Start a phase of `n` clocks on IO0 or IO0-3, driving the lines or releasing them."""
+            oe = (0b1111 if is_quad else one_line_oe) if drive else self.RELEASE_OE[self.mode]
+            return [clocks.eq(n), quad_ph.eq(is_quad), self.io_oe.eq(oe)]
+
         def load(is_quad, n, value, nbits=None):
-            """Start a phase of `n` clocks sending `value` (`nbits` wide, default n · lines)."""
+            """A phase sending `value` (`nbits` wide, default n · lines) first."""
             nbits = n * (4 if is_quad else 1) if nbits is None else nbits
-            oe = self.RELEASE_OE[self.mode] if value is None else \
-                0b1111 if is_quad else one_line_oe
-            bits = Const(0, 32) if value is None else (value << (32 - nbits))
-            return [sr_o.eq(bits), clocks.eq(n), quad_ph.eq(is_quad), self.io_oe.eq(oe)]
+            return [sr_o.eq(value << (32 - nbits)), *phase(is_quad, n)]
 
         # --- Input shifter and output byte register (the `data` stream's payload).
         sr_i = Signal(8)
@@ -174,7 +178,6 @@ class QspiFlashReader(wiring.Component):
         with m.If(full & can_take):
             m.d.sync += [self.data.payload.eq(sr_i), self.data.valid.eq(1), full.eq(0)]
 
-        addr = Signal(24)
         left = Signal(16)
         wait = Signal(range(max(self.t_res_cycles, self.gap_cycles) + 1))
         m.d.comb += self.busy.eq(1)
@@ -208,13 +211,15 @@ class QspiFlashReader(wiring.Component):
                         else:
                             m.next = "IDLE"
 
-            # Reads: opcode, then read_phases(), then DATA until `length` bytes are in.
+            # Reads: opcode + address from the shifter (the address phase drives the lines, the
+            # later ones release them), then DATA until `length` bytes are in.
             phases = self.read_phases()
             with m.State("IDLE"):
                 m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(self.data.valid | full)]
                 with m.If(self.cmd.valid & (self.cmd.payload.length != 0)):
-                    m.d.sync += [addr.eq(self.cmd.payload.addr), left.eq(self.cmd.payload.length),
-                                 *load(False, 8, self.READ_OPCODE[self.mode]), self.cs.eq(1)]
+                    opcode = Const(self.READ_OPCODE[self.mode], 8)
+                    m.d.sync += [left.eq(self.cmd.payload.length), self.cs.eq(1),
+                                 *load(False, 8, Cat(self.cmd.payload.addr, opcode), nbits=32)]
                     m.next = "OPCODE"
             names = ["OPCODE"] + [name for name, _, _ in phases]
             for k, state in enumerate(names):
@@ -222,12 +227,8 @@ class QspiFlashReader(wiring.Component):
                     m.d.comb += go.eq(1)
                     with m.If(last):
                         if k + 1 < len(names):
-                            _, q, n = phases[k]
-                            if state == "OPCODE" and names[k + 1] == "ADDR":
-                                value = Cat(Const(self.MODE_BITS, 8), addr) if q else addr
-                                m.d.sync += load(q, n, value, nbits=32 if q else 24)
-                            else:
-                                m.d.sync += load(q, n, None)
+                            name, q, n = phases[k]
+                            m.d.sync += phase(q, n, drive=name == "ADDR")
                             m.next = names[k + 1]
                         else:
                             m.d.sync += nib.eq(0)
