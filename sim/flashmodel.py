@@ -17,6 +17,9 @@ IO1/IO0), ``0x6B`` fast read quad output (8 dummy clocks, needs QE),
 ``0bxx10xxxx`` — continuous read — are not modelled and are an error). Reads wrap at 2**24;
 addresses past ``len(init)`` read ``0xFF``.
 
+Status writes take effect at CS high with no BUSY time (a real non-volatile write after ``0x06``
+takes milliseconds; the reader only uses the volatile ``0x50`` path, which is immediate).
+
 Protocol violations set the sticky ``error`` and record the first one in ``error_code``
 (:class:`FlashError`); after an error the model ignores clocks until CS falls.
 """
@@ -229,6 +232,7 @@ class FlashModel(wiring.Component):
         status = Mux(out_status == 1, Cat(Const(0, 1), wel, Const(0, 6)),
                      Cat(Const(0, 1), qe, Const(0, 6)))
         byte = Mux(out_status != 0, status, Mux(addr < size, rd.data, 0xFF))
+
         def lines_out(v):           # the top bits of v on IO0-3, IO1/IO0 or IO1
             return Mux(out_w == 4, v[4:8], Mux(out_w == 2, Cat(v[6], v[7], Const(0, 2)),
                                                Cat(Const(0, 1), v[7], Const(0, 2))))
