@@ -1,12 +1,12 @@
 """Reader of the board's SPI flash: streams bytes of the dataset image stored behind the bitstream.
 
-:class:`QspiFlashReader` is an SPI master (mode 0: SCK idles low, both sides sample on the rising
-edge and shift on the falling edge) for the JEDEC command set common to Winbond W25Q, ISSI IS25LP
-and similar 3-byte-address flashes. Every read is one transaction from ``cs`` rise to ``cs`` fall:
+:class:`QspiFlashReader` is an SPI master (mode 0: SCK idles low; the flash samples on the rising
+edge and shifts out on the falling edge) for the JEDEC command set common to Winbond W25Q, ISSI
+IS25LP, Spansion S25FL1 and similar 3-byte-address flashes. Every read is one transaction from ``cs`` rise to ``cs`` fall:
 
 * ``mode="quad"``: Fast Read Quad I/O, ``0xEB`` on IO0 (8 clocks), the address on IO0-3
-  (6 clocks), mode bits ``0xFF`` (2 clocks; not ``0xAx``, so the flash never enters "continuous
-  read"), 4 dummy clocks with the lines released, then 2 clocks per byte;
+  (6 clocks), mode bits ``0xFF`` (2 clocks; not ``0bxx10xxxx``, so the flash never enters
+  "continuous read"), 4 dummy clocks with the lines released, then 2 clocks per byte;
 * ``mode="dual"``: Fast Read Dual Output, ``0x3B`` and the address on IO0 (32 clocks), 8 dummy
   clocks with IO0 released, then 4 clocks per byte on IO1/IO0 (needs no QE bit, only IO0/IO1);
 * ``mode="single"``: Fast Read, ``0x0B`` and the address on IO0 (32 clocks), 8 dummy clocks,
@@ -19,7 +19,11 @@ Status Register ``0x50``, then Write Status Register-2 ``0x31`` with ``0x02`` (Q
 That write wears nothing, needs no busy polling and is lost at power-off, so the flash keeps
 its factory configuration. Flashes without ``0x50``/``0x31`` (ISSI keeps QE in status
 register 1) must have QE set non-volatilely by whoever writes the image; use ``set_qe=False``
-there, or ``mode="single"``.
+there, or ``mode="dual"``.
+
+The reader samples IO at the end of each SCK high half (the sync edge that makes SCK fall):
+the flash shifts out on the falling edge, so a whole SCK period is left for its clock-to-output
+time (tCLQV ≤ 7 ns) and the pad and board delays: 33 ns at 60 MHz with ``divisor=1``.
 
 While ``data.ready`` is low the reader stops SCK (SPI flash allows any clock pause) once the
 byte being received and the one offered are both full, so no byte is ever lost.
