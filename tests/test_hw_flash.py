@@ -294,3 +294,14 @@ def test_model_rejects_write_without_enable():
         await bb.command([0x31, 0x02])
         assert FlashError(ctx.get(flash.error_code)) == FlashError.NOT_WRITE_ENABLED
     run(flash, tb)
+
+
+def test_reader_and_model_convert_to_verilog():
+    """Both are plain synchronous gateware: Verilog for e.g. a Verilator co-simulation."""
+    from amaranth.back import verilog
+    reader = QspiFlashReader(mode="quad", clk_hz=CLK_HZ)
+    m, flash = bench(reader, image=IMAGE[:256])
+    text = verilog.convert(m, name="flash_bench", emit_src=False, ports=[
+        reader.cmd.valid, reader.cmd.ready, reader.cmd.payload.as_value(), reader.data.valid,
+        reader.data.ready, reader.data.payload, reader.busy, flash.error, flash.error_code])
+    assert "module flash_bench" in text
