@@ -121,11 +121,10 @@ class QspiFlashReader(wiring.Component):
         })
 
     def init_sequence(self):
-        """Power-up transactions: (name, [(quad?, clocks, bits)], cycles to wait after)."""
-        seq = [("WAKE", [(False, 8, 0xAB)], self.t_res_cycles)]
+        """Power-up commands on IO0: (state name, clocks, bits, cycles with CS high after)."""
+        seq = [("WAKE", 8, 0xAB, self.t_res_cycles)]
         if self.set_qe:
-            seq += [("WVSR", [(False, 8, 0x50)], self.gap_cycles),
-                    ("WRSR2", [(False, 16, 0x3102)], self.gap_cycles)]
+            seq += [("WVSR", 8, 0x50, self.gap_cycles), ("WRSR2", 16, 0x3102, self.gap_cycles)]
         return seq
 
     def elaborate(self, platform):
@@ -149,27 +148,29 @@ class QspiFlashReader(wiring.Component):
         with m.Elif(fall):
             m.d.sync += sck.eq(0)
 
-        # --- Output shifter: bits leave MSB first from sr_o[31] (one line) or sr_o[28:32]; ones
-        # shift in, so a read's opcode + address are followed by the mode bits 0xFF.
-        sr_o = Signal(32)
-        quad_ph = Signal()
-        clocks = Signal(range(33))
-        m.d.comb += self.io_o.eq(Mux(quad_ph, sr_o[28:32], Cat(sr_o[31], Const(0b110, 3))))
+        clocks = Signal(range(33))                      # clocks left in the current phase
         with m.If(fall):
-            m.d.sync += [sr_o.eq(Mux(quad_ph, Cat(Const(0xF, 4), sr_o[:28]),
-                                     Cat(Const(1, 1), sr_o[:31]))),
-                         clocks.eq(clocks - 1)]
+            m.d.sync += clocks.eq(clocks - 1)
         last = fall & (clocks == 1)
 
         def phase(is_quad, n, drive=True):
             """Start a phase of `n` clocks on IO0 or IO0-3, driving the lines or releasing them."""
             oe = (0b1111 if is_quad else one_line_oe) if drive else self.RELEASE_OE[self.mode]
-            return [clocks.eq(n), quad_ph.eq(is_quad), self.io_oe.eq(oe)]
+            return [clocks.eq(n), self.io_oe.eq(oe)]
 
-        def load(is_quad, n, value, nbits=None):
-            """A phase sending `value` (`nbits` wide, default n · lines) first."""
-            nbits = n * (4 if is_quad else 1) if nbits is None else nbits
-            return [sr_o.eq(value << (32 - nbits)), *phase(is_quad, n)]
+        # --- What goes out: commands are constants, bit `clocks - 1` on IO0 (MSB first); the
+        # address shifts out of `sr_a`, and the ones shifting in are the quad mode bits.
+        const_bit = Signal()
+        in_addr = Signal()
+        sr_a = Signal(24)
+        a_lines = 4 if self.mode == "quad" else 1
+        with m.If(fall & in_addr):
+            m.d.sync += sr_a.eq(Cat(Const(2 ** a_lines - 1, a_lines), sr_a[:24 - a_lines]))
+        addr_out = sr_a[20:] if a_lines == 4 else Cat(sr_a[23], Const(0b110, 3))
+        m.d.comb += self.io_o.eq(Mux(in_addr, addr_out, Cat(const_bit, Const(0b110, 3))))
+
+        def send(n, bits):                              # in a state sending a constant
+            m.d.comb += const_bit.eq(Const(bits << 1, n + 1).bit_select(clocks, 1))
 
         # --- Input shifter and output byte register (the `data` stream's payload).
         sr_i = Signal(8)
@@ -187,48 +188,44 @@ class QspiFlashReader(wiring.Component):
         m.d.comb += self.busy.eq(1)
 
         with m.FSM(init="RESET"):
-            # Power-up: each transaction, then `after` cycles with CS high.
+            # Power-up: each command, then `after` cycles with CS high.
             seq = self.init_sequence()
             with m.State("RESET"):
-                q, n, v = seq[0][1][0]
-                m.d.sync += [*load(q, n, v), self.cs.eq(1)]
-                m.next = f"{seq[0][0]}_0"
-            for i, (name, phases, after) in enumerate(seq):
-                for p, _ in enumerate(phases):
-                    with m.State(f"{name}_{p}"):
-                        m.d.comb += go.eq(1)
-                        with m.If(last):
-                            if p + 1 < len(phases):
-                                m.d.sync += load(*phases[p + 1])
-                                m.next = f"{name}_{p + 1}"
-                            else:
-                                m.d.sync += [self.cs.eq(0), wait.eq(after - 1)]
-                                m.next = f"{name}_WAIT"
+                m.d.sync += [*phase(False, seq[0][1]), self.cs.eq(1)]
+                m.next = seq[0][0]
+            for i, (name, n, bits, after) in enumerate(seq):
+                with m.State(name):
+                    m.d.comb += go.eq(1)
+                    send(n, bits)
+                    with m.If(last):
+                        m.d.sync += [self.cs.eq(0), wait.eq(after - 1)]
+                        m.next = f"{name}_WAIT"
                 with m.State(f"{name}_WAIT"):
                     with m.If(wait != 0):
                         m.d.sync += wait.eq(wait - 1)
                     with m.Else():
                         if i + 1 < len(seq):
-                            nxt, nphases, _ = seq[i + 1]
-                            m.d.sync += [*load(*nphases[0]), self.cs.eq(1)]
-                            m.next = f"{nxt}_0"
+                            m.d.sync += [*phase(False, seq[i + 1][1]), self.cs.eq(1)]
+                            m.next = seq[i + 1][0]
                         else:
                             m.next = "IDLE"
 
-            # Reads: opcode + address from the shifter (the address phase drives the lines, the
-            # later ones release them), then DATA until `length` bytes are in.
+            # Reads: opcode, the address phase (driving the lines), the later ones (releasing
+            # them), then DATA until `length` bytes are in.
             phases = self.read_phases()
             with m.State("IDLE"):
                 m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(self.data.valid | full)]
                 with m.If(self.cmd.valid & (self.cmd.payload.length != 0)):
-                    opcode = Const(self.READ_OPCODE[self.mode], 8)
-                    m.d.sync += [left.eq(self.cmd.payload.length), self.cs.eq(1),
-                                 *load(False, 8, Cat(self.cmd.payload.addr, opcode), nbits=32)]
+                    m.d.sync += [sr_a.eq(self.cmd.payload.addr), left.eq(self.cmd.payload.length),
+                                 *phase(False, 8), self.cs.eq(1)]
                     m.next = "OPCODE"
             names = ["OPCODE"] + [name for name, _, _ in phases]
             for k, state in enumerate(names):
                 with m.State(state):
                     m.d.comb += go.eq(1)
+                    if state == "OPCODE":
+                        send(8, self.READ_OPCODE[self.mode])
+                    m.d.comb += in_addr.eq(state == "ADDR")
                     with m.If(last):
                         if k + 1 < len(names):
                             name, q, n = phases[k]

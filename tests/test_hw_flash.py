@@ -171,8 +171,7 @@ class DualKeepsIo0(QspiFlashReader):
 class NoWake(QspiFlashReader):
     """Forgets Release Power-down."""
     def init_sequence(self):
-        return [(name, ph, after) for name, ph, after in super().init_sequence()
-                if name != "WAKE"]
+        return [step for step in super().init_sequence() if step[0] != "WAKE"]
 
 
 @pytest.mark.parametrize("make,model_kwargs,code", [
