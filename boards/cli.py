@@ -12,7 +12,8 @@ import sys
 
 from .registry import BOARDS, get_board
 
-__all__ = ["register", "board_trainer", "board_config"]
+__all__ = ["register", "board_trainer", "board_config", "store_config", "check_chip_args",
+           "chip_session", "ChipSession"]
 
 
 def _write_json(path, payload):
@@ -173,6 +174,178 @@ def board_trainer(args, dataset):
     trainer.init()
     trainer.transport = transport
     return trainer, cfg
+
+
+# ------------------------------------------------------------------------------ train: store
+def check_chip_args(args):
+    """Refuse, before any work, the ``train`` flags that do not apply to ``args.target``, and
+    set ``args.data_source`` (default ``store`` on a board or the emulator)."""
+    from ..sw.cli import CliError
+    chip_flags = (("--board", args.board), ("--port", args.port), ("--baud", args.baud),
+                  ("--data-source", args.data_source), ("--image", args.image),
+                  ("--dry-run", args.dry_run or None))
+    if args.target == "golden":
+        given = [f for f, v in chip_flags if v is not None]
+        if given:
+            raise CliError(f"{', '.join(given)} only apply with --target board or emulator "
+                           f"(this run would train the golden model)")
+        return
+    if args.data_source is None:
+        args.data_source = "store"
+    if args.target == "emulator":
+        given = [f for f, v in (("--port", args.port), ("--baud", args.baud),
+                                ("--dry-run", args.dry_run or None)) if v is not None]
+        if given:
+            raise CliError(f"{', '.join(given)} only apply with --target board (the emulator "
+                           f"has its own pseudo-terminal and nothing to write)")
+        if not args.board:
+            raise CliError("--target emulator needs --board NAME (the board it emulates)")
+    if args.data_source == "uart":
+        given = [f for f, v in (("--image", args.image), ("--dry-run", args.dry_run or None))
+                 if v is not None]
+        if given:
+            raise CliError(f"{', '.join(given)} only apply with --data-source store")
+    if args.target == "board" and (not args.board or (not args.port and not args.dry_run)):
+        raise CliError("--target board needs --board NAME and --port DEVICE")
+    get_board(args.board)           # an unknown name fails here, with the known ones
+    if args.image is not None:
+        from ..sw.store import load_image
+        load_image(args.image)      # missing, unreadable or no header: fail before any work
+    if args.target == "board" and args.data_source == "store" and not args.dry_run:
+        from .program import PROGRAMMERS, ProgrammerMissing, store_command
+        board = get_board(args.board)
+        argv = store_command(board, args.image or "IMAGE.bin")
+        import shutil
+        if shutil.which(argv[0]) is None:
+            var, pkg, _ = PROGRAMMERS[board.store_programmer[0]]
+            raise ProgrammerMissing(
+                f"programmer '{argv[0]}' not found on PATH, needed to write the data store "
+                f"into {board.name}'s flash; install it (Debian/Ubuntu: 'sudo apt-get install "
+                f"{pkg}') or point ${var} at it (--dry-run prints the command)")
+
+
+def store_config(args, dataset):
+    """``(board, cfg)`` of a data-store run: ``--config`` (as for the golden model), else the
+    board's default configuration sized for the dataset's inputs and classes (what ``xnorlearn
+    build --board B --inputs N0 --classes C`` builds), the network flags applied, at the
+    board's UART divisor."""
+    from ..sw.cli import config_from, default_config_for
+    board = get_board(args.board)
+    if args.config:
+        cfg = default_config_for(dataset, args)
+    else:
+        base = board.default_config().replace(n_inputs=dataset.n_inputs,
+                                              n_classes=dataset.n_classes)
+        cfg = config_from(base, args, source=f"board {board.name}")
+    return board, board.config_for(cfg)
+
+
+class ChipSession:
+    """What ``train --target board / emulator`` trains: ``model`` (the blocking chip trainer,
+    also what checkpoints read), ``store`` (a :class:`~xnorlearn.sw.store.StoreTrainer` for the
+    data-store flow, else None), ``cfg``, ``samples_per_s`` (the chip's expected speed),
+    ``where`` (for the run's title line); :meth:`close` ends the link (and the emulator)."""
+
+    def __init__(self, model, cfg, where, closers, store=None, samples_per_s=None):
+        self.model, self.cfg, self.where = model, cfg, where
+        self.store, self.samples_per_s = store, samples_per_s
+        self._closers = closers
+
+    def close(self):
+        while self._closers:
+            try:
+                self._closers.pop()()
+            except OSError:
+                pass
+
+
+def _connect(port, cfg, baud, closers):
+    """A blocking, initialised chip trainer on ``port`` after IDENTIFY matched ``cfg``."""
+    from ..sw.driver import ChipTrainer, Device, SerialTransport, SyncChipTrainer, run_sync
+    from ..sw.protocol import ProtocolError
+    transport = SerialTransport(port, baudrate=baud or 115200)
+    closers.append(transport.close)
+    try:
+        dev = run_sync(Device.connect(transport, cfg))
+    except ProtocolError as e:
+        raise RuntimeError(f"{port}: {e}") from None
+    chip = SyncChipTrainer(ChipTrainer(dev, cfg))
+    chip.transport = transport
+    return chip
+
+
+def chip_session(args, dataset):
+    """The chip ``train --target board / emulator`` trains (a :class:`ChipSession`), or None
+    after ``--dry-run`` printed the commands.
+
+    Data store (the default): the image of the dataset (built and cached, or ``--image``) is
+    checked against the dataset and configuration and against the board's flash size; on a
+    board it is written at the store offset with the board's programmer, on the emulator it
+    becomes the emulated flash. Then IDENTIFY, STORE_INFO (the chip's verdict, and the header's
+    identity and content hash against the host's image: a stale image is refused), INIT.
+    ``--data-source uart``: IDENTIFY and INIT only; every sample then travels as TRAIN."""
+    from ..sw import store as st
+    from ..sw.protocol import ProtocolError
+    from .program import check_store_fits, write_store
+    board = get_board(args.board)
+    closers = []
+    try:
+        if args.data_source == "uart":
+            board, cfg = board_config(args, dataset)
+            port = args.port
+            if args.target == "emulator":
+                from .emulator import BoardEmulator
+                emu = BoardEmulator(cfg).start()
+                closers.append(emu.close)
+                port = emu.port
+            chip = _connect(port, cfg, args.baud, closers)
+            chip.init()
+            where = (f" on board {args.board} ({args.port})" if args.target == "board" else
+                     f" on the {board.name} emulator (samples over the serial link)")
+            return ChipSession(chip, cfg, where, closers)
+
+        board, cfg = store_config(args, dataset)
+        if args.image:
+            image, path = st.load_image(args.image), args.image
+        else:
+            image, path = st.cached_image(cfg, dataset)
+        header = st.check_image(image, cfg, dataset)
+        check_store_fits(board, len(image))
+        place = (f"{len(image):,}-byte image {path} at flash offset 0x{board.store_offset:x} "
+                 f"of {board.name}")
+        if args.target == "board":
+            argv = write_store(board, path, dry_run=args.dry_run)
+            if args.dry_run:
+                print(f"would run: {' '.join(argv)}")
+                print(f"then train from the data store over {args.port or 'the serial port'} "
+                      f"(TRAIN_STORE, EVAL_STORE)")
+                return None
+            print(f"wrote the data store: {' '.join(argv)}", flush=True)
+            port = args.port
+        else:
+            from .emulator import BoardEmulator
+            emu = BoardEmulator(cfg, store=image).start()
+            closers.append(emu.close)
+            port = emu.port
+        chip = _connect(port, cfg, args.baud, closers)
+        trainer = st.StoreTrainer(chip, cfg.seed)
+        try:
+            verdict, raw = trainer.store_info()
+        except ProtocolError as e:
+            raise RuntimeError(f"{port}: STORE_INFO: {e} (was the bitstream built with a data "
+                               f"store? --data-source uart trains without one)") from None
+        st.check_store_info(verdict, raw, cfg, header)
+        chip.init()
+        where = (f" on board {args.board} ({args.port}) from its data store"
+                 if args.target == "board" else
+                 f" on the {board.name} emulator from its data store")
+        print(f"data store: {place}; {header.n_train} train + {header.n_test} test records "
+              f"of {header.record_bytes} bytes, '{header.identity}'", flush=True)
+        return ChipSession(chip, cfg, where, closers, trainer,
+                           st.estimate_samples_per_s(cfg, board.core_hz))
+    except BaseException:
+        ChipSession(None, None, "", closers).close()
+        raise
 
 
 # ------------------------------------------------------------------------------ parser

@@ -123,5 +123,8 @@ def write_store(board, image, *, dry_run=False):
             f"{board.name}'s flash; install it (Debian/Ubuntu: 'sudo apt-get install {pkg}') "
             f"or point ${var} at it. The command would be: {' '.join(argv)}")
     if not dry_run:
-        subprocess.run(argv, check=True)
+        done = subprocess.run(argv)
+        if done.returncode:
+            raise RuntimeError(f"writing the data store failed: '{' '.join(argv)}' exited with "
+                               f"status {done.returncode}")
     return argv
