@@ -305,18 +305,19 @@ def chip_session(args, dataset):
             return ChipSession(chip, cfg, where, closers)
 
         board, cfg = store_config(args, dataset)
-        if args.image:
-            image, path = st.load_image(args.image), args.image
-        else:
-            image, path = st.cached_image(cfg, dataset)
+        image = st.load_image(args.image) if args.image else st.build_image(cfg, dataset)
         header = st.check_image(image, cfg, dataset)
         check_store_fits(board, len(image))
+        path = args.image or st.cache_image(image)
         place = (f"{len(image):,}-byte image {path} at flash offset 0x{board.store_offset:x} "
                  f"of {board.name}")
         if args.target == "board":
             argv = write_store(board, path, dry_run=args.dry_run)
             if args.dry_run:
                 print(f"would run: {' '.join(argv)}")
+                print(f"  ({len(image):,} bytes at flash offset 0x{board.store_offset:x} of "
+                      f"the {board.flash_bytes // (1 << 20)} MiB flash, "
+                      f"{board.store_capacity:,} bytes free for images)")
                 print(f"then train from the data store over {args.port or 'the serial port'} "
                       f"(TRAIN_STORE, EVAL_STORE)")
                 return None

@@ -29,7 +29,8 @@ from . import protocol as proto
 from .protocol import SPLIT_TEST, StoreCheck, StoreError, StoreHeader
 from .train import EpochResult, new_result, start_epoch_on
 
-__all__ = ["image_identity", "build_image", "image_cache_dir", "cached_image", "load_image",
+__all__ = ["image_identity", "build_image", "image_cache_dir", "cached_image", "cache_image",
+           "load_image",
            "check_image", "check_store_info", "verdict_text", "estimate_samples_per_s",
            "StoreTrainer", "run_store_training", "StoreError"]
 
@@ -67,19 +68,26 @@ def image_cache_dir():
 
 
 def cached_image(cfg, dataset, cache=None):
-    """``(image bytes, path)``: the image of ``dataset`` for ``cfg``, written once to the cache
-    as ``<identity>-<sha256 of the image, 16 hex digits>.bin`` (atomically); a file already
-    there with the same name and size is reused."""
+    """``(image bytes, path)``: the image of ``dataset`` for ``cfg`` (:func:`build_image`),
+    kept in the cache (:func:`cache_image`)."""
     image = build_image(cfg, dataset)
+    return image, cache_image(image, cache)
+
+
+def cache_image(image, cache=None):
+    """The path of ``image`` in the cache (default :func:`image_cache_dir`):
+    ``<identity>-<SHA-256 of the image, 16 hex digits>.bin``, written once (atomically); a file
+    already there with the same name and size is reused."""
+    image = bytes(image)
     folder = pathlib.Path(cache) if cache is not None else image_cache_dir()
-    name = image_identity(dataset).replace("/", "-")
+    name = StoreHeader.parse(image).identity.replace("/", "-") or "image"
     path = folder / f"{name}-{hashlib.sha256(image).hexdigest()[:16]}.bin"
     if not (path.is_file() and path.stat().st_size == len(image)):
         folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_bytes(image)
         os.replace(tmp, path)
-    return image, path
+    return path
 
 
 def load_image(path):
