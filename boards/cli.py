@@ -259,16 +259,30 @@ class ChipSession:
                 pass
 
 
-def _connect(port, cfg, baud, closers):
-    """A blocking, initialised chip trainer on ``port`` after IDENTIFY matched ``cfg``."""
+#: How long a board may take to answer IDENTIFY after its flash was written (it reconfigures
+#: from flash: an uncompressed ECP5-85F bitstream at the default 2.4 MHz MCLK takes ~8 s).
+BOOT_WAIT_S = 15.0
+
+
+def _connect(port, cfg, baud, closers, patience_s=0.0):
+    """A blocking chip trainer on ``port`` after IDENTIFY matched ``cfg`` (asked again for up
+    to ``patience_s`` while no reply comes)."""
+    import time
+
     from ..sw.driver import ChipTrainer, Device, SerialTransport, SyncChipTrainer, run_sync
-    from ..sw.protocol import ProtocolError
+    from ..sw.protocol import BitstreamMismatch, ProtocolError
     transport = SerialTransport(port, baudrate=baud or 115200)
     closers.append(transport.close)
-    try:
-        dev = run_sync(Device.connect(transport, cfg))
-    except ProtocolError as e:
-        raise RuntimeError(f"{port}: {e}") from None
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            dev = run_sync(Device.connect(transport, cfg))
+            break
+        except BitstreamMismatch as e:
+            raise RuntimeError(f"{port}: {e}") from None
+        except ProtocolError as e:
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"{port}: {e}") from None
     chip = SyncChipTrainer(ChipTrainer(dev, cfg))
     chip.transport = transport
     return chip
@@ -321,14 +335,18 @@ def chip_session(args, dataset):
                 print(f"then train from the data store over {args.port or 'the serial port'} "
                       f"(TRAIN_STORE, EVAL_STORE)")
                 return None
-            print(f"wrote the data store: {' '.join(argv)}", flush=True)
+            print(f"wrote the data store: {' '.join(argv)} (the FPGA restarts from its "
+                  f"flash, so the bitstream must be there: xnorlearn program --flash)",
+                  flush=True)
             port = args.port
         else:
             from .emulator import BoardEmulator
             emu = BoardEmulator(cfg, store=image).start()
             closers.append(emu.close)
             port = emu.port
-        chip = _connect(port, cfg, args.baud, closers)
+        # after a write the FPGA boots from its flash (an ECP5 takes seconds): keep asking
+        chip = _connect(port, cfg, args.baud, closers,
+                        patience_s=BOOT_WAIT_S if args.target == "board" else 0.0)
         trainer = st.StoreTrainer(chip, cfg.seed)
         try:
             verdict, raw = trainer.store_info()
