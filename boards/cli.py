@@ -246,9 +246,10 @@ class ChipSession:
     data-store flow, else None), ``cfg``, ``samples_per_s`` (the chip's expected speed),
     ``where`` (for the run's title line); :meth:`close` ends the link (and the emulator)."""
 
-    def __init__(self, model, cfg, where, closers, store=None, samples_per_s=None):
+    def __init__(self, model, cfg, where, closers, store=None, samples_per_s=None, info=None):
         self.model, self.cfg, self.where = model, cfg, where
         self.store, self.samples_per_s = store, samples_per_s
+        self.info = info or {}      # for the run's JSON: board, data source, store image
         self._closers = closers
 
     def close(self):
@@ -316,7 +317,8 @@ def chip_session(args, dataset):
             chip.init()
             where = (f" on board {args.board} ({args.port})" if args.target == "board" else
                      f" on the {board.name} emulator (samples over the serial link)")
-            return ChipSession(chip, cfg, where, closers)
+            return ChipSession(chip, cfg, where, closers,
+                               info={"board": board.name, "data_source": "uart"})
 
         board, cfg = store_config(args, dataset)
         image = st.load_image(args.image) if args.image else st.build_image(cfg, dataset)
@@ -360,8 +362,14 @@ def chip_session(args, dataset):
                  f" on the {board.name} emulator from its data store")
         print(f"data store: {place}; {header.n_train} train + {header.n_test} test records "
               f"of {header.record_bytes} bytes, '{header.identity}'", flush=True)
+        info = {"board": board.name, "data_source": "store",
+                "store": {"image": str(path), "bytes": len(image), "identity": header.identity,
+                          "content_hash": header.content_hash.hex(),
+                          "n_train": header.n_train, "n_test": header.n_test,
+                          "record_bytes": header.record_bytes,
+                          "flash_offset": board.store_offset}}
         return ChipSession(chip, cfg, where, closers, trainer,
-                           st.estimate_samples_per_s(cfg, board.core_hz))
+                           st.estimate_samples_per_s(cfg, board.core_hz), info)
     except BaseException:
         ChipSession(None, None, "", closers).close()
         raise

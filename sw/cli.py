@@ -432,7 +432,9 @@ def cmd_train(args):
     hist = list(history)
 
     def write_outputs(result):
-        payload = {"command": "train", **result.to_dict()}
+        payload = {"command": "train", **result.to_dict(), "target": args.target}
+        if session is not None:
+            payload.update(session.info)
         if args.save and saved:
             payload["checkpoint"] = {"path": args.save, "epoch": saved[-1]}
         if args.json:

@@ -83,6 +83,8 @@ def test_train_target_emulator_equals_golden_model(tmp_path, capsys, cache):
     assert (h.identity, h.n_train, h.n_test) == ("digits/thermometer", 1438, 359)
     r = json.loads(out.read_text())
     assert r["config"]["n_inputs"] == 512 and r["config"]["uart_divisor"] == 208
+    assert (r["target"], r["board"], r["data_source"]) == ("emulator", "icebreaker", "store")
+    assert r["store"]["image"] == str(images[0]) and r["store"]["flash_offset"] == 1 << 20
     assert len(r["epochs"]) == 2
     gold = _golden_with(tmp_path, out, "--dataset", "digits", "--epochs", "2")
     assert _epochs(out) == _epochs(gold)
@@ -111,6 +113,22 @@ def test_store_loop_equals_run_training(digits):
     assert [(e.train_accuracy, e.test_accuracy, e.reinforce_p, e.tables) for e in r.epochs] == \
            [(e.train_accuracy, e.test_accuracy, e.reinforce_p, e.tables) for e in gold.epochs]
     assert r.variant == "hw" and r.dataset == gold.dataset
+
+
+def test_emulator_with_samples_over_the_link(tmp_path, capsys):
+    """--target emulator --data-source uart: every sample a TRAIN request, same numbers."""
+    cfg = Config(n_inputs=64, layers=(32,), group_sizes=8, n_classes=10, lanes=4, batch=50)
+    path = tmp_path / "small.json"
+    cfg.save(path)
+    common = ["--dataset", "digits", "--encoding", "median", "--config", str(path),
+              "--epochs", "2", "--no-progress"]
+    out = tmp_path / "uart.json"
+    assert main(["train", "--target", "emulator", "--board", "icebreaker", "--data-source",
+                 "uart", "--json", str(out), *common]) == 0
+    assert "samples over the serial link" in capsys.readouterr().out
+    assert json.loads(out.read_text())["data_source"] == "uart"
+    assert main(["train", "--json", str(tmp_path / "gold.json"), *common]) == 0
+    assert _epochs(out) == _epochs(tmp_path / "gold.json")
 
 
 def test_save_through_the_store_flow_equals_golden(tmp_path):
