@@ -299,6 +299,7 @@ def chip_session(args, dataset):
     becomes the emulated flash. Then IDENTIFY, STORE_INFO (the chip's verdict, and the header's
     identity and content hash against the host's image: a stale image is refused), INIT.
     ``--data-source uart``: IDENTIFY and INIT only; every sample then travels as TRAIN."""
+    from ..sw import protocol as proto
     from ..sw import store as st
     from ..sw.protocol import ProtocolError
     from .program import check_store_fits, write_store
@@ -321,8 +322,10 @@ def chip_session(args, dataset):
                                info={"board": board.name, "data_source": "uart"})
 
         board, cfg = store_config(args, dataset)
-        image = st.load_image(args.image) if args.image else st.build_image(cfg, dataset)
-        header = st.check_image(image, cfg, dataset)
+        built = st.build_image(cfg, dataset)
+        image = st.load_image(args.image) if args.image else built
+        header = st.check_image(image, cfg, dataset,
+                                want=proto.StoreHeader.parse(built))
         check_store_fits(board, len(image))
         path = args.image or st.cache_image(image)
         place = (f"{len(image):,}-byte image {path} at flash offset 0x{board.store_offset:x} "

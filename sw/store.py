@@ -126,16 +126,18 @@ def _compare(have, want, what):
                          f"split, seed or data version)")
 
 
-def check_image(image, cfg, dataset):
+def check_image(image, cfg, dataset, want=None):
     """The header of ``image`` after checking it is the image of ``dataset`` for ``cfg``:
     StoreError (one line) for an unreadable header, a configuration mismatch (record size,
     input bits, classes, no training records), another dataset or encoding, a stale image
     (other samples: content hash or sizes differ), a file shorter than its header says, or
-    records that do not match the header's content hash."""
+    records that do not match the header's content hash. ``want``: the header of the image
+    built from ``dataset`` when the caller has it (else it is built here)."""
     image = bytes(image)
     h = StoreHeader.parse(image)
     h.check(cfg)
-    want = StoreHeader.parse(build_image(cfg, dataset)[:proto.STORE_HEADER_BYTES])
+    if want is None:
+        want = StoreHeader.parse(build_image(cfg, dataset)[:proto.STORE_HEADER_BYTES])
     _compare(h, want, "the data store image")
     if len(image) < h.image_bytes:
         raise StoreError(f"the data store image is truncated: {len(image)} bytes, its header "
@@ -168,8 +170,8 @@ def verdict_text(verdict, raw, cfg):
         except StoreError as e:
             why = str(e)
         return (f"the board's data store has no usable image (verdict 0x{int(verdict):02x}: "
-                f"{why}); write the image into its flash (xnorlearn train --target board "
-                f"writes it unless --dry-run)")
+                f"{why}); was the image written at the board's store offset, and does the "
+                f"bitstream read its flash there?")
     try:
         h = StoreHeader.parse(raw)
         h.check(cfg)
