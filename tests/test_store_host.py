@@ -455,3 +455,47 @@ def test_registry_flash_facts():
     assert BOARDS["upduino3"].flash_bytes == 4 << 20
     assert BOARDS["orangecrab-85f"].store_offset >= 0x400000
     assert BOARDS["ulx3s-12f"].flash_bytes == BOARDS["ulx3s-25f"].flash_bytes   # 12F override
+
+
+def test_ctrl_c_keeps_the_finished_epochs(digits):
+    """KeyboardInterrupt inside an epoch's TRAIN_STORE: the finished epochs come with it."""
+    cfg = small_cfg(digits)
+
+    class Chip:                       # the golden model behind StoreTrainer's interface
+        def __init__(self):
+            self.cfg, self.m, self.calls = cfg, HwModel(cfg), 0
+            self.fs = FlashStore(store.build_image(cfg, digits))
+
+        tables = property(lambda self: self.m.tables)
+
+        def set_accuracy(self, a):
+            self.m.set_accuracy(a)
+
+        def reset_counters(self):
+            self.m.reset_counters()
+
+        def end_epoch(self):
+            self.m.end_epoch()
+
+        def _run(self, code, payload):
+            status, reply = execute(cfg, self.m, code, payload, store=self.fs)
+            assert status == Status.OK
+            return proto.parse_correct(reply)
+
+        def train_store(self, epoch, first, count, busy_s):
+            self.calls += 1
+            if epoch == 1 and first > 0:
+                raise KeyboardInterrupt
+            return self._run(Command.TRAIN_STORE,
+                             proto.train_store_request(cfg.seed, epoch, first, count))
+
+        def eval_store(self, split, first, count, busy_s):
+            return self._run(Command.EVAL_STORE, proto.eval_store_request(split, first, count))
+
+    gold = run_training(HwModel(cfg), digits, 1, seed=cfg.seed, variant="hw")
+    with pytest.raises(KeyboardInterrupt) as info:
+        store.run_store_training(Chip(), digits, 3, samples_per_s=500)
+    r = info.value.result
+    assert r.interrupted and len(r.epochs) == 1
+    assert (r.epochs[0].train_accuracy, r.epochs[0].test_accuracy) == \
+           (gold.epochs[0].train_accuracy, gold.epochs[0].test_accuracy)
