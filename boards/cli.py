@@ -29,7 +29,8 @@ def _config(board, args):
     from ..sw.config import Config
     base = Config.load(args.config) if args.config else board.default_config()
     return board.config_for(config_from(base, args, source=args.config or
-                                        f"board {board.name} + command line"))
+                                        f"board {board.name} + command line"),
+                            getattr(args, "baud", None))
 
 
 # ------------------------------------------------------------------------------ boards
@@ -90,7 +91,7 @@ def cmd_build(args):
     # --progress 0 turns the phase lines off (the watcher then waits for the end)
     rep = build(board, cfg, build_dir=args.build_dir, bank=args.bank,
                 seed=args.placement_seed, period=args.progress or None, counter_state=state,
-                out=sys.stdout)
+                out=sys.stdout, baud=args.baud)
     print(report_markdown(rep))
     if not rep.timing_met:
         print("timing NOT met; critical path (nextpnr):", file=sys.stderr)
@@ -114,7 +115,7 @@ def _checkpoint_config(board, args):
                        f"initialise: a trained state reaches it over the host link "
                        f"(WRITE_STATE) after power-on")
     ck = checkpoint.load(args.checkpoint)
-    return board.config_for(config_from(ck.config, args)), ck.counters
+    return board.config_for(config_from(ck.config, args), args.baud), ck.counters
 
 
 # ------------------------------------------------------------------------------ program
@@ -153,7 +154,7 @@ def board_config(args, dataset):
                 f"{cfg.n_classes} classes (FashionMNIST); dataset '{dataset.name}' has "
                 f"{dataset.n_inputs} and {dataset.n_classes}: use --dataset fashion-mnist or "
                 f"pass the --config the bitstream was built with")
-    return board, board.config_for(cfg)
+    return board, board.config_for(cfg, getattr(args, "baud", None))
 
 
 def board_trainer(args, dataset):
@@ -207,7 +208,7 @@ def check_chip_args(args):
             raise CliError(f"{', '.join(given)} only apply with --data-source store")
     if args.target == "board" and (not args.board or (not args.port and not args.dry_run)):
         raise CliError("--target board needs --board NAME and --port DEVICE")
-    get_board(args.board)           # an unknown name fails here, with the known ones
+    get_board(args.board).divisor_for(args.baud)    # an unknown board or rate fails here
     if args.image is not None:
         from ..sw.store import load_image
         load_image(args.image)      # missing, unreadable or no header: fail before any work
@@ -237,7 +238,7 @@ def store_config(args, dataset):
         base = board.default_config().replace(n_inputs=dataset.n_inputs,
                                               n_classes=dataset.n_classes)
         cfg = config_from(base, args, source=f"board {board.name}")
-    return board, board.config_for(cfg)
+    return board, board.config_for(cfg, getattr(args, "baud", None))
 
 
 class ChipSession:
@@ -414,6 +415,10 @@ def register(sub):
                     help="print the tool phase every S seconds, 0 = off")
     bd.add_argument("--allow-timing-fail", action="store_true",
                     help="exit 0 even if the design misses the target clock")
+    bd.add_argument("--baud", type=int_at_least(1), metavar="BD",
+                    help="host link rate: the UART divisor is round(core clock / BD); train "
+                         "and eval then need the same --baud (default: 115200; the iCEBreaker's "
+                         "FT2232H and the ULX3S's FT231X carry up to 3000000)")
     bd.add_argument("--checkpoint", metavar="CKPT.npz",
                     help="power-on counters = this trained state (and its configuration); "
                          "not on SPRAM boards (default: init(seed), the untrained state)")

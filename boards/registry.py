@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from ..sw.config import Config
 
 __all__ = ["Board", "Device", "BOARDS", "get_board", "board_names", "BoardError", "MiB",
-           "STORE_ALIGN"]
+           "STORE_ALIGN", "DEFAULT_BAUD", "MIN_UART_DIVISOR", "MAX_BAUD_ERROR"]
 
 FASHION = dict(n_inputs=784, n_classes=10)
 
@@ -62,6 +62,9 @@ def _ecp5(size, package, luts, bram, dsp):
 
 MiB = 1 << 20
 STORE_ALIGN = 64 * 1024     # flash erase block: the store offset is a multiple of it
+DEFAULT_BAUD = 115_200      # the host link's default rate (every adapter carries it)
+MIN_UART_DIVISOR = 4        # clock cycles per bit the link needs at least (simulation uses 4)
+MAX_BAUD_ERROR = 0.02       # largest relative rate error of a divisor (8N1 tolerates ~4 %)
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,8 @@ class Board:
     bitstream_offset: int = 0        # where the (user) bitstream starts in the flash
     store_programmer: tuple = ()     # argv head that writes a raw file into the flash
     store_notes: str = ""
+    # the fastest rate the board's own USB-serial chip carries; None: an external adapter
+    usb_serial_baud: int | None = None
 
     def platform(self, **kwargs):
         mod = importlib.import_module(self.platform_module)
@@ -112,16 +117,41 @@ class Board:
 
     @property
     def uart_divisor(self):
-        return round(self.core_hz / 115200)
+        """Clock cycles per UART bit at the default :data:`DEFAULT_BAUD`."""
+        return round(self.core_hz / DEFAULT_BAUD)
+
+    def divisor_for(self, baud=None):
+        """``round(f_core / baud)``: the UART divisor of a link at ``baud`` (default
+        :data:`DEFAULT_BAUD`). BoardError when the board's USB-serial chip does not carry that
+        rate, the divisor is below :data:`MIN_UART_DIVISOR`, or the rate it gives is more than
+        :data:`MAX_BAUD_ERROR` off."""
+        if baud is None or baud == DEFAULT_BAUD:
+            return self.uart_divisor
+        if self.usb_serial_baud is not None and baud > self.usb_serial_baud:
+            raise BoardError(f"{self.name}: {baud} Bd is faster than its USB-serial chip "
+                             f"carries ({self.usb_serial_baud} Bd)")
+        d = round(self.core_hz / baud)
+        if d < MIN_UART_DIVISOR:
+            raise BoardError(f"{self.name}: {baud} Bd at {self.core_hz / 1e6:g} MHz is "
+                             f"{self.core_hz / baud:.2f} clock cycles per bit; the link needs "
+                             f"at least {MIN_UART_DIVISOR}")
+        err = abs(self.core_hz / d - baud) / baud
+        if err > MAX_BAUD_ERROR:
+            raise BoardError(f"{self.name}: {baud} Bd is {100 * err:.1f} % off with divisor "
+                             f"{d} at {self.core_hz / 1e6:g} MHz (at most "
+                             f"{100 * MAX_BAUD_ERROR:g} %); the nearest exact rates are "
+                             f"{round(self.core_hz / d)} and {round(self.core_hz / (d + 1))} Bd")
+        return d
 
     def default_config(self):
         d = {**FASHION, **self.default, "uart_divisor": self.uart_divisor,
              "name": f"fashion-{self.name}"}
         return Config.from_dict(d, source=f"board {self.name}")
 
-    def config_for(self, cfg):
-        """``cfg`` with this board's UART divisor (the only board-dependent field)."""
-        return cfg.replace(uart_divisor=self.uart_divisor)
+    def config_for(self, cfg, baud=None):
+        """``cfg`` with this board's UART divisor (the only board-dependent field) for a link
+        at ``baud`` (default :data:`DEFAULT_BAUD`; :meth:`divisor_for`)."""
+        return cfg.replace(uart_divisor=self.divisor_for(baud))
 
     def to_dict(self):
         cfg = self.default_config()
@@ -136,7 +166,7 @@ class Board:
                 "store_capacity": self.store_capacity, "flash_mode": self.flash_mode,
                 "flash_chip": self.flash_chip, "bitstream_offset": self.bitstream_offset,
                 "store_programmer": list(self.store_programmer),
-                "store_notes": self.store_notes}
+                "store_notes": self.store_notes, "usb_serial_baud": self.usb_serial_baud}
 
 
 _UP5K_DEFAULT = dict(layers=[75, 75], group_sizes=[75, 75], lanes=4, counter_bits=8,
@@ -161,7 +191,8 @@ _ORANGECRAB_UART = ("N17", "M18", "Feather header pins '0' (RX, FPGA input) and 
 _ICEBREAKER_FLASH = dict(
     flash_bytes=16 * MiB, store_offset=1 * MiB, flash_mode="quad",
     flash_chip="Winbond W25Q128JV", store_programmer=("iceprog",),
-    store_notes="bitstream at 0 (104 KB)")
+    store_notes="bitstream at 0 (104 KB)",
+    usb_serial_baud=3_000_000)      # FT2232H channel B: 3 Mbaud with the standard divisors
 _UPDUINO_FLASH = dict(
     flash_bytes=4 * MiB, store_offset=1 * MiB, flash_mode="single",
     flash_chip="4 MiB SPI flash (W25Q32-class)", store_programmer=("iceprog",),
@@ -171,7 +202,8 @@ _ULX3S_FLASH = dict(
     flash_chip="varies by batch: ISSI IS25LP032D (4 MiB), Spansion S25FL164K (8 MiB), ISSI "
                "IS25LP128F (16 MiB); the registry assumes the smallest",
     store_programmer=("openFPGALoader", "-b", "ulx3s"),
-    store_notes="flash size varies by batch (4, 8 or 16 MiB); 4 MiB assumed")
+    store_notes="flash size varies by batch (4, 8 or 16 MiB); 4 MiB assumed",
+    usb_serial_baud=3_000_000)      # FT231X: 3 Mbaud
 _ORANGECRAB_FLASH = dict(
     flash_bytes=16 * MiB, store_offset=4 * MiB, flash_mode="quad",
     flash_chip="Winbond W25Q128JV", bitstream_offset=0x80000,

@@ -594,7 +594,7 @@ def _chip_predict(args, ck, x):
                 transport.serial.close()
     from ..boards.registry import get_board
     board = get_board(args.board)
-    cfg = board.config_for(ck.config)
+    cfg = board.config_for(ck.config, args.baud)
     transport = SerialTransport(args.port, baudrate=args.baud or 115200)
     try:
         return infer_all(transport, cfg)
@@ -881,8 +881,9 @@ def build_parser():
     t.add_argument("--port", metavar="DEVICE", help="--target board: serial port, e.g. "
                                                      "/dev/ttyUSB1, any pyserial URL "
                                                      "(default: none)")
-    t.add_argument("--baud", type=int_at_least(1), help="--target board: baud rate "
-                                                        "(default: 115200)")
+    t.add_argument("--baud", type=int_at_least(1),
+                   help="--target board: the link's baud rate, as the bitstream was built "
+                        "(xnorlearn build --baud; it sets the UART divisor) (default: 115200)")
     t.add_argument("--data-source", choices=("store", "uart"),
                    help="--target board / emulator: store = the dataset image in the board's "
                         "flash, whole epochs per request (TRAIN_STORE); uart = every sample "
@@ -920,8 +921,9 @@ def build_parser():
                                                     "(default: none)")
     e.add_argument("--port", metavar="DEVICE", help="--target board: serial port "
                                                      "(default: none)")
-    e.add_argument("--baud", type=int_at_least(1), help="--target board: baud rate "
-                                                        "(default: 115200)")
+    e.add_argument("--baud", type=int_at_least(1),
+                   help="--target board: the link's baud rate, as the bitstream was built "
+                        "(xnorlearn build --baud) (default: 115200)")
     e.add_argument("--cache-dir", metavar="DIR",
                    help="--target sim: Verilator build cache (default: as for sim)")
     e.add_argument("--verbose", action="store_true",

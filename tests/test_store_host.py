@@ -499,3 +499,46 @@ def test_ctrl_c_keeps_the_finished_epochs(digits):
     assert r.interrupted and len(r.epochs) == 1
     assert (r.epochs[0].train_accuracy, r.epochs[0].test_accuracy) == \
            (gold.epochs[0].train_accuracy, gold.epochs[0].test_accuracy)
+
+
+# ------------------------------------------------------------------------------ faster links
+def test_uart_divisor_for_a_faster_link():
+    ib, ulx = BOARDS["icebreaker"], BOARDS["ulx3s-85f"]
+    assert ib.divisor_for() == ib.divisor_for(115_200) == ib.uart_divisor == 208
+    assert ib.divisor_for(3_000_000) == 8 and ulx.divisor_for(3_000_000) == 20
+    assert ib.usb_serial_baud == ulx.usb_serial_baud == 3_000_000
+    assert ib.config_for(Config(), 3_000_000).uart_divisor == 8
+    with pytest.raises(registry.BoardError, match="faster than its USB-serial chip"):
+        ib.divisor_for(4_000_000)
+    with pytest.raises(registry.BoardError, match="at least 4"):
+        BOARDS["upduino3"].divisor_for(7_000_000)          # an adapter: no chip limit
+    with pytest.raises(registry.BoardError, match=r"4.8 % off with divisor 9"):
+        ib.divisor_for(2_800_000)
+
+
+def test_baud_flows_into_the_configuration(tmp_path, capsys, monkeypatch):
+    """train --baud expects a bitstream built for that rate (the divisor is in its digest);
+    build --baud builds it."""
+    cfg = Config(n_inputs=64, layers=(32,), group_sizes=8, n_classes=10, lanes=4, batch=50)
+    path = tmp_path / "small.json"
+    cfg.save(path)
+    common = ["--target", "board", "--data-source", "uart", "--board", "icebreaker",
+              "--dataset", "digits", "--encoding", "median", "--config", str(path),
+              "--epochs", "1", "--no-progress"]
+    fast = get_board("icebreaker").config_for(cfg, 3_000_000)
+    with BoardEmulator(fast) as emu:
+        assert main(["train", "--port", emu.port, "--baud", "3000000", *common]) == 0
+        assert main(["train", "--port", emu.port, *common]) == 1
+    assert "mismatched bitstream" in capsys.readouterr().err
+    assert main(["train", "--port", "/dev/null", "--baud", "4000000", *common]) == 2
+    one_line_error(capsys, "4000000 Bd is faster than its USB-serial chip")
+    import xnorlearn.boards.build as build_mod
+    seen = {}
+
+    def fake(board, cfg, **kw):
+        seen.update(kw, given=cfg.uart_divisor,
+                    divisor=board.config_for(cfg, kw.get("baud")).uart_divisor)
+        raise build_mod.BuildError("stop here")
+    monkeypatch.setattr(build_mod, "build", fake)
+    assert main(["build", "--board", "ulx3s-25f", "--baud", "3000000"]) == 1
+    assert seen["baud"] == 3_000_000 and seen["given"] == seen["divisor"] == 20
