@@ -1,4 +1,5 @@
-"""``xnorlearn boards | fit | build | program``, and the board side of ``train --target board``.
+"""``xnorlearn boards | fit | build | program``, and the board side of ``train --target board``
+and ``--target emulator`` (samples over the link, or whole epochs from the data store).
 
 ``register(subparsers)`` adds the commands to the ``xnorlearn`` parser (sw/cli.py). Every
 handler returns an exit code and takes ``--json OUT``; bad input raises ``ValueError``
@@ -12,8 +13,8 @@ import sys
 
 from .registry import BOARDS, get_board
 
-__all__ = ["register", "board_trainer", "board_config", "store_config", "check_chip_args",
-           "chip_session", "ChipSession"]
+__all__ = ["register", "board_config", "store_config", "check_chip_args", "chip_session",
+           "ChipSession"]
 
 
 def _write_json(path, payload):
@@ -155,26 +156,6 @@ def board_config(args, dataset):
                 f"{dataset.n_inputs} and {dataset.n_classes}: use --dataset fashion-mnist or "
                 f"pass the --config the bitstream was built with")
     return board, board.config_for(cfg, getattr(args, "baud", None))
-
-
-def board_trainer(args, dataset):
-    """``(trainer, cfg)``: a blocking ChipTrainer on the board at ``args.port``, after
-    IDENTIFY matched and INIT(seed) set the power-on state (SPRAM starts undefined)."""
-    from ..sw.driver import ChipTrainer, Device, SerialTransport, SyncChipTrainer, run_sync
-    from ..sw.protocol import ProtocolError
-    if not args.board or not args.port:
-        raise ValueError("--target board needs --board NAME and --port DEVICE")
-    board, cfg = board_config(args, dataset)
-    transport = SerialTransport(args.port, baudrate=args.baud or 115200)
-    try:
-        dev = run_sync(Device.connect(transport, cfg))
-    except ProtocolError as e:
-        transport.close()
-        raise RuntimeError(f"{args.port}: {e}") from None
-    trainer = SyncChipTrainer(ChipTrainer(dev, cfg))
-    trainer.init()
-    trainer.transport = transport
-    return trainer, cfg
 
 
 # ------------------------------------------------------------------------------ train: store
