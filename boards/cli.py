@@ -232,6 +232,7 @@ class ChipSession:
         self.model, self.cfg, self.where = model, cfg, where
         self.store, self.samples_per_s = store, samples_per_s
         self.info = info or {}      # for the run's JSON: board, data source, store image
+        self.notes = []             # lines printed under the run's title
         self._closers = closers
 
     def close(self):
@@ -345,16 +346,18 @@ def chip_session(args, dataset):
         where = (f" on board {args.board} ({args.port}) from its data store"
                  if args.target == "board" else
                  f" on the {board.name} emulator from its data store")
-        print(f"data store: {place}; {header.n_train} train + {header.n_test} test records "
-              f"of {header.record_bytes} bytes, '{header.identity}'", flush=True)
+        note = (f"data store: {place}; {header.n_train} train + {header.n_test} test records "
+                f"of {header.record_bytes} bytes, '{header.identity}'")
         info = {"board": board.name, "data_source": "store",
                 "store": {"image": str(path), "bytes": len(image), "identity": header.identity,
                           "content_hash": header.content_hash.hex(),
                           "n_train": header.n_train, "n_test": header.n_test,
                           "record_bytes": header.record_bytes,
                           "flash_offset": board.store_offset}}
-        return ChipSession(chip, cfg, where, closers, trainer,
-                           st.estimate_samples_per_s(cfg, board.core_hz), info)
+        session = ChipSession(chip, cfg, where, closers, trainer,
+                              st.estimate_samples_per_s(cfg, board.core_hz), info)
+        session.notes.append(note)
+        return session
     except BaseException:
         ChipSession(None, None, "", closers).close()
         raise

@@ -410,6 +410,8 @@ def cmd_train(args):
           f"{len(dataset.y_test)} test, {dataset.n_classes} classes), network {widths}, "
           f"group sizes {','.join(map(str, cfg.group_sizes))}, {args.variant} variant, "
           f"seed {cfg.seed}{where}{resumed}", flush=True)
+    for note in (session.notes if session is not None else ()):
+        print(note, flush=True)
     if model is None:
         model = make_model(cfg, args.variant)
 
