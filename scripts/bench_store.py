@@ -20,7 +20,6 @@ import time
 
 from xnorlearn.boards.cli import store_config
 from xnorlearn.boards.emulator import BoardEmulator
-from xnorlearn.boards.registry import get_board
 from xnorlearn.sw import protocol as proto
 from xnorlearn.sw import store
 from xnorlearn.sw.cli import build_parser
@@ -81,9 +80,9 @@ def main():
     p.add_argument("--epochs", type=int, default=2)
     a = p.parse_args()
     rows = [run(d, b, a.epochs) for d in a.datasets.split(",") for b in a.boards.split(",")]
-    print(f"| dataset | board | network | train records | image bytes | free flash | "
-          f"emulator s/epoch (train, with eval) | golden s/epoch | 115 200 Bd TRAIN: "
-          f"samples/s, s/epoch | same accuracies |")
+    print("| dataset | board | network | train records | image bytes | free flash | "
+          "emulator s/epoch (train, with eval) | golden s/epoch | 115 200 Bd TRAIN: "
+          "samples/s, s/epoch | same accuracies |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|:-:|")
     for r in rows:
         free = f"{r['free']:,}" + ("" if r["fits"] else " (too small)")
