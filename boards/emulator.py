@@ -175,6 +175,8 @@ def execute(cfg, m, code, p, built_for=None, store=None):
             m.train_samples, m.train_correct, 0, m.batch_number, m.samples_since_boundary)
     elif code == Command.RESET_COUNTERS:
         m.reset_counters()
+    elif code == Command.SET_BATCH:
+        m.set_batch_number(struct.unpack("<I", p)[0])
     return Status.OK, b""
 
 

@@ -550,6 +550,8 @@ class TrainerCore(wiring.Component):
                         with m.Case(Cmd.RESET_COUNTERS):
                             m.d.sync += [samples.eq(0), correct.eq(0), busy_cycles.eq(0)]
                             m.next = "REPLY"
+                        with m.Case(Cmd.SET_BATCH):
+                            m.next = "SET_BATCH"
                         with m.Default():
                             m.d.sync += rsp_status.eq(Status.BAD_ARG)
                             m.next = "REPLY"
@@ -577,6 +579,12 @@ class TrainerCore(wiring.Component):
                         m.next = "IDLE"
 
             # ======================================================== INIT
+            with m.State("SET_BATCH"):
+                done, value = shift_in(seed_acc)          # batch number: u32
+                with m.If(done):
+                    m.d.sync += [batch_n.eq(value), since.eq(0), updated.eq(0)]
+                    m.next = "REPLY"
+
             with m.State("INIT_SEED"):
                 done, value = shift_in(seed_acc)          # seed: u32
                 with m.If(done):

@@ -10,7 +10,12 @@ numbers. Long: minutes, not a test.
     python scripts/bench_accuracy.py --variants hw --sweeps sparse,dense   # spec v2 vs v1 sweep
 
 ``--sweeps`` chooses the hw variant's reinforcement sweep: ``sparse`` (spec v2, the chip's;
-default) and/or ``dense`` (spec v1, kept only for this comparison).
+default) and/or ``dense`` (spec v1, kept only for this comparison). ``--orders`` chooses the hw
+variant's epoch order: ``spec`` (hw-spec v3 §9, the chip's keyed Feistel order; default) and/or
+``numpy`` (v2's ``default_rng([seed, epoch]).permutation``), to show the order does not change
+accuracy:
+
+    python scripts/bench_accuracy.py --nets 135 --variants hw --orders spec,numpy --seeds 42,43,44
 """
 
 import argparse
@@ -22,7 +27,9 @@ import time
 from xnorlearn.sw.config import DEFAULT_GROUP_SIZE_BY_WIDTH, Config
 from xnorlearn.sw.datasets import load_dataset
 from xnorlearn.sw.model import SWEEPS, make_model
-from xnorlearn.sw.train import run_training
+from xnorlearn.sw.train import epoch_order, run_training
+
+ORDERS = {"spec": None, "numpy": lambda seed, epoch, n: epoch_order(seed, epoch, n, "paper")}
 
 PAPER = {35: 82.25, 75: 84.66, 135: 85.68, 255: 86.22, 525: 86.64}
 
@@ -33,6 +40,8 @@ def main():
     ap.add_argument("--variants", default="paper,hw")
     ap.add_argument("--sweeps", default="sparse",
                     help="hw variant's sweeps to run: sparse (spec v2), dense (spec v1)")
+    ap.add_argument("--orders", default="spec",
+                    help="hw variant's epoch orders: spec (v3 Feistel), numpy (v2 shuffle)")
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--seeds", default="42")
     ap.add_argument("--data-dir")
@@ -43,12 +52,17 @@ def main():
     for sw in sweeps:
         if sw not in SWEEPS:
             ap.error(f"--sweeps: unknown sweep {sw!r}; choose from {', '.join(SWEEPS)}")
-    runs = [(v, sw) for v in args.variants.split(",") for sw in (sweeps if v == "hw" else [""])]
+    orders = args.orders.split(",")
+    for o in orders:
+        if o not in ORDERS:
+            ap.error(f"--orders: unknown order {o!r}; choose from {', '.join(ORDERS)}")
+    runs = [(v, sw, o) for v in args.variants.split(",")
+            for sw in (sweeps if v == "hw" else [""]) for o in (orders if v == "hw" else [""])]
     rows, results = [], []
     for k in (int(v) for v in args.nets.split(",")):
         per_variant = {}
-        for variant, sweep in runs:
-            label = f"{variant} {sweep}".strip()
+        for variant, sweep, order in runs:
+            label = " ".join(x for x in (variant, sweep, order if len(orders) > 1 else "") if x)
             accs = []
             for seed in seeds:
                 ds = load_dataset("fashion-mnist", data_dir=args.data_dir, seed=seed)
@@ -56,7 +70,8 @@ def main():
                              group_sizes=DEFAULT_GROUP_SIZE_BY_WIDTH[k], seed=seed)
                 t0 = time.perf_counter()
                 model = make_model(cfg, variant, sweep=sweep or "sparse")
-                res = run_training(model, ds, args.epochs, seed=seed, variant=label)
+                res = run_training(model, ds, args.epochs, seed=seed, variant=label,
+                                   order=ORDERS.get(order))
                 accs.append(100 * res.final_test_accuracy)
                 results.append(res.to_dict())
                 print(f"784-{k}-{k} {label:9s} seed {seed}: test {accs[-1]:.2f} % "
@@ -68,6 +83,9 @@ def main():
             std = statistics.stdev(accs) if len(accs) > 1 else 0.0
             if variant == "paper":
                 delta, ref = mean - PAPER[k], "paper's number"
+            elif variant == "hw sparse spec" and "hw sparse numpy" in per_variant:
+                delta = mean - statistics.fmean(per_variant["hw sparse numpy"])
+                ref = "NumPy order (v2)"
             elif variant == "hw sparse" and "hw dense" in per_variant:
                 delta, ref = mean - statistics.fmean(per_variant["hw dense"]), "hw dense (v1)"
             elif "paper" in per_variant:

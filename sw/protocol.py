@@ -31,7 +31,8 @@ __all__ = [
     "request_length_ok", "fixed_request_length", "TABLE_ENTRIES",
     "pack_sample", "unpack_sample", "identify_reply_payload", "IdentifyInfo", "parse_identify",
     "init_request", "set_tables_request", "parse_tables_request", "train_request",
-    "infer_request", "read_state_request", "write_state_request", "parse_prediction", "parse_state",
+    "infer_request", "set_batch_request", "read_state_request", "write_state_request",
+    "parse_prediction", "parse_state",
     "parse_counters", "counters_reply_payload", "COUNTERS_BYTES", "IDEMPOTENT",
     "STORE_MAGIC", "STORE_FORMAT", "STORE_HEADER_BYTES", "STORE_IDENTITY_BYTES",
     "STORE_HASH_BYTES", "StoreCheck", "StoreHeader", "StoreError", "record_bytes",
@@ -65,6 +66,7 @@ class Command(enum.IntEnum):
     STORE_INFO = 0x0B         # the data store's header as the chip reads it, and its verdict
     TRAIN_STORE = 0x0C        # train positions of an epoch order from the store
     EVAL_STORE = 0x0D         # infer records of a split from the store, count the correct
+    SET_BATCH = 0x0E          # restore the batch number (resuming a checkpoint on a chip)
 
 
 class Status(enum.IntEnum):
@@ -252,7 +254,7 @@ def fixed_request_length(cfg, code):
             Command.END_EPOCH: 0, Command.READ_STATE: STATE_HEADER,
             Command.READ_COUNTERS: 0, Command.RESET_COUNTERS: 0, Command.STORE_INFO: 0,
             Command.TRAIN_STORE: _TRAIN_STORE.size, Command.EVAL_STORE: _EVAL_STORE.size,
-            }.get(code)
+            Command.SET_BATCH: 4}.get(code)
 
 
 def request_length_ok(cfg, code, n):
@@ -435,6 +437,14 @@ def train_request(cfg, bits, label):
 
 def infer_request(cfg, bits):
     return _sample(cfg, bits)
+
+
+def set_batch_request(batch_number):
+    """SET_BATCH payload: the batch number ``n`` the next sweep is keyed with (hw-spec §7)."""
+    n = int(batch_number)
+    if not 0 <= n <= prng.MASK32:
+        raise ValueError(f"batch number must be a 32-bit unsigned integer, got {n}")
+    return struct.pack("<I", n)
 
 
 def read_state_request(layer, neuron, first, count):

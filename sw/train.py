@@ -104,7 +104,7 @@ def warm_up(trainer, dataset):
 
 
 def run_training(trainer, dataset, epochs, *, seed, chunk=2000, progress=None, on_epoch=None,
-                 variant=None, start_epoch=0, start_accuracy=0.0, history=()):
+                 variant=None, start_epoch=0, start_accuracy=0.0, history=(), order=None):
     """Train ``trainer`` on ``dataset`` up to epoch ``epochs`` and evaluate after each.
 
     ``progress(epoch, done, total)`` is called between chunks of ``chunk`` samples;
@@ -112,6 +112,8 @@ def run_training(trainer, dataset, epochs, *, seed, chunk=2000, progress=None, o
     ``start_epoch`` is the number of finished epochs, ``start_accuracy`` the last one's
     training accuracy (it sets the next thresholds) and ``history`` their
     :class:`EpochResult` records; epochs ``start_epoch + 1 .. epochs`` are trained.
+    ``order(seed, epoch, n)`` replaces the variant's epoch order (:func:`epoch_order`; only
+    ``scripts/bench_accuracy.py`` does, to compare orders).
 
     Ctrl-C (``KeyboardInterrupt``) propagates with the finished epochs attached as its
     ``result`` attribute (a :class:`TrainResult`, ``interrupted`` set).
@@ -141,12 +143,13 @@ def run_training(trainer, dataset, epochs, *, seed, chunk=2000, progress=None, o
     try:
         for epoch in range(start_epoch, epochs):
             probs, tables = start_epoch_on(trainer, accuracy)
-            order = epoch_order(seed, epoch, n, result.variant)
+            perm = (order(seed, epoch, n) if order is not None
+                    else epoch_order(seed, epoch, n, result.variant))
             if progress:
                 progress(epoch, 0, n)
             t0 = time.perf_counter()
             for lo in range(0, n, chunk):
-                trainer.train(dataset.x_train, dataset.y_train, order[lo:lo + chunk])
+                trainer.train(dataset.x_train, dataset.y_train, perm[lo:lo + chunk])
                 if progress:
                     progress(epoch, min(lo + chunk, n), n)
             trainer.end_epoch()

@@ -75,3 +75,28 @@ def test_demo_command_projects_onto_a_board_it_fits(tmp_path, capsys):
     assert d["board_hz"] == board.core_hz
     assert d["board_samples_per_s"] == pytest.approx(board.core_hz /
                                                      d["cycles_per_sample_compute"])
+
+
+def test_resume_on_the_chip_is_bit_exact():
+    """4 epochs straight = 2 epochs, checkpoint file, power cycle, restore (INIT, WRITE_STATE,
+    SET_BATCH), 2 more — on the co-simulated chip, both equal to the golden model."""
+    from xnorlearn.sw.model import HwModel
+    from xnorlearn.sw.train import run_training
+    ds = load_dataset("digits", encoding="median")
+    cfg = Config(n_inputs=ds.n_inputs, n_classes=10, uart_divisor=4, layers=(20, 12),
+                 group_sizes=(5, 12), lanes=4, batch=16)
+    n, nt = 48, 20
+    r = run_cosim(cfg, ds.x_train[:n], ds.y_train[:n], ds.x_test[:nt], ds.y_test[:nt],
+                  progress=False, testcase="resume_epochs",
+                  extra={"epochs": 4, "resume_after": 2})
+    assert r["bit_exact"]
+    straight = [tuple(e) for e in r["epochs_straight"]]
+    assert [tuple(e) for e in r["epochs_resumed"]] == straight[2:]
+    assert [tuple(e) for e in r["epochs_golden"]] == straight
+    # and the golden model's own training loop agrees
+    sub = type("Sub", (), {})()
+    sub.__dict__.update(name="digits", x_train=ds.x_train[:n], y_train=ds.y_train[:n],
+                        x_test=ds.x_test[:nt], y_test=ds.y_test[:nt], n_inputs=ds.n_inputs,
+                        n_classes=10, info={})
+    res = run_training(HwModel(cfg), sub, 4, seed=cfg.seed)
+    assert [(e.train_accuracy, e.test_accuracy) for e in res.epochs] == straight

@@ -23,7 +23,7 @@ from xnorlearn.sw.config import Config
 
 LINK_CFG = Config(n_inputs=20, layers=(8, 6), n_classes=4, counter_bits=6, uart_divisor=4)
 
-BAD_CODES = [0x00, 0x0E, 0x42, 0xFF]
+BAD_CODES = [0x00, 0x1F, 0x42, 0xFF]
 
 
 # ---------------------------------------------------------------------------- test-only blocks

@@ -136,7 +136,7 @@ def test_request_receiver_cases():
     assert rx(good[:-1]) == [Status.TIMEOUT]
     assert rx(good[:1]) == [Status.TIMEOUT]
     assert rx(b"\xa5\x02\xff\x7f" + bytes(20)) == [Status.BAD_LENGTH]     # above max_payload
-    assert rx(proto.encode_frame(0x0E)) == [Status.UNKNOWN]
+    assert rx(proto.encode_frame(0x1F)) == [Status.UNKNOWN]
     assert rx(proto.encode_frame(Command.INIT, b"\x00")) == [Status.BAD_LENGTH]
     assert rx(proto.encode_frame(Command.WRITE_STATE, bytes(7))) == [Status.BAD_LENGTH]
     # a shortened length field ends the frame early: BAD_CRC, and the rest is drained
@@ -157,14 +157,15 @@ def test_request_lengths_and_max_payload():
     want = {Command.IDENTIFY: 0, Command.INIT: 4, Command.SET_THRESHOLDS: 256,
             Command.TRAIN: nb + 1, Command.INFER: nb, Command.END_EPOCH: 0,
             Command.READ_STATE: 6, Command.READ_COUNTERS: 0, Command.RESET_COUNTERS: 0,
-            Command.STORE_INFO: 0, Command.TRAIN_STORE: 16, Command.EVAL_STORE: 9}
+            Command.STORE_INFO: 0, Command.TRAIN_STORE: 16, Command.EVAL_STORE: 9,
+            Command.SET_BATCH: 4}
     for code in Command:
         ok = [n for n in range(300) if proto.request_length_ok(cfg, code, n)]
         if code == Command.WRITE_STATE:
             assert ok == list(range(8, 135, 2))
         else:
             assert ok == [want[code]]
-    assert not any(proto.request_length_ok(cfg, 0x0E, n) for n in range(300))
+    assert not any(proto.request_length_ok(cfg, 0x1F, n) for n in range(300))
 
 
 # ---------------------------------------------------------------------------- payloads
@@ -426,6 +427,41 @@ def test_sync_facades_and_run_training():
             (w.train_accuracy, w.test_accuracy, w.reinforce_p, w.tables)
     assert got.epochs[1].tables != got.epochs[0].tables      # the accuracy changed them
     assert got.variant == "chip"
+
+
+def test_checkpoint_resume_on_a_chip_is_bit_exact(tmp_path):
+    """2 epochs, checkpoint file, a new chip in another state, restore (INIT, WRITE_STATE,
+    SET_BATCH), 2 more epochs = 4 epochs straight on the golden model."""
+    from xnorlearn.sw import checkpoint
+    X, Y = data(11, 60)
+    Xt, Yt = data(12, 20)
+    ds = SimpleNamespace(name="random", x_train=X, y_train=Y, x_test=Xt, y_test=Yt,
+                         n_inputs=CFG.n_inputs, n_classes=CFG.n_classes, info={})
+    want = run_training(HwModel(CFG), ds, 4, seed=CFG.seed, chunk=25)
+    chip = SyncChipTrainer(ChipTrainer(SyncDevice.connect(FakeDevice(CFG), CFG).device))
+    chip.init()
+    first = run_training(chip, ds, 2, seed=CFG.seed)
+    ck = checkpoint.capture(chip, epoch=2, history=[vars(e) for e in first.epochs],
+                            dataset={"name": "random"}, target="emulator")
+    assert ck.ctrl[1] == 0 and ck.ctrl[0] > 0
+    checkpoint.save(ck, tmp_path / "c.npz")
+    fresh = FakeDevice(CFG)
+    other = SyncChipTrainer(ChipTrainer(SyncDevice.connect(fresh, CFG).device))
+    other.init(CFG.seed + 1)
+    other.train(X[:5], Y[:5])               # batch number and counters moved
+    ck = checkpoint.load(tmp_path / "c.npz")
+    other.restore(ck)
+    assert fresh.model.batch_number == ck.ctrl[0] and fresh.model.samples_since_boundary == 0
+    got = run_training(other, ds, 4, seed=CFG.seed, start_epoch=2,
+                       start_accuracy=ck.last_train_accuracy, history=first.epochs)
+    assert [(e.train_accuracy, e.test_accuracy) for e in got.epochs] == \
+        [(e.train_accuracy, e.test_accuracy) for e in want.epochs]
+    ref = HwModel(CFG)
+    run_training(ref, ds, 4, seed=CFG.seed)
+    assert all((a == b).all() for a, b in zip(fresh.model.state(), ref.state()))
+    with pytest.raises(ValueError, match="unfinished batch"):
+        ck.ctrl[1] = 3
+        other.restore(ck)
 
 
 def test_run_sync_refuses_a_suspending_coroutine():

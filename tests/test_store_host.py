@@ -445,7 +445,7 @@ def test_flag_refusals(capsys):
 
 def test_registry_flash_facts():
     for b in BOARDS.values():
-        assert b.flash_mode in ("quad", "single") and b.flash_bytes >= 4 << 20
+        assert b.flash_mode in ("quad", "dual", "single") and b.flash_bytes >= 4 << 20
         assert b.store_offset % STORE_ALIGN == 0, b.name
         assert b.store_offset >= b.bitstream_offset + b.device.bitstream_bytes, b.name
         assert b.store_capacity > 0 and b.store_programmer
@@ -541,3 +541,13 @@ def test_baud_flows_into_the_configuration(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(build_mod, "build", fake)
     assert main(["build", "--board", "ulx3s-25f", "--baud", "3000000"]) == 1
     assert seen["baud"] == 3_000_000 and seen["given"] == seen["divisor"] == 20
+
+
+def test_registry_agrees_with_the_flash_pins_table():
+    """The store facts the host uses (registry) are the ones the gateware's reader is set up
+    with (boards/flash_pins.py)."""
+    from xnorlearn.boards.flash_pins import flash_facts
+    for b in BOARDS.values():
+        f = flash_facts(b)
+        assert (b.flash_bytes, b.store_offset, b.flash_mode) == (f.size, f.offset, f.mode), \
+            b.name
