@@ -272,7 +272,7 @@ def _connect(port, cfg, baud, closers, patience_s=0.0):
     return chip
 
 
-def chip_session(args, dataset):
+def chip_session(args, dataset, config=None):
     """The chip ``train --target board / emulator`` trains (a :class:`ChipSession`), or None
     after ``--dry-run`` printed the commands.
 
@@ -281,7 +281,9 @@ def chip_session(args, dataset):
     board it is written at the store offset with the board's programmer, on the emulator it
     becomes the emulated flash. Then IDENTIFY, STORE_INFO (the chip's verdict, and the header's
     identity and content hash against the host's image: a stale image is refused), INIT.
-    ``--data-source uart``: IDENTIFY and INIT only; every sample then travels as TRAIN."""
+    ``--data-source uart``: IDENTIFY and INIT only; every sample then travels as TRAIN.
+    ``config``: the network to use (a checkpoint's, for ``--resume``) instead of the board's
+    default or ``--config``, at the board's UART divisor."""
     from ..sw import protocol as proto
     from ..sw import store as st
     from ..sw.protocol import ProtocolError
@@ -289,8 +291,15 @@ def chip_session(args, dataset):
     board = get_board(args.board)
     closers = []
     try:
+        if config is not None:
+            cfg = board.config_for(config, args.baud)
+            if (cfg.n_inputs, cfg.n_classes) != (dataset.n_inputs, dataset.n_classes):
+                raise ValueError(f"the network takes {cfg.n_inputs} inputs and "
+                                 f"{cfg.n_classes} classes; dataset '{dataset.name}' has "
+                                 f"{dataset.n_inputs} and {dataset.n_classes}")
         if args.data_source == "uart":
-            board, cfg = board_config(args, dataset)
+            if config is None:
+                board, cfg = board_config(args, dataset)
             port = args.port
             if args.target == "emulator":
                 from .emulator import BoardEmulator
@@ -304,7 +313,8 @@ def chip_session(args, dataset):
             return ChipSession(chip, cfg, where, closers,
                                info={"board": board.name, "data_source": "uart"})
 
-        board, cfg = store_config(args, dataset)
+        if config is None:
+            board, cfg = store_config(args, dataset)
         built = st.build_image(cfg, dataset)
         image = st.load_image(args.image) if args.image else built
         header = st.check_image(image, cfg, dataset,

@@ -360,9 +360,6 @@ def cmd_train(args):
     if board_target and args.variant != "hw":
         raise CliError(f"--target {args.target} trains the hw variant (the chip); drop "
                        f"--variant")
-    if board_target and args.resume:
-        raise CliError(f"--resume continues on the golden model (the chip's batch number "
-                       f"cannot be restored); drop --target {args.target}")
     ck = checkpoint.load(args.resume) if args.resume else None
     if ck is not None and args.epochs <= ck.epoch:
         raise CliError(f"{args.resume} already has {ck.epoch} epochs; --epochs is the total "
@@ -376,15 +373,7 @@ def cmd_train(args):
     model = None
     session = None
     start_epoch, history = 0, []
-    if board_target:
-        # the chip over its serial port (a board, or the emulator's pseudo-terminal): the same
-        # loop through TRAIN requests, or whole epochs from its data store (xnorlearn.boards.cli)
-        from ..boards.cli import chip_session
-        session = chip_session(args, dataset)
-        if session is None:         # --dry-run: the commands were printed
-            return 0
-        model, cfg = session.model, session.cfg
-    elif ck is not None:
+    if ck is not None:
         if ck.dataset.get("sha256") != identity["sha256"]:
             raise CliError(f"{args.resume} was trained on dataset '{ck.dataset.get('name')}' "
                            f"({ck.dataset.get('n_train')} train samples, encoding "
@@ -394,13 +383,24 @@ def cmd_train(args):
         if _network_flags_given(args):
             asked = config_from(ck.config, args) if not args.config else \
                 default_config_for(dataset, args)
-            if asked != ck.config:
+            if asked.replace(uart_divisor=ck.config.uart_divisor) != ck.config:
                 raise CliError(f"--resume continues {args.resume}'s configuration; the "
                                f"network flags ask for a different one (drop them)")
-        cfg = ck.config
-        model = ck.model()
         start_epoch = ck.epoch
         history = [EpochResult(**e) for e in ck.history]
+    if board_target:
+        # the chip over its serial port (a board, or the emulator's pseudo-terminal): the same
+        # loop through TRAIN requests, or whole epochs from its data store (xnorlearn.boards.cli)
+        from ..boards.cli import chip_session
+        session = chip_session(args, dataset, config=ck.config if ck is not None else None)
+        if session is None:         # --dry-run: the commands were printed
+            return 0
+        model, cfg = session.model, session.cfg
+        if ck is not None:          # INIT, WRITE_STATE, SET_BATCH: the checkpoint's network
+            model.restore(_at_divisor(ck, cfg))
+    elif ck is not None:
+        cfg = ck.config
+        model = ck.model()
     else:
         cfg = default_config_for(dataset, args)
     widths = "-".join(str(w) for w in cfg.widths)
@@ -453,7 +453,10 @@ def cmd_train(args):
             from .store import run_store_training
             result = run_store_training(session.store, dataset, args.epochs,
                                         samples_per_s=session.samples_per_s,
-                                        progress=progress, on_epoch=on_epoch)
+                                        progress=progress, on_epoch=on_epoch,
+                                        start_epoch=start_epoch,
+                                        start_accuracy=ck.last_train_accuracy if ck else 0.0,
+                                        history=history)
         else:
             result = run_training(model, dataset, args.epochs, seed=cfg.seed,
                                   progress=progress, on_epoch=on_epoch, variant=args.variant,
@@ -477,6 +480,15 @@ def cmd_train(args):
           f"samples/s, {result.infer_samples_per_s:.0f} inference samples/s)")
     write_outputs(result)
     return 0
+
+
+def _at_divisor(ck, cfg):
+    """Checkpoint ``ck`` with the configuration ``cfg`` of the chip it resumes on (the same
+    network at the board's UART divisor, which changes nothing the checkpoint holds)."""
+    import dataclasses
+    if ck.config.replace(uart_divisor=cfg.uart_divisor) != cfg:
+        raise CliError("--resume: the chip's configuration is not the checkpoint's")
+    return dataclasses.replace(ck, config=cfg)
 
 
 def _asdict(er):

@@ -551,3 +551,28 @@ def test_registry_agrees_with_the_flash_pins_table():
         f = flash_facts(b)
         assert (b.flash_bytes, b.store_offset, b.flash_mode) == (f.size, f.offset, f.mode), \
             b.name
+
+
+@pytest.mark.parametrize("source", ["store", "uart"])
+def test_resume_on_the_chip(source, tmp_path, capsys):
+    """--resume on a chip target (INIT, WRITE_STATE, SET_BATCH): 2 epochs, save, resume to 4
+    equals 4 epochs straight, epoch by epoch and counter by counter."""
+    from xnorlearn.sw import checkpoint
+    from xnorlearn.sw.model import compare_states
+    cfg = Config(n_inputs=64, layers=(32,), group_sizes=8, n_classes=10, lanes=4, batch=50)
+    path = tmp_path / "small.json"
+    cfg.save(path)
+    chip = ["--target", "emulator", "--board", "icebreaker", "--data-source", source]
+    data = ["--dataset", "digits", "--encoding", "median", "--no-progress"]
+    assert main(["train", *chip, *data, "--config", str(path), "--epochs", "4", "--save",
+                 str(tmp_path / "straight.npz"), "--json", str(tmp_path / "straight.json")]) == 0
+    assert main(["train", *chip, *data, "--config", str(path), "--epochs", "2", "--save",
+                 str(tmp_path / "half.npz")]) == 0
+    assert main(["train", *chip, *data, "--resume", str(tmp_path / "half.npz"), "--epochs",
+                 "4", "--save", str(tmp_path / "resumed.npz"), "--json",
+                 str(tmp_path / "resumed.json")]) == 0
+    assert "resuming after epoch 2" in capsys.readouterr().out
+    assert _epochs(tmp_path / "resumed.json") == _epochs(tmp_path / "straight.json")
+    a, b = checkpoint.load(tmp_path / "straight.npz"), checkpoint.load(tmp_path / "resumed.npz")
+    assert b.epoch == 4 and compare_states(a.counters, b.counters) is None
+    assert (a.ctrl == b.ctrl).all() and (a.tables == b.tables).all()
