@@ -553,7 +553,7 @@ def test_registry_agrees_with_the_flash_pins_table():
             b.name
 
 
-@pytest.mark.parametrize("source", ["store", "uart"])
+@pytest.mark.parametrize("source", ["store", pytest.param("uart", marks=pytest.mark.slow)])
 def test_resume_on_the_chip(source, tmp_path, capsys):
     """--resume on a chip target (INIT, WRITE_STATE, SET_BATCH): 2 epochs, save, resume to 4
     equals 4 epochs straight, epoch by epoch and counter by counter."""
