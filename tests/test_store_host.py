@@ -543,16 +543,6 @@ def test_baud_flows_into_the_configuration(tmp_path, capsys, monkeypatch):
     assert seen["baud"] == 3_000_000 and seen["given"] == seen["divisor"] == 20
 
 
-def test_registry_agrees_with_the_flash_pins_table():
-    """The store facts the host uses (registry) are the ones the gateware's reader is set up
-    with (boards/flash_pins.py)."""
-    from xnorlearn.boards.flash_pins import flash_facts
-    for b in BOARDS.values():
-        f = flash_facts(b)
-        assert (b.flash_bytes, b.store_offset, b.flash_mode) == (f.size, f.offset, f.mode), \
-            b.name
-
-
 @pytest.mark.parametrize("source", ["store", pytest.param("uart", marks=pytest.mark.slow)])
 def test_resume_on_the_chip(source, tmp_path, capsys):
     """--resume on a chip target (INIT, WRITE_STATE, SET_BATCH): 2 epochs, save, resume to 4
