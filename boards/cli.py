@@ -228,12 +228,25 @@ class ChipSession:
     data-store flow, else None), ``cfg``, ``samples_per_s`` (the chip's expected speed),
     ``where`` (for the run's title line); :meth:`close` ends the link (and the emulator)."""
 
-    def __init__(self, model, cfg, where, closers, store=None, samples_per_s=None, info=None):
+    def __init__(self, model, cfg, where, closers, store=None, samples_per_s=None, info=None,
+                 reconnect=None):
         self.model, self.cfg, self.where = model, cfg, where
         self.store, self.samples_per_s = store, samples_per_s
         self.info = info or {}      # for the run's JSON: board, data source, store image
         self.notes = []             # lines printed under the run's title
         self._closers = closers
+        self._reconnect = reconnect
+
+    def reconnect(self):
+        """After the link failed (a lost reply, a device reset, a vanished port): close the
+        serial port, open it again and wait up to BOOT_WAIT_S for IDENTIFY, check the data
+        store again (STORE_INFO), and replace :attr:`model` (and :attr:`store`). The chip's
+        state is unknown afterwards: restore a checkpoint (or INIT) before training on."""
+        try:
+            self.model.transport.close()
+        except OSError:
+            pass
+        self.model, self.store = self._reconnect()
 
     def close(self):
         while self._closers:
@@ -311,7 +324,9 @@ def chip_session(args, dataset, config=None):
             where = (f" on board {args.board} ({args.port})" if args.target == "board" else
                      f" on the {board.name} emulator (samples over the serial link)")
             return ChipSession(chip, cfg, where, closers,
-                               info={"board": board.name, "data_source": "uart"})
+                               info={"board": board.name, "data_source": "uart"},
+                               reconnect=lambda: (_connect(port, cfg, args.baud, closers,
+                                                           patience_s=BOOT_WAIT_S), None))
 
         if config is None:
             board, cfg = store_config(args, dataset)
@@ -343,15 +358,19 @@ def chip_session(args, dataset, config=None):
             closers.append(emu.close)
             port = emu.port
         # after a write the FPGA boots from its flash (an ECP5 takes seconds): keep asking
-        chip = _connect(port, cfg, args.baud, closers,
-                        patience_s=BOOT_WAIT_S if args.target == "board" else 0.0)
-        trainer = st.StoreTrainer(chip, cfg.seed)
-        try:
-            verdict, raw = trainer.store_info()
-        except ProtocolError as e:
-            raise RuntimeError(f"{port}: STORE_INFO: {e} (was the bitstream built with a data "
-                               f"store? --data-source uart trains without one)") from None
-        st.check_store_info(verdict, raw, cfg, header)
+        def connect(patience_s):
+            chip = _connect(port, cfg, args.baud, closers, patience_s=patience_s)
+            trainer = st.StoreTrainer(chip, cfg.seed)
+            try:
+                verdict, raw = trainer.store_info()
+            except ProtocolError as e:
+                raise RuntimeError(f"{port}: STORE_INFO: {e} (was the bitstream built with a "
+                                   f"data store? --data-source uart trains without "
+                                   f"one)") from None
+            st.check_store_info(verdict, raw, cfg, header)
+            return chip, trainer
+
+        chip, trainer = connect(BOOT_WAIT_S if args.target == "board" else 0.0)
         chip.init()
         where = (f" on board {args.board} ({args.port}) from its data store"
                  if args.target == "board" else
@@ -365,7 +384,8 @@ def chip_session(args, dataset, config=None):
                           "record_bytes": header.record_bytes,
                           "flash_offset": board.store_offset}}
         session = ChipSession(chip, cfg, where, closers, trainer,
-                              st.estimate_samples_per_s(cfg, board.core_hz), info)
+                              st.estimate_samples_per_s(cfg, board.core_hz), info,
+                              reconnect=lambda: connect(BOOT_WAIT_S))
         session.notes.append(note)
         return session
     except BaseException:

@@ -13,15 +13,23 @@ With ``store=`` (image bytes or a file path: what the board's flash holds behind
 bitstream) the emulated chip has a data store and answers STORE_INFO, TRAIN_STORE and
 EVAL_STORE as the chip does; without one it answers them UNKNOWN, like a design built without a
 store.
+
+``faults=`` makes the session fail on purpose (:class:`Fault`): the device *resets* in the
+middle of a request (it never answers it and comes back in its power-on state, the data store
+kept), or the *connection is lost* for a while (the device finishes the request, but its reply
+and everything sent until the line comes back are lost). The training CLI must notice, report
+and resume from its last checkpoint (tests/test_faults.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 import select
 import struct
 import threading
+import time
 import tty
 
 import numpy as np
@@ -31,7 +39,25 @@ from ..sw import protocol as proto
 from ..sw.model import HwModel
 from ..sw.protocol import Command, Frame, Status, StoreError, StoreHeader
 
-__all__ = ["BoardEmulator", "execute", "FlashStore"]
+__all__ = ["BoardEmulator", "execute", "FlashStore", "Fault"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Fault:
+    """A fault injected at the ``nth`` (1-based) executed request named ``command``.
+
+    ``kind``: ``"reset"`` (the request is cut off: no reply; the chip restarts in its power-on
+    state, ``HwModel(cfg)``) or ``"disconnect"`` (the request completes, but nothing goes back
+    or comes in for ``hold_s`` seconds)."""
+    kind: str
+    command: str = "TRAIN_STORE"
+    nth: int = 1
+    hold_s: float = 1.0
+
+    def __post_init__(self):
+        if self.kind not in ("reset", "disconnect"):
+            raise ValueError(f"fault kind must be 'reset' or 'disconnect', got {self.kind!r}")
+        Command[self.command]            # KeyError for an unknown command name
 
 
 class FlashStore:
@@ -189,8 +215,11 @@ class BoardEmulator:
     requests per command.
     """
 
-    def __init__(self, cfg, built_for=None, quiet_s=0.05, store=None):
+    def __init__(self, cfg, built_for=None, quiet_s=0.05, store=None, faults=()):
         self.cfg = cfg
+        self.faults = list(faults)
+        self.fault_log = []             # (kind, command, nth) of every fault that happened
+        self._deaf_until = 0.0
         self.built_for = built_for or cfg
         self.store = None if store is None else FlashStore(store)
         self.model = HwModel(cfg)
@@ -230,11 +259,21 @@ class BoardEmulator:
                 pass
 
     def _reply(self, status, payload=b""):
+        if time.monotonic() < self._deaf_until:
+            return                                      # the line is down
         data = proto.encode_frame(status, payload, sync=proto.SYNC_DEVICE)
         view = memoryview(data)
         while view:
             n = os.write(self.master, view)
             view = view[n:]
+
+    def _fault(self, name):
+        for f in self.faults:
+            if f.command == name and f.nth == self.requests[name]:
+                self.faults.remove(f)
+                self.fault_log.append((f.kind, name, f.nth))
+                return f
+        return None
 
     def _handle(self, ev):
         if ev is None:
@@ -242,8 +281,16 @@ class BoardEmulator:
         if isinstance(ev, Frame):
             name = Command(ev.code).name
             self.requests[name] = self.requests.get(name, 0) + 1
+            fault = self._fault(name)
+            if fault is not None and fault.kind == "reset":
+                self.model = HwModel(self.cfg)          # power-on state; no reply
+                self.receiver = proto.RequestReceiver(self.cfg)
+                return
             status, payload = execute(self.cfg, self.model, ev.code, ev.payload, self.built_for,
                                       self.store)
+            if fault is not None:                       # disconnect: the reply is lost
+                self._deaf_until = time.monotonic() + fault.hold_s
+                return
             self._reply(status, payload)
         else:
             self._reply(ev)
@@ -261,5 +308,7 @@ class BoardEmulator:
                 data = os.read(self.master, 4096)
             except OSError:
                 return
+            if time.monotonic() < self._deaf_until:
+                continue                                # the line is down: bytes lost
             for b in data:
                 self._handle(self.receiver.byte(b))

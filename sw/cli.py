@@ -347,6 +347,7 @@ class _Progress:
 def cmd_train(args):
     from . import checkpoint
     from .model import make_model
+    from .protocol import ProtocolError
     from .train import EpochResult, plot_curves, run_training
 
     board_target = args.target in ("board", "emulator")
@@ -423,9 +424,10 @@ def cmd_train(args):
         print(f"epoch {er.epoch:3d}/{args.epochs}  train {100 * er.train_accuracy:6.2f} %  "
               f"test {100 * er.test_accuracy:6.2f} %  {er.train_seconds:7.2f} s  "
               f"{er.train_samples_per_s:9.0f} samples/s", flush=True)
+        hist.append(er)
         if args.save:
-            hist.append(er)
-            ck_now = checkpoint.capture(model, epoch=er.epoch,
+            ck_now = checkpoint.capture(session.model if session is not None else model,
+                                        epoch=er.epoch,
                                         history=[_asdict(e) for e in hist], dataset=identity,
                                         target=args.target)
             checkpoint.save(ck_now, args.save)
@@ -437,6 +439,7 @@ def cmd_train(args):
         payload = {"command": "train", **result.to_dict(), "target": args.target}
         if session is not None:
             payload.update(session.info)
+            payload["recovered_faults"] = recovered
         if args.save and saved:
             payload["checkpoint"] = {"path": args.save, "epoch": saved[-1]}
         if args.json:
@@ -448,21 +451,68 @@ def cmd_train(args):
         if args.save and saved:
             print(f"wrote {args.save} (checkpoint after epoch {saved[-1]})")
 
-    try:
+    def train(first, accuracy, done):
         if session is not None and session.store is not None:
             from .store import run_store_training
-            result = run_store_training(session.store, dataset, args.epochs,
-                                        samples_per_s=session.samples_per_s,
-                                        progress=progress, on_epoch=on_epoch,
-                                        start_epoch=start_epoch,
-                                        start_accuracy=ck.last_train_accuracy if ck else 0.0,
-                                        history=history)
+            return run_store_training(session.store, dataset, args.epochs,
+                                      samples_per_s=session.samples_per_s,
+                                      progress=progress, on_epoch=on_epoch, start_epoch=first,
+                                      start_accuracy=accuracy, history=done)
+        return run_training(session.model if session is not None else model, dataset,
+                            args.epochs, seed=cfg.seed, progress=progress, on_epoch=on_epoch,
+                            variant=args.variant, start_epoch=first, start_accuracy=accuracy,
+                            history=done)
+
+    def recover(error):
+        """The chip stopped answering: report it, reconnect and restore the last checkpoint
+        (or the start). False when the run cannot go on (no --save, retries used up)."""
+        progress.close()
+        print(f"xnorlearn: lost the device in epoch {len(hist) + 1}: {error}",
+              file=sys.stderr, flush=True)
+        if not args.save:
+            print("xnorlearn: no checkpoint (--save) to resume from; stopping with the "
+                  "finished epochs", file=sys.stderr)
+            return False
+        if len(recovered) >= args.fault_retries:
+            print(f"xnorlearn: giving up after {len(recovered)} recoveries (--fault-retries)",
+                  file=sys.stderr)
+            return False
+        last = saved[-1] if saved else None
+        print("xnorlearn: reconnecting, then resuming from "
+              + (f"{args.save} (after epoch {last})" if last else
+                 f"{args.resume} (after epoch {start_epoch})" if ck else "the start"),
+              file=sys.stderr, flush=True)
+        session.reconnect()
+        if last:
+            session.model.restore(_at_divisor(checkpoint.load(args.save), cfg))
+        elif ck is not None:
+            session.model.restore(_at_divisor(ck, cfg))
         else:
-            result = run_training(model, dataset, args.epochs, seed=cfg.seed,
-                                  progress=progress, on_epoch=on_epoch, variant=args.variant,
-                                  start_epoch=start_epoch,
-                                  start_accuracy=ck.last_train_accuracy if ck else 0.0,
-                                  history=history)
+            session.model.init()
+        keep = last if last else start_epoch
+        recovered.append({"epoch": len(hist) + 1, "error": str(error),
+                          "resumed_after_epoch": keep})
+        hist[:] = [e for e in hist if e.epoch <= keep]
+        return True
+
+    recovered = []
+    try:
+        first, accuracy, done = start_epoch, (ck.last_train_accuracy if ck else 0.0), history
+        while True:
+            try:
+                result = train(first, accuracy, done)
+                break
+            except (ProtocolError, OSError) as e:
+                if session is None:
+                    raise
+                lost_in = len(hist) + 1
+                if not recover(e):
+                    from .train import new_result
+                    write_outputs(new_result(cfg, dataset, "chip", hist))
+                    raise CliError(f"the device stopped answering in epoch {lost_in}: "
+                                   f"{e}") from None
+                first, done = len(hist), list(hist)
+                accuracy = hist[-1].train_accuracy if hist else 0.0
     except KeyboardInterrupt as e:
         progress.close()
         partial = getattr(e, "result", None)
@@ -884,6 +934,10 @@ def build_parser():
     t.add_argument("--resume", metavar="CKPT.npz",
                    help="continue bit-exactly from a checkpoint (default: start afresh)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
+    t.add_argument("--fault-retries", type=int_at_least(0), default=3, metavar="N",
+                   help="--target board/emulator with --save: when the device stops answering "
+                        "(a lost reply, a reset, a vanished port), reconnect and resume from "
+                        "the last checkpoint, up to N times")
     t.add_argument("--target", choices=("golden", "board", "emulator"), default="golden",
                    help="golden: the NumPy model; board: a programmed FPGA over its serial "
                         "port; emulator: the board emulator (the golden model behind a "
