@@ -370,8 +370,9 @@ class StoreRunner(wiring.Component):
                 m.d.comb += [a.valid.eq(b.valid), a.payload.eq(b.payload),
                              b.ready.eq(a.ready)]
         with m.Else():
+            core_pos = Signal(K)            # (zero-extended to the half's address width)
             m.d.comb += [host.buf_addr.eq(a_idx), core.buf_data.eq(rd.data),
-                         rd.addr.eq(Cat(core.buf_addr[:K], rd_half))]
+                         core_pos.eq(core.buf_addr), rd.addr.eq(Cat(core_pos, rd_half))]
 
         # ------------------------------------------------------------ command FSM
         n_split = Mux(is_train | (split == proto.SPLIT_TRAIN), n_train, n_test)
@@ -525,8 +526,9 @@ class StoreRunner(wiring.Component):
             with m.State("P_DATA"):
                 # EVAL_STORE holds the label back: the INFER payload is the sample alone
                 skip = ~is_train & (wcnt == 0)
-                m.d.comb += [self.rd_data.ready.eq(1),
-                             wr.addr.eq(Cat((wcnt - ~is_train)[:K], wr_half)),
+                wpos = Signal(K)
+                m.d.comb += [self.rd_data.ready.eq(1), wpos.eq(wcnt - ~is_train),
+                             wr.addr.eq(Cat(wpos, wr_half)),
                              wr.data.eq(byte), wr.en.eq(self.rd_data.valid & ~skip)]
                 with m.If(self.rd_data.valid):
                     m.d.sync += wcnt.eq(wcnt + 1)
