@@ -215,3 +215,61 @@ def test_train_store_bit_exact_and_eval_store():
             assert await d.infer(xe[s]) == gold.infer(xe[s])
         return True
     assert run(StoreHarness(CFG, image, BASE), bench, on_sample=on_sample)
+
+
+def test_label_out_of_range_stops_the_run():
+    n_train, seed = 9, 5
+    image, (xt, yt, xe, ye) = image_for(CFG, n_train, seed=3)
+    order = prng.epoch_order(seed, 0, n_train)
+    bad = bytearray(image)
+    R = proto.record_bytes(CFG)
+    bad[proto.STORE_HEADER_BYTES + int(order[2]) * R] = CFG.n_classes   # 3rd record's label
+    gold = HwModel(CFG)
+    gold.train(xt, yt, order[:2])
+
+    async def bench(d):
+        st, r = await d.command(Cmd.TRAIN_STORE, proto.train_store_request(seed, 0, 0, 6))
+        assert (st, r) == (Status.BAD_ARG, b"")
+        assert compare_states(gold.state(), d.peek_state()) is None
+        assert (await d.read_counters())["samples"] == 2
+        # the runner is idle again and the records after it train
+        st, c = await d.train_store(seed, 0, 3, 2)
+        assert st == Status.OK
+        return True
+    assert run(StoreHarness(CFG, bytes(bad), BASE), bench)
+
+
+RATE_CONFIGS = {
+    "small": CFG,
+    "mnist_like": Config(n_inputs=196, layers=(64,), n_classes=10, group_sizes=(8,),
+                         counter_bits=6, batch=16, lanes=16),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RATE_CONFIGS))
+def test_store_fed_rate(name):
+    """Cycles per sample of TRAIN_STORE against the core's busy cycles per sample (the
+    compute-only rate) and against plain TRAIN requests: the runner's overhead must stay small
+    (store-fed rate >= 90 % of the compute-only rate)."""
+    cfg = RATE_CONFIGS[name]
+    n = 24
+    image, (xt, yt, xe, ye) = image_for(cfg, n, 4)
+
+    async def bench(d):
+        st, _ = await d.train_store(9, 0, 0, n)
+        assert st == Status.OK
+        store = d.store_cycles / n
+        busy = (await d.read_counters())["busy_cycles"] / n
+        await d.command(Cmd.RESET_COUNTERS)
+        c0 = d.cycles
+        for i in range(n):
+            await d.train(xt[i], yt[i])
+        plain = (d.cycles - c0) / n
+        busy_plain = (await d.read_counters())["busy_cycles"] / n
+        return store, busy, plain, busy_plain
+    store, busy, plain, busy_plain = run(StoreHarness(cfg, image, BASE), bench, cfg=cfg)
+    ratio = busy / store
+    print(f"\n{name}: TRAIN_STORE {store:.1f} cycles/sample, core busy {busy:.1f} "
+          f"cycles/sample (plain TRAIN: {plain:.1f} per request, busy {busy_plain:.1f}); "
+          f"store-fed rate = {100 * ratio:.1f} % of compute-only")
+    assert ratio >= 0.9
