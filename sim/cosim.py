@@ -13,7 +13,8 @@ import time
 
 import numpy as np
 
-__all__ = ["trainer_verilog", "run_cosim", "run_fuzz", "CosimError", "TOPLEVEL", "board_bank",
+__all__ = ["trainer_verilog", "run_cosim", "run_store_cosim", "store_params", "SIM_STORE_BASE",
+           "run_fuzz", "CosimError", "TOPLEVEL", "board_bank",
            "cache_dir", "default_build_root"]
 
 TOPLEVEL = "xnorlearn_top"
@@ -23,13 +24,28 @@ class CosimError(RuntimeError):
     """The co-simulation could not run, or the design disagreed with the golden model."""
 
 
-def trainer_verilog(cfg, row_words=None, bank=None, counter_state=None):
+#: byte address of the dataset image in the simulated store (the simulation's own choice:
+#: behind a bitstream of up to 1 MiB, as on a board's flash)
+SIM_STORE_BASE = 0x100000
+
+
+def store_params(image, base=SIM_STORE_BASE):
+    """:class:`~xnorlearn.hw.store.StoreParams` of a simulated store holding ``image`` at
+    ``base``, served by a :class:`~xnorlearn.hw.store.MemoryReader`."""
+    from ..hw.store import MemoryReader, StoreParams
+    image = bytes(image)
+    return StoreParams(base, lambda: MemoryReader(image, base))
+
+
+def trainer_verilog(cfg, row_words=None, bank=None, counter_state=None, store=None):
     """Deterministic Verilog of :class:`~xnorlearn.hw.top.TrainerTop` for ``cfg``. The counter
     bank: ``bank="spram"`` the UP5K's :class:`~xnorlearn.hw.spram.SpramCounterBank` (its
     simulation models), ``row_words`` (or ``bank="bram-rows"`` with it) a
     :class:`~xnorlearn.hw.counters.PipelinedCounterBank` of rows that deep (the ECP5 boards'
     bank), else the plain block-RAM bank. ``counter_state`` (every layer's counters) replaces
-    the power-on state ``init(cfg.seed)`` in the counters and in the sign-bit copy."""
+    the power-on state ``init(cfg.seed)`` in the counters and in the sign-bit copy.
+    ``store`` (a :class:`~xnorlearn.hw.store.StoreParams`, e.g. :func:`store_params`) adds the
+    data store."""
     import functools
 
     from amaranth.back import verilog
@@ -43,7 +59,8 @@ def trainer_verilog(cfg, row_words=None, bank=None, counter_state=None):
         bank_cls = functools.partial(PipelinedCounterBank, row_words=row_words)
     else:
         bank_cls = None
-    return verilog.convert(TrainerTop(cfg, bank_cls=bank_cls, state=counter_state),
+    return verilog.convert(TrainerTop(cfg, bank_cls=bank_cls, state=counter_state,
+                                      store=store),
                            name=TOPLEVEL, emit_src=False)
 
 
@@ -74,7 +91,8 @@ def default_build_root():
 
 def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
               build_root=None, waves=None, progress=True, testcase="train_lockstep",
-              extra=None, quiet=False, row_words=None, bank=None, counter_state=None):
+              extra=None, quiet=False, row_words=None, bank=None, counter_state=None,
+              store=None):
     """Train ``cfg``'s trainer on the given samples in co-simulation.
 
     Returns the bench's result dict (``bit_exact``, ``first_mismatch``, accuracies, cycles per
@@ -91,7 +109,7 @@ def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
     t0 = time.perf_counter()
     root = pathlib.Path(build_root) if build_root else default_build_root()
     root.mkdir(parents=True, exist_ok=True)
-    verilog = trainer_verilog(cfg, row_words, bank, counter_state)
+    verilog = trainer_verilog(cfg, row_words, bank, counter_state, store)
     t_gen = time.perf_counter() - t0
     work = pathlib.Path(tempfile.mkdtemp(prefix="xnorlearn-cosim-", dir=root))
     try:
@@ -142,6 +160,28 @@ def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def run_store_cosim(cfg, x_train, y_train, x_test, y_test, *, epochs=2, seed=None,
+                    identity="", build_root=None, progress=True, quiet=False, row_words=None,
+                    bank=None, waves=None):
+    """Train ``cfg``'s trainer *from its data store* in co-simulation: the image of the given
+    samples (:func:`xnorlearn.sw.protocol.store_image`) is served to a :class:`TrainerTop
+    <xnorlearn.hw.top.TrainerTop>` with a store, and the host drives STORE_INFO, TRAIN_STORE
+    (``epochs`` epochs, the first split into two ranges) and EVAL_STORE through the UART.
+    After every record the core trained, the counters are compared with ``HwModel`` stepped
+    with the same records in ``prng.epoch_order``; a corrupted header must be refused
+    (BAD_STORE). Returns the bench's result (``bit_exact``, accuracies,
+    ``cycles_per_sample_store`` from TRAIN_STORE's start to its reply,
+    ``cycles_per_sample_compute`` from the core's busy counter, …)."""
+    from ..sw import protocol as proto
+    image = proto.store_image(cfg, x_train, y_train, x_test, y_test, identity)
+    store = store_params(image)
+    extra = {"epochs": int(epochs), "order_seed": cfg.seed if seed is None else int(seed),
+             "store_base": store.base}
+    return run_cosim(cfg, x_train, y_train, x_test, y_test, build_root=build_root,
+                     progress=progress, testcase="train_store_lockstep", extra=extra,
+                     quiet=quiet, row_words=row_words, bank=bank, store=store, waves=waves)
 
 
 def run_fuzz(cfg, x, y, *, rounds=200, seed=1, build_root=None):
