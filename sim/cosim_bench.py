@@ -419,6 +419,7 @@ async def resume_epochs(dut):
            simulation_wall_seconds=time.perf_counter() - run.t_wall)
 
 
+@cocotb.test()
 async def train_store_lockstep(dut):
     """Training from the data store: STORE_INFO, TRAIN_STORE over ``epochs`` epochs (the first
     in two ranges), EVAL_STORE, each through the UART with the host driver. The bench watches
