@@ -24,9 +24,12 @@ class CosimError(RuntimeError):
     """The co-simulation could not run, or the design disagreed with the golden model."""
 
 
-#: byte address of the dataset image in the simulated store (the simulation's own choice:
-#: behind a bitstream of up to 1 MiB, as on a board's flash)
-SIM_STORE_BASE = 0x100000
+#: byte address of the dataset image in the simulated store (the simulation's own choice,
+#: small so that the simulated flash below it stays small; boards use
+#: ``xnorlearn.boards.flash_pins.flash_facts(board).offset``)
+SIM_STORE_BASE = 0x1000
+#: the co-simulation's clock (cosim_bench.CLOCK_NS = 10 ns)
+SIM_CLOCK_HZ = 100e6
 
 
 def store_params(image, base=SIM_STORE_BASE):
@@ -37,6 +40,54 @@ def store_params(image, base=SIM_STORE_BASE):
     return StoreParams(base, lambda: MemoryReader(image, base))
 
 
+def flash_store_top(cfg, image, base=SIM_STORE_BASE, *, mode="quad", set_qe=None, divisor=1,
+                    bank_cls=None, state=None):
+    """Simulation top level: :class:`~xnorlearn.hw.top.TrainerTop` whose store is read by a
+    :class:`~xnorlearn.hw.flash.QspiFlashReader` from a
+    :class:`~xnorlearn.sim.flashmodel.FlashModel` holding ``image`` at ``base`` (erased below
+    it), asleep at power-up as the FPGA's configuration may leave it. Ports: ``uart_rx``,
+    ``uart_tx``, ``busy`` as TrainerTop's, and ``flash_error`` / ``flash_error_code`` (the
+    model's protocol checks). The trainer is submodule ``trainer``, the model ``flash``."""
+    from amaranth import Module
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from ..hw.flash import QspiFlashReader
+    from ..hw.store import StoreParams
+    from ..hw.top import TrainerTop
+    from .flashmodel import FlashModel, connect_flash
+
+    class FlashStoreTop(wiring.Component):
+        def __init__(self):
+            def reader():
+                return QspiFlashReader(mode=mode, divisor=divisor, clk_hz=SIM_CLOCK_HZ,
+                                       set_qe=set_qe)
+            self.trainer = TrainerTop(cfg, bank_cls=bank_cls, state=state,
+                                      store=StoreParams(base, reader))
+            r = self.trainer.reader
+            self.flash = FlashModel(b"\xff" * base + bytes(image),
+                                    qe=mode == "quad" and not r.set_qe, asleep=True,
+                                    t_res_cycles=r.t_res_cycles)
+            super().__init__({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1),
+                              "busy": Out(1), "flash_error": Out(1),
+                              "flash_error_code": Out(4)})
+
+        def elaborate(self, platform):
+            import types
+            m = Module()
+            m.submodules.trainer = t = self.trainer
+            m.submodules.flash = f = self.flash
+            pins = types.SimpleNamespace(sck=t.flash_sck, cs=t.flash_cs, io_o=t.flash_io_o,
+                                         io_oe=t.flash_io_oe, io_i=t.flash_io_i)
+            connect_flash(m, pins, f)
+            m.d.comb += [t.uart_rx.eq(self.uart_rx), self.uart_tx.eq(t.uart_tx),
+                         self.busy.eq(t.busy), self.flash_error.eq(f.error),
+                         self.flash_error_code.eq(f.error_code)]
+            return m
+
+    return FlashStoreTop()
+
+
 def trainer_verilog(cfg, row_words=None, bank=None, counter_state=None, store=None):
     """Deterministic Verilog of :class:`~xnorlearn.hw.top.TrainerTop` for ``cfg``. The counter
     bank: ``bank="spram"`` the UP5K's :class:`~xnorlearn.hw.spram.SpramCounterBank` (its
@@ -45,7 +96,8 @@ def trainer_verilog(cfg, row_words=None, bank=None, counter_state=None, store=No
     bank), else the plain block-RAM bank. ``counter_state`` (every layer's counters) replaces
     the power-on state ``init(cfg.seed)`` in the counters and in the sign-bit copy.
     ``store`` (a :class:`~xnorlearn.hw.store.StoreParams`, e.g. :func:`store_params`) adds the
-    data store."""
+    data store; ``store=("flash", image, flash_kwargs)`` builds :func:`flash_store_top`
+    instead (the flash reader and a flash model holding the image)."""
     import functools
 
     from amaranth.back import verilog
@@ -59,6 +111,10 @@ def trainer_verilog(cfg, row_words=None, bank=None, counter_state=None, store=No
         bank_cls = functools.partial(PipelinedCounterBank, row_words=row_words)
     else:
         bank_cls = None
+    if isinstance(store, tuple) and store[0] == "flash":
+        top = flash_store_top(cfg, store[1], bank_cls=bank_cls, state=counter_state,
+                              **store[2])
+        return verilog.convert(top, name=TOPLEVEL, emit_src=False)
     return verilog.convert(TrainerTop(cfg, bank_cls=bank_cls, state=counter_state,
                                       store=store),
                            name=TOPLEVEL, emit_src=False)
@@ -164,11 +220,16 @@ def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
 
 def run_store_cosim(cfg, x_train, y_train, x_test, y_test, *, epochs=2, seed=None,
                     identity="", build_root=None, progress=True, quiet=False, row_words=None,
-                    bank=None, waves=None):
+                    bank=None, waves=None, reader="flash", flash_mode="quad", flash_set_qe=None,
+                    flash_divisor=1):
     """Train ``cfg``'s trainer *from its data store* in co-simulation: the image of the given
     samples (:func:`xnorlearn.sw.protocol.store_image`) is served to a :class:`TrainerTop
     <xnorlearn.hw.top.TrainerTop>` with a store, and the host drives STORE_INFO, TRAIN_STORE
     (``epochs`` epochs, the first split into two ranges) and EVAL_STORE through the UART.
+    ``reader="flash"``: the image is in a :class:`~xnorlearn.sim.flashmodel.FlashModel` read
+    by a :class:`~xnorlearn.hw.flash.QspiFlashReader` (``flash_mode``, ``flash_set_qe``,
+    ``flash_divisor``), and the model must see no protocol violation; ``"memory"``: a
+    :class:`~xnorlearn.hw.store.MemoryReader` (fast).
     After every record the core trained, the counters are compared with ``HwModel`` stepped
     with the same records in ``prng.epoch_order``; a corrupted header must be refused
     (BAD_STORE). Returns the bench's result (``bit_exact``, accuracies,
@@ -176,9 +237,16 @@ def run_store_cosim(cfg, x_train, y_train, x_test, y_test, *, epochs=2, seed=Non
     ``cycles_per_sample_compute`` from the core's busy counter, …)."""
     from ..sw import protocol as proto
     image = proto.store_image(cfg, x_train, y_train, x_test, y_test, identity)
-    store = store_params(image)
+    if reader == "flash":
+        store = ("flash", image, {"mode": flash_mode, "set_qe": flash_set_qe,
+                                  "divisor": flash_divisor})
+    elif reader == "memory":
+        store = store_params(image)
+    else:
+        raise ValueError(f"reader must be 'flash' or 'memory', got {reader!r}")
     extra = {"epochs": int(epochs), "order_seed": cfg.seed if seed is None else int(seed),
-             "store_base": store.base}
+             "store_base": SIM_STORE_BASE, "store_reader": reader,
+             "flash_mode": flash_mode if reader == "flash" else None}
     return run_cosim(cfg, x_train, y_train, x_test, y_test, build_root=build_root,
                      progress=progress, testcase="train_store_lockstep", extra=extra,
                      quiet=quiet, row_words=row_words, bank=bank, store=store, waves=waves)

@@ -439,7 +439,13 @@ async def train_store_lockstep(dut):
     x_test, y_test = data["x_test"], data["y_test"]
     n, n_test = len(y_train), len(y_test)
     epochs, seed = int(prm["epochs"]), int(prm["order_seed"])
-    dev, peek, gold = await run.connect(dut)
+    flash = prm.get("store_reader") == "flash"
+    root = dut.trainer if flash else dut        # TrainerTop in the design's hierarchy
+    await cocotb_reset(dut)
+    transport = CocotbUartTransport(dut.uart_rx, dut.uart_tx, dut.clk, cfg.uart_divisor)
+    dev = await Device.connect(transport, cfg)
+    peek = BankPeek(root, cfg, prm.get("row_words"), prm.get("bank"))
+    gold = HwModel(cfg)
 
     await dev.init(cfg.seed)
     mismatch = compare_states(gold.state(), peek.state())
@@ -458,7 +464,7 @@ async def train_store_lockstep(dut):
              "reply": None, "times": []}
 
     async def watch_records():
-        core = dut.core
+        core = root.core
         while True:
             await RisingEdge(core.rsp_data__valid)
             if not watch["active"]:
@@ -483,9 +489,9 @@ async def train_store_lockstep(dut):
 
     async def watch_runner():
         while True:
-            await RisingEdge(dut.runner.busy)
+            await RisingEdge(root.runner.busy)
             start = cycles_now()
-            await RisingEdge(dut.runner.host__rsp__valid)
+            await RisingEdge(root.runner.host__rsp__valid)
             if watch["active"]:
                 watch["start"], watch["reply"] = start, cycles_now()
 
@@ -547,8 +553,9 @@ async def train_store_lockstep(dut):
     assert train_eval == int((gold.predict(x_train) == y_train).sum())
 
     # a corrupted header is refused and trains nothing
-    mem = dut.reader.mem
-    p = header_fields()["n_train"][0]
+    # (the flash model holds the whole flash, the memory reader the image alone)
+    mem = dut.flash.mem if flash else root.reader.mem
+    p = header_fields()["n_train"][0] + (int(prm["store_base"]) if flash else 0)
     old = int(mem[p].value)
     mem[p].value = old ^ 1
     await ClockCycles(dut.clk, 2)
@@ -565,12 +572,17 @@ async def train_store_lockstep(dut):
     await ClockCycles(dut.clk, 2)
     assert (await dev.store_info())[0] == 0
 
+    if flash and int(dut.flash_error.value):
+        code = int(dut.flash_error_code.value)
+        finish(first_mismatch={"what": "flash protocol", "error_code": code})
+        assert False, f"the flash model saw a protocol violation (FlashError {code})"
     total = n * epochs
     finish(bit_exact=True, samples=total, epochs=history,
            train_accuracy=history[-1]["train_accuracy"] if history else None,
            test_samples=n_test, test_accuracy=test_correct / n_test if n_test else None,
            golden_test_accuracy=gold_test / n_test if n_test else None,
-           corrupt_header_refused=True,
+           corrupt_header_refused=True, store_reader=prm.get("store_reader"),
+           flash_mode=prm.get("flash_mode"), flash_errors=0 if flash else None,
            cycles_per_sample_store=store_cycles / total if total else None,
            cycles_per_sample_store_steady=steady_cycles / steady_n if steady_n else None,
            records_compared=watch["done"],
