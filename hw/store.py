@@ -189,7 +189,8 @@ class StoreRunner(wiring.Component):
       position, the record index (``prng.order_index(order_key(seed, epoch), p, n_train)``
       for TRAIN_STORE, ``first + p`` of the split for EVAL_STORE), its address
       ``base + 64 + index·record`` and the record itself are fetched into one half of a double
-      buffer while the core trains (infers) the record in the other half, then it is handed to
+      buffer while the core trains (infers) the record in the other half — and the index after
+      it is computed meanwhile — then the record is handed to
       the core as a ``TRAIN`` (``INFER``: the label byte is held back) request; the
       predictions equal to the records' labels are counted and answered as ``correct: u32``.
       A core reply other than OK (a label out of range) stops the run and is forwarded.
@@ -282,10 +283,12 @@ class StoreRunner(wiring.Component):
         labels = Signal(data.ArrayLayout(8, 2))
         wr_half = Signal()
         rd_half = Signal()
-        p_n = Signal(32)                    # records fetched
+        p_n = Signal(32)                    # records fetched (into the buffer)
         c_n = Signal(32)                    # records trained / inferred
         key_phase = Signal()
-        p_idle = Signal()                   # the producer has no fetch under way
+        p_idle = Signal()                   # no index computation or fetch under way
+        i_n = Signal(32)                    # record addresses computed
+        slot_valid = Signal()               # a computed address waits for the fetcher
 
         # ------------------------------------------------------------ the shared hash
         m.d.comb += [
@@ -386,7 +389,8 @@ class StoreRunner(wiring.Component):
                                  crc.eq(0xFFFF), bad_unread.eq(0), bad_record.eq(0),
                                  bad_inputs.eq(0), bad_classes.eq(0), correct.eq(0),
                                  stop.eq(0), full.eq(0), wr_half.eq(0), rd_half.eq(0),
-                                 p_n.eq(0), c_n.eq(0), split.eq(0)]
+                                 p_n.eq(0), c_n.eq(0), i_n.eq(0), slot_valid.eq(0),
+                                 split.eq(0)]
                     m.next = "HDR_CMD"
             with m.State("HDR_CMD"):
                 m.d.comb += [self.rd_cmd.valid.eq(1), self.rd_cmd.p.addr.eq(self.base),
@@ -480,50 +484,58 @@ class StoreRunner(wiring.Component):
         self.fsm = fsm
         m.d.comb += self.busy.eq(~passing)
 
-        # ------------------------------------------------------------ producer: index, fetch
+        # ------------------------------------------------------------ indexer: record addresses
+        # (one address ahead of the fetcher, so index computation overlaps the flash read)
         idx_sr = Signal(ADDR_BITS)
         acc = Signal(ADDR_BITS)
         mcnt = Signal(range(ADDR_BITS))
-        raddr = Signal(ADDR_BITS)
-        wcnt = Signal(range(R + 1))
-        with m.FSM(name="producer") as pfsm:
-            with m.State("P_IDLE"):
-                m.d.comb += p_idle.eq(1)
-                with m.If(running & ~stop & (p_n != count)):
+        slot = Signal(ADDR_BITS)            # the next record's address (slot_valid)
+        i_idle = Signal()
+        with m.FSM(name="indexer"):
+            with m.State("I_IDLE"):
+                m.d.comb += i_idle.eq(1)
+                with m.If(running & ~stop & (i_n != count) & ~slot_valid):
                     with m.If(is_train):
                         m.d.comb += [order.req.valid.eq(1), order.req.p.key.eq(key),
-                                     order.req.p.i.eq(first + p_n), order.req.p.n.eq(n_train)]
+                                     order.req.p.i.eq(first + i_n), order.req.p.n.eq(n_train)]
                         with m.If(order.req.ready):
-                            m.next = "P_ORDER"
+                            m.next = "I_ORDER"
                     with m.Else():
-                        m.d.sync += [idx_sr.eq(rec_first + p_n), acc.eq(0), mcnt.eq(0)]
-                        m.next = "P_MUL"
-            with m.State("P_ORDER"):
+                        m.d.sync += [idx_sr.eq(rec_first + i_n), acc.eq(0), mcnt.eq(0)]
+                        m.next = "I_MUL"
+            with m.State("I_ORDER"):
                 m.d.comb += order.index.ready.eq(1)
                 with m.If(order.index.valid):
                     m.d.sync += [idx_sr.eq(order.index.payload), acc.eq(0), mcnt.eq(0)]
-                    m.next = "P_MUL"
-            with m.State("P_MUL"):
+                    m.next = "I_MUL"
+            with m.State("I_MUL"):
                 # index · record by shift-and-add, most significant index bit first
                 m.d.sync += [acc.eq((acc << 1) + Mux(idx_sr[-1], R, 0)),
                              idx_sr.eq(idx_sr << 1), mcnt.eq(mcnt + 1)]
                 with m.If(mcnt == ADDR_BITS - 1):
-                    m.next = "P_ADDR"
-            with m.State("P_ADDR"):
-                m.d.sync += raddr.eq(acc + (self.base + HB))
-                m.next = "P_WAIT"
-            with m.State("P_WAIT"):
-                with m.If(stop):
-                    m.next = "P_IDLE"
-                with m.Elif(~full.bit_select(wr_half, 1)):
-                    m.next = "P_CMD"
-            with m.State("P_CMD"):
+                    m.next = "I_ADDR"
+            with m.State("I_ADDR"):
+                m.d.sync += [slot.eq(acc + (self.base + HB)), slot_valid.eq(1), i_n.eq(i_n + 1)]
+                m.next = "I_IDLE"
+
+        # ------------------------------------------------------------ fetcher: records
+        raddr = Signal(ADDR_BITS)
+        wcnt = Signal(range(R + 1))
+        f_idle = Signal()
+        m.d.comb += p_idle.eq(i_idle & f_idle)
+        with m.FSM(name="fetcher"):
+            with m.State("F_IDLE"):
+                m.d.comb += f_idle.eq(1)
+                with m.If(running & ~stop & slot_valid & ~full.bit_select(wr_half, 1)):
+                    m.d.sync += [raddr.eq(slot), slot_valid.eq(0)]
+                    m.next = "F_CMD"
+            with m.State("F_CMD"):
                 m.d.comb += [self.rd_cmd.valid.eq(1), self.rd_cmd.p.addr.eq(raddr),
                              self.rd_cmd.p.length.eq(R)]
                 with m.If(self.rd_cmd.ready):
                     m.d.sync += wcnt.eq(0)
-                    m.next = "P_DATA"
-            with m.State("P_DATA"):
+                    m.next = "F_DATA"
+            with m.State("F_DATA"):
                 # EVAL_STORE holds the label back: the INFER payload is the sample alone
                 skip = ~is_train & (wcnt == 0)
                 wpos = Signal(K)
@@ -537,7 +549,7 @@ class StoreRunner(wiring.Component):
                     with m.If(wcnt == R - 1):
                         m.d.sync += [full.bit_select(wr_half, 1).eq(1), wr_half.eq(~wr_half),
                                      p_n.eq(p_n + 1)]
-                        m.next = "P_IDLE"
+                        m.next = "F_IDLE"
 
         # ------------------------------------------------------------ consumer: the core
         with m.FSM(name="consumer"):
