@@ -804,11 +804,18 @@ def _sim_store(args, dataset, cfg, board, bank, row_words):
     cache = args.cache_dir or default_build_root()
     print(f"generating Verilog and building it with Verilator in {cache} (cached after the "
           f"first run) …", flush=True)
+    flash = {}
+    if args.store_reader == "flash" and board:
+        from ..boards.flash_pins import flash_facts
+        facts = flash_facts(board)
+        flash = {"flash_mode": facts.mode, "flash_set_qe": facts.set_qe}
     r = run_store_cosim(cfg, x, y, xt, yt, epochs=args.epochs, identity=dataset.name[:24],
                         build_root=cache, quiet=not args.verbose, row_words=row_words,
-                        bank=bank, waves=args.waves)
+                        bank=bank, waves=args.waves, reader=args.store_reader, **flash)
+    source = (f"its SPI flash ({r['flash_mode']} reads, flash model: no protocol violation)"
+              if args.store_reader == "flash" else "its store (memory reader)")
     print(f"bit-exact: yes — every counter equals the golden model after each of the "
-          f"{r['records_compared']} records the chip fed itself from its store")
+          f"{r['records_compared']} records the chip fed itself from {source}")
     for e in r["epochs"]:
         print(f"epoch {e['epoch']}: training accuracy {100 * e['train_accuracy']:.1f} %")
     if r.get("test_accuracy") is not None:
@@ -1070,6 +1077,10 @@ def build_parser():
                    help="host: every sample comes through the UART (TRAIN); store: the "
                         "samples are a data-store image the design reads itself "
                         "(TRAIN_STORE / EVAL_STORE, default: host)")
+    s.add_argument("--store-reader", choices=("flash", "memory"), default="flash",
+                   help="--data-source store: read the image with the flash reader from a "
+                        "simulated SPI flash (the board's read mode with --board), or from a "
+                        "memory (faster to simulate) (default: flash)")
     s.add_argument("--epochs", type=int_at_least(1), default=2, metavar="N",
                    help="--data-source store: epochs of TRAIN_STORE (default: 2)")
     s.add_argument("--clock-mhz", type=float_at_least(0.001), metavar="F",

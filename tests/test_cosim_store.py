@@ -1,6 +1,7 @@
 """``xnorlearn sim --data-source store``: the design trains from its own data store in
 co-simulation (Verilator + cocotb through the UART), bit-exact after every record, over two
-epochs; EVAL_STORE agrees with the golden model and a corrupted header is refused."""
+epochs, the image read by the flash reader from a flash model; EVAL_STORE agrees with the
+golden model and a corrupted header is refused."""
 
 import json
 
@@ -16,9 +17,11 @@ def test_sim_from_the_store(tmp_path, capsys):
                  "--layers", "16", "--group-size", "4", "--lanes", "8", "--epochs", "2",
                  "--clock-mhz", "60", "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "bit-exact: yes" in text and "BAD_STORE" in text
+    assert "bit-exact: yes" in text and "BAD_STORE" in text and "SPI flash" in text
     d = json.loads(out.read_text())
     assert d["bit_exact"] and d["data_source"] == "store"
+    # the default reader: QspiFlashReader against the flash model, which saw no violation
+    assert d["store_reader"] == "flash" and d["flash_mode"] == "quad" and d["flash_errors"] == 0
     assert d["records_compared"] == d["samples"] == 48 and len(d["epochs"]) == 2
     assert d["corrupt_header_refused"]
     assert d["test_accuracy"] == d["golden_test_accuracy"]
