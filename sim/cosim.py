@@ -221,11 +221,13 @@ def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
 def run_store_cosim(cfg, x_train, y_train, x_test, y_test, *, epochs=2, seed=None,
                     identity="", build_root=None, progress=True, quiet=False, row_words=None,
                     bank=None, waves=None, reader="flash", flash_mode="quad", flash_set_qe=None,
-                    flash_divisor=1):
+                    flash_divisor=1, check_every=1):
     """Train ``cfg``'s trainer *from its data store* in co-simulation: the image of the given
     samples (:func:`xnorlearn.sw.protocol.store_image`) is served to a :class:`TrainerTop
     <xnorlearn.hw.top.TrainerTop>` with a store, and the host drives STORE_INFO, TRAIN_STORE
     (``epochs`` epochs, the first split into two ranges) and EVAL_STORE through the UART.
+    Every record's prediction is checked; the counters after every ``check_every``-th record
+    and the last of each TRAIN_STORE.
     ``reader="flash"``: the image is in a :class:`~xnorlearn.sim.flashmodel.FlashModel` read
     by a :class:`~xnorlearn.hw.flash.QspiFlashReader` (``flash_mode``, ``flash_set_qe``,
     ``flash_divisor``), and the model must see no protocol violation; ``"memory"``: a
@@ -248,6 +250,7 @@ def run_store_cosim(cfg, x_train, y_train, x_test, y_test, *, epochs=2, seed=Non
              "store_base": SIM_STORE_BASE, "store_reader": reader,
              "flash_mode": flash_mode if reader == "flash" else None}
     return run_cosim(cfg, x_train, y_train, x_test, y_test, build_root=build_root,
+                     check_every=check_every,
                      progress=progress, testcase="train_store_lockstep", extra=extra,
                      quiet=quiet, row_words=row_words, bank=bank, store=store, waves=waves)
 

@@ -811,11 +811,15 @@ def _sim_store(args, dataset, cfg, board, bank, row_words):
         flash = {"flash_mode": facts.mode, "flash_set_qe": facts.set_qe}
     r = run_store_cosim(cfg, x, y, xt, yt, epochs=args.epochs, identity=dataset.name[:24],
                         build_root=cache, quiet=not args.verbose, row_words=row_words,
-                        bank=bank, waves=args.waves, reader=args.store_reader, **flash)
+                        bank=bank, waves=args.waves, reader=args.store_reader,
+                        check_every=args.check_every, **flash)
     source = (f"its SPI flash ({r['flash_mode']} reads, flash model: no protocol violation)"
               if args.store_reader == "flash" else "its store (memory reader)")
-    print(f"bit-exact: yes — every counter equals the golden model after each of the "
-          f"{r['records_compared']} records the chip fed itself from {source}")
+    every = ("each of the" if args.check_every == 1 else
+             f"every {args.check_every}th (and each range's last) of the")
+    print(f"bit-exact: yes — every counter equals the golden model after {every} "
+          f"{r['records_compared']} records the chip fed itself from {source}; every "
+          f"prediction equals the golden model's")
     for e in r["epochs"]:
         print(f"epoch {e['epoch']}: training accuracy {100 * e['train_accuracy']:.1f} %")
     if r.get("test_accuracy") is not None:
