@@ -9,7 +9,7 @@ for one position at a time: each of the four rounds per pass is one ``hash32`` t
 
 import types
 
-from amaranth import Cat, Module, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -81,20 +81,25 @@ class EpochOrder(wiring.Component):
         right = Signal(H)
         rnd = Signal(range(prng.ORDER_ROUNDS))
         mask = Signal(H)
-        drop = Signal(range(33))            # 32 - h: the hash bits a round discards
+        drop = Signal(range(H))             # H - h: a round keeps hash bits 32-h … 31
         m.d.comb += mask.eq((1 << h) - 1)
 
-        # h = least h >= 1 with 4^h >= n, i.e. 1 + #{k in 1 … H-1 : n > 4^k}
-        h_of_n = 1
-        for k in range(1, H):
-            h_of_n = h_of_n + (n > 4 ** k)
+        # h = least h >= 1 with 4^h >= n, i.e. n - 1 < 2^(2h): h = ceil(bit length(n - 1) / 2)
+        # (at least 1); the bit length from a priority encoder
+        n_1 = Signal(32)
+        bitlen = Signal(range(33))
+        m.d.comb += n_1.eq(n - 1)
+        for k in range(32):
+            with m.If(n_1[k]):
+                m.d.comb += bitlen.eq(k + 1)
+        h_of_n = Mux(bitlen <= 2, 1, (bitlen + 1) >> 1)
 
         joined = Signal(32)
         m.d.comb += [joined.eq((left << h) | right),
                      self.index.payload.eq(x),
                      hsh.i.payload.eq(key ^ (rnd << prng.ORDER_ROUND_SHIFT) ^ right)]
         f = Signal(H)
-        m.d.comb += f.eq((hsh.o.payload >> drop)[:H])
+        m.d.comb += f.eq(hsh.o.payload[32 - H:] >> drop)
 
         with m.FSM():
             with m.State("IDLE"):
@@ -103,7 +108,7 @@ class EpochOrder(wiring.Component):
                     m.d.sync += [key.eq(self.req.p.key), n.eq(self.req.p.n), x.eq(self.req.p.i)]
                     m.next = "HALF"
             with m.State("HALF"):
-                m.d.sync += [h.eq(h_of_n), drop.eq(32 - h_of_n)]
+                m.d.sync += [h.eq(h_of_n), drop.eq(H - h_of_n)]
                 m.next = "SPLIT"
             with m.State("SPLIT"):
                 m.d.sync += [left.eq(x >> h), right.eq(x & mask), rnd.eq(0)]

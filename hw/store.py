@@ -266,7 +266,6 @@ class StoreRunner(wiring.Component):
         seed, epoch, first, count = (Signal(32, name=n) for n in ("seed", "epoch", "first",
                                                                   "count"))
         split = Signal(8)
-        rec_first = Signal(32)              # EVAL_STORE: first record index in the image
         key = Signal(32)
         a_valid = Signal()
         a_pos = Signal(range(self.max_payload + 1))
@@ -283,11 +282,11 @@ class StoreRunner(wiring.Component):
         labels = Signal(data.ArrayLayout(8, 2))
         wr_half = Signal()
         rd_half = Signal()
-        p_n = Signal(32)                    # records fetched (into the buffer)
-        c_n = Signal(32)                    # records trained / inferred
+        c_left = Signal(32)                 # records still to train / infer
         key_phase = Signal()
         p_idle = Signal()                   # no index computation or fetch under way
-        i_n = Signal(32)                    # record addresses computed
+        i_left = Signal(32)                 # record addresses still to compute
+        next_i = Signal(32)                 # the next position (TRAIN_STORE) or record index
         slot_valid = Signal()               # a computed address waits for the fetcher
 
         # ------------------------------------------------------------ the shared hash
@@ -389,7 +388,7 @@ class StoreRunner(wiring.Component):
                                  crc.eq(0xFFFF), bad_unread.eq(0), bad_record.eq(0),
                                  bad_inputs.eq(0), bad_classes.eq(0), correct.eq(0),
                                  stop.eq(0), full.eq(0), wr_half.eq(0), rd_half.eq(0),
-                                 p_n.eq(0), c_n.eq(0), i_n.eq(0), slot_valid.eq(0),
+                                 c_left.eq(0), i_left.eq(0), slot_valid.eq(0),
                                  split.eq(0)]
                     m.next = "HDR_CMD"
             with m.State("HDR_CMD"):
@@ -435,11 +434,14 @@ class StoreRunner(wiring.Component):
                              & (split != proto.SPLIT_TEST))):
                     m.d.sync += [r_status.eq(Status.BAD_ARG), r_len.eq(0)]
                     m.next = "REPLY"
-                with m.Elif(is_train):
-                    m.next = "KEY"
                 with m.Else():
-                    m.d.sync += rec_first.eq(first + Mux(split == proto.SPLIT_TEST, n_train, 0))
+                    # EVAL_STORE of the test split: its records follow the training records
+                    m.d.sync += [i_left.eq(count), c_left.eq(count),
+                                 next_i.eq(first + Mux(~is_train & (split == proto.SPLIT_TEST),
+                                                       n_train, 0))]
                     m.next = "RUN"
+                    with m.If(is_train):
+                        m.next = "KEY"
             with m.State("KEY"):
                 m.d.comb += [key_phase.eq(1), keygen.req.valid.eq(1)]
                 with m.If(keygen.req.ready):
@@ -454,7 +456,7 @@ class StoreRunner(wiring.Component):
                 with m.If(stop & p_idle):
                     m.d.sync += [r_status.eq(err_status), r_len.eq(0)]
                     m.next = "REPLY"
-                with m.Elif(~stop & (c_n == count) & p_idle):
+                with m.Elif(~stop & (c_left == 0) & p_idle):
                     m.d.sync += [r_status.eq(Status.OK),
                                  r_len.eq(len(proto.correct_reply_payload(0)))]
                     m.next = "REPLY"
@@ -494,14 +496,14 @@ class StoreRunner(wiring.Component):
         with m.FSM(name="indexer"):
             with m.State("I_IDLE"):
                 m.d.comb += i_idle.eq(1)
-                with m.If(running & ~stop & (i_n != count) & ~slot_valid):
+                with m.If(running & ~stop & (i_left != 0) & ~slot_valid):
                     with m.If(is_train):
                         m.d.comb += [order.req.valid.eq(1), order.req.p.key.eq(key),
-                                     order.req.p.i.eq(first + i_n), order.req.p.n.eq(n_train)]
+                                     order.req.p.i.eq(next_i), order.req.p.n.eq(n_train)]
                         with m.If(order.req.ready):
                             m.next = "I_ORDER"
                     with m.Else():
-                        m.d.sync += [idx_sr.eq(rec_first + i_n), acc.eq(0), mcnt.eq(0)]
+                        m.d.sync += [idx_sr.eq(next_i), acc.eq(0), mcnt.eq(0)]
                         m.next = "I_MUL"
             with m.State("I_ORDER"):
                 m.d.comb += order.index.ready.eq(1)
@@ -515,7 +517,8 @@ class StoreRunner(wiring.Component):
                 with m.If(mcnt == ADDR_BITS - 1):
                     m.next = "I_ADDR"
             with m.State("I_ADDR"):
-                m.d.sync += [slot.eq(acc + (self.base + HB)), slot_valid.eq(1), i_n.eq(i_n + 1)]
+                m.d.sync += [slot.eq(acc + (self.base + HB)), slot_valid.eq(1),
+                             i_left.eq(i_left - 1), next_i.eq(next_i + 1)]
                 m.next = "I_IDLE"
 
         # ------------------------------------------------------------ fetcher: records
@@ -547,14 +550,13 @@ class StoreRunner(wiring.Component):
                     with m.If(wcnt == 0):
                         m.d.sync += labels[wr_half].eq(byte)
                     with m.If(wcnt == R - 1):
-                        m.d.sync += [full.bit_select(wr_half, 1).eq(1), wr_half.eq(~wr_half),
-                                     p_n.eq(p_n + 1)]
+                        m.d.sync += [full.bit_select(wr_half, 1).eq(1), wr_half.eq(~wr_half)]
                         m.next = "F_IDLE"
 
         # ------------------------------------------------------------ consumer: the core
         with m.FSM(name="consumer"):
             with m.State("C_IDLE"):
-                with m.If(running & ~stop & (c_n != count) & full.bit_select(rd_half, 1)):
+                with m.If(running & ~stop & (c_left != 0) & full.bit_select(rd_half, 1)):
                     m.d.comb += [core.req.valid.eq(1),
                                  core.req.p.code.eq(Mux(is_train, Command.TRAIN,
                                                         Command.INFER)),
@@ -575,6 +577,6 @@ class StoreRunner(wiring.Component):
                     m.d.sync += [correct.eq(correct + (core.rsp_data.payload
                                                        == labels[rd_half])),
                                  full.bit_select(rd_half, 1).eq(0), rd_half.eq(~rd_half),
-                                 c_n.eq(c_n + 1)]
+                                 c_left.eq(c_left - 1)]
                     m.next = "C_IDLE"
         return m
