@@ -7,10 +7,13 @@ EVAL_STORE counts, pass-through of ordinary commands, and the store-fed rate aga
 compute-only rate.
 """
 
+import functools
+
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from xnorlearn.hw.counters import PipelinedCounterBank
 from xnorlearn.hw.store import MemoryReader, request_fields
 from xnorlearn.hw.trainer import Cmd, Status
 from xnorlearn.sim.core_harness import CoreDriver, CoreHarness
@@ -170,7 +173,11 @@ def test_no_store_design_answers_unknown():
 
 
 # ---------------------------------------------------------------------------- training
-def test_train_store_bit_exact_and_eval_store():
+BANKS = {"bram": None, "pipelined": functools.partial(PipelinedCounterBank, row_words=8)}
+
+
+@pytest.mark.parametrize("bank", sorted(BANKS))
+def test_train_store_bit_exact_and_eval_store(bank):
     """Two epochs, the first split into two TRAIN_STORE ranges; the bank is compared with the
     golden model after every record; END_EPOCH / SET_THRESHOLDS / READ_COUNTERS / INFER go
     through the runner to the core."""
@@ -214,7 +221,8 @@ def test_train_store_bit_exact_and_eval_store():
         for s in range(3):
             assert await d.infer(xe[s]) == gold.infer(xe[s])
         return True
-    assert run(StoreHarness(CFG, image, BASE), bench, on_sample=on_sample)
+    assert run(StoreHarness(CFG, image, BASE, bank_cls=BANKS[bank]), bench,
+               on_sample=on_sample)
 
 
 def test_label_out_of_range_stops_the_run():
