@@ -17,7 +17,7 @@ Every layout (header fields, request payloads, magic, format, record size) is de
 import dataclasses
 import struct
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -26,6 +26,7 @@ from amaranth.utils import ceil_log2
 from ..sw import prng
 from ..sw import protocol as proto
 from ..sw.protocol import Command, Status, StoreCheck
+from .flash import read_command_layout
 from .link import crc16_next, reply_layout, request_layout
 from .order import EpochOrder
 from .prng import Hash32, StreamKey
@@ -33,12 +34,8 @@ from .prng import Hash32, StreamKey
 __all__ = ["MemoryReader", "StoreRunner", "StoreParams", "read_command_layout",
            "host_port_signature", "header_fields", "request_fields"]
 
-ADDR_BITS = 24          # byte addresses of the reader (3-byte-address SPI flash)
-
-
-def read_command_layout():
-    """``cmd`` payload of a reader: read ``length`` (>= 1) bytes from byte address ``addr``."""
-    return data.StructLayout({"addr": ADDR_BITS, "length": 16})
+#: byte address width of the reader (3-byte-address SPI flash), from the flash reader's layout
+ADDR_BITS = read_command_layout()["addr"].width
 
 
 def host_port_signature(max_payload):

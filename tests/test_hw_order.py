@@ -1,7 +1,6 @@
 """EpochOrder (hw/order.py) in Amaranth's simulator against ``prng.order_index``."""
 
 import numpy as np
-import pytest
 from amaranth.sim import Simulator
 
 from xnorlearn.hw.order import EpochOrder
