@@ -65,6 +65,13 @@ class TrainerTop(wiring.Component):
             ports.update({f"flash_{p}": FLASH_PINS[p] for p in self.pins})
         super().__init__(ports)
 
+    def flash_pins(self):
+        """The ``flash_*`` ports as an object with a flash reader's pin names (``sck``, ``cs``,
+        ``io_o``, ``io_oe``, ``io_i``), for a board's pin glue (``boards.flash_pins.FlashPins``)
+        or a flash model (``sim.flashmodel.connect_flash``)."""
+        import types
+        return types.SimpleNamespace(**{p: getattr(self, f"flash_{p}") for p in self.pins})
+
     def elaborate(self, platform):
         m = Module()
         m.submodules.link = link = self.link

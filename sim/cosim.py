@@ -73,13 +73,10 @@ def flash_store_top(cfg, image, base=SIM_STORE_BASE, *, mode="quad", set_qe=None
                               "flash_error_code": Out(4)})
 
         def elaborate(self, platform):
-            import types
             m = Module()
             m.submodules.trainer = t = self.trainer
             m.submodules.flash = f = self.flash
-            pins = types.SimpleNamespace(sck=t.flash_sck, cs=t.flash_cs, io_o=t.flash_io_o,
-                                         io_oe=t.flash_io_oe, io_i=t.flash_io_i)
-            connect_flash(m, pins, f)
+            connect_flash(m, t.flash_pins(), f)
             m.d.comb += [t.uart_rx.eq(self.uart_rx), self.uart_tx.eq(t.uart_tx),
                          self.busy.eq(t.busy), self.flash_error.eq(f.error),
                          self.flash_error_code.eq(f.error_code)]

@@ -772,6 +772,11 @@ def cmd_sim(args):
     else:
         cfg = default_config_for(dataset, args)
     cfg = cfg.replace(uart_divisor=args.uart_divisor)
+    store_only = [f for f, v in (("--store-reader", args.store_reader),
+                                 ("--epochs", args.epochs), ("--clock-mhz", args.clock_mhz))
+                  if v is not None]
+    if args.data_source != "store" and store_only:
+        raise CliError(f"{', '.join(store_only)} only apply with --data-source store")
     if args.data_source == "store":
         return _sim_store(args, dataset, cfg, board, bank, row_words)
     r = _cosim(args, dataset, cfg, args.samples, args.test_samples, "xnorlearn sim",
@@ -795,6 +800,8 @@ def _sim_store(args, dataset, cfg, board, bank, row_words):
     design, trained with TRAIN_STORE over ``--epochs`` epochs and evaluated with EVAL_STORE."""
     from ..sim.cosim import default_build_root, run_store_cosim
 
+    args.epochs = 2 if args.epochs is None else args.epochs
+    args.store_reader = args.store_reader or "flash"
     x, y = dataset.x_train[:args.samples], dataset.y_train[:args.samples]
     xt, yt = dataset.x_test[:args.test_samples], dataset.y_test[:args.test_samples]
     widths = "-".join(str(w) for w in cfg.widths)
@@ -1077,15 +1084,16 @@ def build_parser():
                         "clock (default: none, the plain block-RAM bank)")
     s.add_argument("--uart-divisor", type=int_at_least(2), default=4, metavar="N",
                    help="clock cycles per UART bit in simulation")
-    s.add_argument("--data-source", choices=("host", "store"), default="host",
-                   help="host: every sample comes through the UART (TRAIN); store: the "
-                        "samples are a data-store image the design reads itself "
-                        "(TRAIN_STORE / EVAL_STORE, default: host)")
-    s.add_argument("--store-reader", choices=("flash", "memory"), default="flash",
+    s.add_argument("--data-source", choices=("uart", "store"), default="uart",
+                   type=lambda v: "uart" if v == "host" else v,
+                   help="uart (or host): every sample comes from the host through the UART "
+                        "(TRAIN); store: the samples are a data-store image the design reads "
+                        "itself (TRAIN_STORE / EVAL_STORE) (default: uart)")
+    s.add_argument("--store-reader", choices=("flash", "memory"),
                    help="--data-source store: read the image with the flash reader from a "
                         "simulated SPI flash (the board's read mode with --board), or from a "
                         "memory (faster to simulate) (default: flash)")
-    s.add_argument("--epochs", type=int_at_least(1), default=2, metavar="N",
+    s.add_argument("--epochs", type=int_at_least(1), metavar="N",
                    help="--data-source store: epochs of TRAIN_STORE (default: 2)")
     s.add_argument("--clock-mhz", type=float_at_least(0.001), metavar="F",
                    help="--data-source store: project samples/s at this clock (default: the "

@@ -31,3 +31,15 @@ def test_sim_from_the_store(tmp_path, capsys):
     # the runner's overhead: store-fed >= 90 % of the compute-only rate
     assert d["store_fed_fraction"] >= 0.9
     assert d["samples_per_second_at_clock"] >= 0.9 * d["compute_samples_per_second_at_clock"]
+
+
+def test_sim_store_options_need_the_store(capsys, monkeypatch):
+    import xnorlearn.sim.cosim as cosim
+    monkeypatch.setattr(cosim, "run_cosim", lambda *a, **k: pytest.fail("built"))
+    for extra in (["--epochs", "3"], ["--store-reader", "memory"], ["--clock-mhz", "12"]):
+        assert main(["sim", "--samples", "5", *extra]) == 2
+        err = capsys.readouterr().err
+        assert "only apply with --data-source store" in err and "Traceback" not in err
+    from xnorlearn.sw.cli import build_parser
+    a = build_parser().parse_args(["sim", "--data-source", "host"])
+    assert a.data_source == "uart"          # "host" is the UART data source
