@@ -595,3 +595,29 @@ async def train_store_lockstep(dut):
            simulation_wall_seconds=time.perf_counter() - run.t_wall,
            ideal_cycles_per_sample=cfg.ideal_cycles_per_sample())
     await RisingEdge(dut.clk)
+
+
+@cocotb.test()
+async def no_store_unknown(dut):
+    """A design built without a data store answers STORE_INFO, TRAIN_STORE and EVAL_STORE
+    with UNKNOWN, and trains on as before."""
+    from xnorlearn.sw import protocol as proto
+
+    run = BenchRun()
+    dev, peek, gold = await run.connect(dut)
+    got = []
+    for name, args in (("store_info", ()), ("train_store", (1, 0, 0, 1)),
+                       ("eval_store", (proto.SPLIT_TEST, 0, 1))):
+        try:
+            await getattr(dev, name)(*args)
+            got.append("OK")
+        except proto.DeviceError as err:
+            got.append(getattr(err.status, "name", str(err.status)))
+    x, y = run.data["x_train"], run.data["y_train"]
+    pred = await dev.train_sample(x[0], int(y[0]))
+    want = gold.train_sample(x[0], int(y[0]))
+    mismatch = compare_states(gold.state(), peek.state())
+    ok = got == ["UNKNOWN"] * 3 and pred == want and mismatch is None
+    run.finish(bit_exact=ok, samples=1, store_commands=got,
+               first_mismatch=None if mismatch is None else where(mismatch, sample=0))
+    assert ok, f"store commands answered {got}; training after them: {mismatch or 'ok'}"

@@ -43,3 +43,20 @@ def test_sim_store_options_need_the_store(capsys, monkeypatch):
     from xnorlearn.sw.cli import build_parser
     a = build_parser().parse_args(["sim", "--data-source", "host"])
     assert a.data_source == "uart"          # "host" is the UART data source
+
+
+@pytest.mark.cosim
+def test_design_without_store_answers_unknown():
+    """Through the UART: the plain TrainerTop (the network of ``sim --layers 16 --group-size 4
+    --lanes 8`` on the digits, so the Verilator build is shared with that run) answers the
+    store commands UNKNOWN and still trains bit-exactly."""
+    from xnorlearn.sim.cosim import run_cosim
+    from xnorlearn.sw.cli import DEFAULT_SEED, build_parser, default_config_for, load_data
+    args = build_parser().parse_args(["sim", "--layers", "16", "--group-size", "4",
+                                      "--lanes", "8"])
+    args.dataset = "digits"
+    ds = load_data(args, seed=DEFAULT_SEED)
+    cfg = default_config_for(ds, args).replace(uart_divisor=args.uart_divisor)
+    r = run_cosim(cfg, ds.x_train[:2], ds.y_train[:2], testcase="no_store_unknown",
+                  progress=False, quiet=True)
+    assert r["bit_exact"] and r["store_commands"] == ["UNKNOWN"] * 3
