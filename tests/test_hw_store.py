@@ -281,3 +281,32 @@ def test_store_fed_rate(name):
           f"cycles/sample (plain TRAIN: {plain:.1f} per request, busy {busy_plain:.1f}); "
           f"store-fed rate = {100 * ratio:.1f} % of compute-only")
     assert ratio >= 0.9
+
+
+@pytest.mark.parametrize("name", ["icebreaker", "ulx3s-25f"])
+def test_trainer_top_with_a_board_flash_store(name):
+    """How a board builds the store: ``TrainerTop(store=StoreParams(board.store_offset,
+    reader))`` with the board's flash reader, its ``flash_pins()`` given to the board's pin glue
+    (``boards.flash_pins.FlashPins``); goes through the board's platform (``prepare``)."""
+    import re
+
+    from amaranth import Module
+
+    from xnorlearn.boards.flash_pins import FLASH, FlashPins, flash_reader
+    from xnorlearn.boards.registry import get_board
+    from xnorlearn.boards.top import make_platform
+    from xnorlearn.hw.store import StoreParams
+    from xnorlearn.hw.top import TrainerTop
+    board = get_board(name)
+    top = TrainerTop(CFG, store=StoreParams(board.store_offset, lambda: flash_reader(board)))
+    assert top.runner.base == board.store_offset
+    assert set(top.pins) == {"sck", "cs", "io_o", "io_oe", "io_i"}
+    m = Module()
+    m.submodules.trainer = top
+    m.submodules.flash_pins = FlashPins(top.flash_pins(), board)
+    files = make_platform(board).prepare(m, name="top").files
+    cs = FLASH[name].cs
+    if board.family == "ice40":
+        assert re.search(rf"^set_io \S*cs\S* {cs}$", files["top.pcf"], re.M)
+    else:
+        assert f'SITE "{cs}"' in files["top.lpf"] and "USRMCLK" in files["top.il"]
