@@ -185,9 +185,9 @@ class StoreRunner(wiring.Component):
       ``count = 0``, a range past the split or a split other than train/test; else, for each
       position, the record index (``prng.order_index(order_key(seed, epoch), p, n_train)``
       for TRAIN_STORE, ``first + p`` of the split for EVAL_STORE), its address
-      ``base + 64 + index·record`` and the record itself are fetched into one half of a double
-      buffer while the core trains (infers) the record in the other half — and the index after
-      it is computed meanwhile — then the record is handed to
+      ``base + 64 + index·record`` and the record itself are fetched into a free slot of the
+      record buffer while the core trains (infers) an earlier record from another slot — and
+      the index after it is computed meanwhile — then the record is handed to
       the core as a ``TRAIN`` (``INFER``: the label byte is held back) request; the
       predictions equal to the records' labels are counted and answered as ``correct: u32``.
       A core reply other than OK (a label out of range) stops the run and is forwarded.
@@ -218,6 +218,8 @@ class StoreRunner(wiring.Component):
         A store command is executing.
     """
 
+    SLOTS = 4                   # record slots in the buffer (a power of two)
+
     def __init__(self, cfg, base, max_payload, steps_per_stage=2):
         self.cfg = cfg
         self.base = int(base)
@@ -227,8 +229,11 @@ class StoreRunner(wiring.Component):
         if self.record > self.max_payload:
             raise ValueError(f"records of {self.record} bytes do not fit a {self.max_payload}"
                              f"-byte request buffer")
-        self.half = 1 << ceil_log2(max(self.record, proto.STORE_HEADER_BYTES))
-        self.buf = Memory(shape=8, depth=2 * self.half, init=[])
+        # record slots of a power-of-two size (the header lands in slot 0 first); the fetcher
+        # fills them in turn while the core works on an earlier one, so reads run back to back
+        # even when a record read takes about as long as a sample's compute
+        self.slot = 1 << ceil_log2(max(self.record, proto.STORE_HEADER_BYTES))
+        self.buf = Memory(shape=8, depth=self.SLOTS * self.slot, init=[])
         sig = host_port_signature(self.max_payload)
         super().__init__({
             "host": In(sig),
@@ -240,7 +245,8 @@ class StoreRunner(wiring.Component):
 
     def elaborate(self, platform):
         cfg, R, HB = self.cfg, self.record, proto.STORE_HEADER_BYTES
-        K = ceil_log2(self.half)
+        K = ceil_log2(self.slot)
+        S = self.SLOTS
         host, core = self.host, self.core
         m = Module()
         m.submodules.buf = buf = self.buf
@@ -275,10 +281,10 @@ class StoreRunner(wiring.Component):
         running = Signal()
         stop = Signal()                     # a core reply was not OK: no new records
         err_status = Signal(8)
-        full = Signal(2)                    # buffer half holds a record not yet trained
-        labels = Signal(data.ArrayLayout(8, 2))
-        wr_half = Signal()
-        rd_half = Signal()
+        full = Signal(S)                    # slot holds a record not yet trained
+        labels = Signal(data.ArrayLayout(8, S))
+        wr_slot = Signal(range(S))          # the fetcher's next slot
+        rd_slot = Signal(range(S))          # the consumer's next slot
         c_left = Signal(32)                 # records still to train / infer
         key_phase = Signal()
         p_idle = Signal()                   # no index computation or fetch under way
@@ -369,9 +375,9 @@ class StoreRunner(wiring.Component):
                 m.d.comb += [a.valid.eq(b.valid), a.payload.eq(b.payload),
                              b.ready.eq(a.ready)]
         with m.Else():
-            core_pos = Signal(K)            # (zero-extended to the half's address width)
+            core_pos = Signal(K)            # (zero-extended to the slot's address width)
             m.d.comb += [host.buf_addr.eq(a_idx), core.buf_data.eq(rd.data),
-                         core_pos.eq(core.buf_addr), rd.addr.eq(Cat(core_pos, rd_half))]
+                         core_pos.eq(core.buf_addr), rd.addr.eq(Cat(core_pos, rd_slot))]
 
         # ------------------------------------------------------------ command FSM
         n_split = Mux(is_train | (split == proto.SPLIT_TRAIN), n_train, n_test)
@@ -384,7 +390,7 @@ class StoreRunner(wiring.Component):
                                  is_info.eq(c == Command.STORE_INFO),
                                  crc.eq(0xFFFF), bad_unread.eq(0), bad_record.eq(0),
                                  bad_inputs.eq(0), bad_classes.eq(0), correct.eq(0),
-                                 stop.eq(0), full.eq(0), wr_half.eq(0), rd_half.eq(0),
+                                 stop.eq(0), full.eq(0), wr_slot.eq(0), rd_slot.eq(0),
                                  c_left.eq(0), i_left.eq(0), slot_valid.eq(0),
                                  split.eq(0)]
                     m.next = "HDR_CMD"
@@ -526,7 +532,7 @@ class StoreRunner(wiring.Component):
         with m.FSM(name="fetcher"):
             with m.State("F_IDLE"):
                 m.d.comb += f_idle.eq(1)
-                with m.If(running & ~stop & slot_valid & ~full.bit_select(wr_half, 1)):
+                with m.If(running & ~stop & slot_valid & ~full.bit_select(wr_slot, 1)):
                     m.d.sync += [raddr.eq(slot), slot_valid.eq(0)]
                     m.next = "F_CMD"
             with m.State("F_CMD"):
@@ -540,20 +546,20 @@ class StoreRunner(wiring.Component):
                 skip = ~is_train & (wcnt == 0)
                 wpos = Signal(K)
                 m.d.comb += [self.rd_data.ready.eq(1), wpos.eq(wcnt - ~is_train),
-                             wr.addr.eq(Cat(wpos, wr_half)),
+                             wr.addr.eq(Cat(wpos, wr_slot)),
                              wr.data.eq(byte), wr.en.eq(self.rd_data.valid & ~skip)]
                 with m.If(self.rd_data.valid):
                     m.d.sync += wcnt.eq(wcnt + 1)
                     with m.If(wcnt == 0):
-                        m.d.sync += labels[wr_half].eq(byte)
+                        m.d.sync += labels[wr_slot].eq(byte)
                     with m.If(wcnt == R - 1):
-                        m.d.sync += [full.bit_select(wr_half, 1).eq(1), wr_half.eq(~wr_half)]
+                        m.d.sync += [full.bit_select(wr_slot, 1).eq(1), wr_slot.eq(wr_slot + 1)]
                         m.next = "F_IDLE"
 
         # ------------------------------------------------------------ consumer: the core
         with m.FSM(name="consumer"):
             with m.State("C_IDLE"):
-                with m.If(running & ~stop & (c_left != 0) & full.bit_select(rd_half, 1)):
+                with m.If(running & ~stop & (c_left != 0) & full.bit_select(rd_slot, 1)):
                     m.d.comb += [core.req.valid.eq(1),
                                  core.req.p.code.eq(Mux(is_train, Command.TRAIN,
                                                         Command.INFER)),
@@ -572,8 +578,8 @@ class StoreRunner(wiring.Component):
                 m.d.comb += core.rsp_data.ready.eq(1)
                 with m.If(core.rsp_data.valid):
                     m.d.sync += [correct.eq(correct + (core.rsp_data.payload
-                                                       == labels[rd_half])),
-                                 full.bit_select(rd_half, 1).eq(0), rd_half.eq(~rd_half),
+                                                       == labels[rd_slot])),
+                                 full.bit_select(rd_slot, 1).eq(0), rd_slot.eq(rd_slot + 1),
                                  c_left.eq(c_left - 1)]
                     m.next = "C_IDLE"
         return m
