@@ -256,7 +256,6 @@ class StoreRunner(wiring.Component):
         m.submodules.order = order = EpochOrder(external_hash=True)
 
         # ------------------------------------------------------------ registers
-        code = Signal(8)
         is_train = Signal()                 # TRAIN_STORE (else EVAL_STORE / STORE_INFO)
         is_info = Signal()
         cnt = Signal(range(HB + 1))         # header byte / argument byte position
@@ -290,7 +289,7 @@ class StoreRunner(wiring.Component):
         p_idle = Signal()                   # no index computation or fetch under way
         i_left = Signal(32)                 # record addresses still to compute
         next_i = Signal(32)                 # the next position (TRAIN_STORE) or record index
-        slot_valid = Signal()               # a computed address waits for the fetcher
+        addr_valid = Signal()               # a computed address waits for the fetcher
 
         # ------------------------------------------------------------ the shared hash
         m.d.comb += [
@@ -386,12 +385,12 @@ class StoreRunner(wiring.Component):
                 m.d.comb += passing.eq(1)
                 with m.If(host.req.valid & is_store):
                     c = host.req.p.code
-                    m.d.sync += [code.eq(c), is_train.eq(c == Command.TRAIN_STORE),
+                    m.d.sync += [is_train.eq(c == Command.TRAIN_STORE),
                                  is_info.eq(c == Command.STORE_INFO),
                                  crc.eq(0xFFFF), bad_unread.eq(0), bad_record.eq(0),
                                  bad_inputs.eq(0), bad_classes.eq(0), correct.eq(0),
                                  stop.eq(0), full.eq(0), wr_slot.eq(0), rd_slot.eq(0),
-                                 c_left.eq(0), i_left.eq(0), slot_valid.eq(0),
+                                 c_left.eq(0), i_left.eq(0), addr_valid.eq(0),
                                  split.eq(0)]
                     m.next = "HDR_CMD"
             with m.State("HDR_CMD"):
@@ -494,12 +493,12 @@ class StoreRunner(wiring.Component):
         idx_sr = Signal(ADDR_BITS)
         acc = Signal(ADDR_BITS)
         mcnt = Signal(range(ADDR_BITS))
-        slot = Signal(ADDR_BITS)            # the next record's address (slot_valid)
+        next_addr = Signal(ADDR_BITS)       # the next record's address (addr_valid)
         i_idle = Signal()
         with m.FSM(name="indexer"):
             with m.State("I_IDLE"):
                 m.d.comb += i_idle.eq(1)
-                with m.If(running & ~stop & (i_left != 0) & ~slot_valid):
+                with m.If(running & ~stop & (i_left != 0) & ~addr_valid):
                     with m.If(is_train):
                         m.d.comb += [order.req.valid.eq(1), order.req.p.key.eq(key),
                                      order.req.p.i.eq(next_i), order.req.p.n.eq(n_train)]
@@ -520,7 +519,7 @@ class StoreRunner(wiring.Component):
                 with m.If(mcnt == ADDR_BITS - 1):
                     m.next = "I_ADDR"
             with m.State("I_ADDR"):
-                m.d.sync += [slot.eq(acc + (self.base + HB)), slot_valid.eq(1),
+                m.d.sync += [next_addr.eq(acc + (self.base + HB)), addr_valid.eq(1),
                              i_left.eq(i_left - 1), next_i.eq(next_i + 1)]
                 m.next = "I_IDLE"
 
@@ -532,8 +531,8 @@ class StoreRunner(wiring.Component):
         with m.FSM(name="fetcher"):
             with m.State("F_IDLE"):
                 m.d.comb += f_idle.eq(1)
-                with m.If(running & ~stop & slot_valid & ~full.bit_select(wr_slot, 1)):
-                    m.d.sync += [raddr.eq(slot), slot_valid.eq(0)]
+                with m.If(running & ~stop & addr_valid & ~full.bit_select(wr_slot, 1)):
+                    m.d.sync += [raddr.eq(next_addr), addr_valid.eq(0)]
                     m.next = "F_CMD"
             with m.State("F_CMD"):
                 m.d.comb += [self.rd_cmd.valid.eq(1), self.rd_cmd.p.addr.eq(raddr),
