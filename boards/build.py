@@ -263,14 +263,16 @@ def _last_line(path, pred):
 
 def build(board, cfg=None, *, build_dir=None, bank=None, out=None, period=10.0,
           seed=None, skip_fit=False, extra_synth=(), extra_nextpnr=(), counter_state=None,
-          baud=None):
+          baud=None, store=None):
     """Fit-check, synthesise, place and route ``cfg`` (default: the board's default config)
     for ``board``; returns a :class:`BuildReport`. Raises :class:`~.fit.FitError` at once if
     the configuration cannot fit, :class:`BuildError` (with what the failing tool said) if a
     tool fails. Progress goes to ``out`` (default: the current ``sys.stdout``).
     ``counter_state`` (every layer's counters, e.g. a checkpoint's) becomes the bitstream's
     power-on state; the UP5K's SPRAM cannot be initialised by the bitstream, so it is refused
-    there. ``baud``: the host link's rate (default 115 200 Bd), which sets the UART divisor."""
+    there. ``baud``: the host link's rate (default 115 200 Bd), which sets the UART divisor.
+    ``store``: build the data store (flash reader + store runner) in; default the board's
+    ``store_default``."""
     from .top import BoardTop, bank_class, make_platform
     out = out or sys.stdout
     if isinstance(board, str):
@@ -281,8 +283,9 @@ def build(board, cfg=None, *, build_dir=None, bank=None, out=None, period=10.0,
         raise ValueError(f"{board.name}: the counters live in SPRAM, which the bitstream cannot "
                          f"initialise; load a trained state over the host link (WRITE_STATE) "
                          f"or build with --bank bram if it fits")
+    store = board.store_default if store is None else bool(store)
     if not skip_fit:
-        check_fit(board, cfg, bank=bank)
+        check_fit(board, cfg, bank=bank, store=store)
     build_dir = pathlib.Path(build_dir or f"build/boards/{board.name}")
     build_dir.mkdir(parents=True, exist_ok=True)
     env = tool_environment()
@@ -290,14 +293,16 @@ def build(board, cfg=None, *, build_dir=None, bank=None, out=None, period=10.0,
     widths = "-".join(map(str, cfg.widths))
     print(f"xnorlearn build: {board.title}, {board.device.name}-{board.device.package}, "
           f"network {widths} (gamma {','.join(map(str, cfg.group_sizes))}, P={cfg.lanes}, "
-          f"k={cfg.counter_bits}, counters in {bank}), core clock {board.core_hz / 1e6:g} MHz",
+          f"k={cfg.counter_bits}, counters in {bank}), core clock {board.core_hz / 1e6:g} MHz"
+          + (f", data store in flash at 0x{board.store_offset:x} ({board.flash_mode} SPI)"
+             if store else ", no data store"),
           file=out, flush=True)
     for stale in build_dir.glob(f"{NAME}.*"):
         stale.unlink()
     plat = make_platform(board)
     row_words = counter_row_words(cfg, board.family) if bank == "bram-rows" else None
     top = BoardTop(board, cfg, bank_cls=bank_class(board, cfg, bank, row_words),
-                   state=counter_state)
+                   state=counter_state, store=store)
     # --timing-allow-fail: nextpnr still writes the bitstream and the full timing report
     # when the target is missed; the report (and the exit code of `xnorlearn build`) says so.
     nextpnr = ["--timing-allow-fail", *NEXTPNR_OPTS.get(board.family, [])]

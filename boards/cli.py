@@ -8,6 +8,8 @@ subclasses, which the main program reports as ``xnorlearn: error: …`` with sta
 
 from __future__ import annotations
 
+import argparse
+
 import pathlib
 import sys
 
@@ -62,7 +64,8 @@ def cmd_fit(args):
     check_output(args.json, "--json")
     board = get_board(args.board)
     cfg = _config(board, args)
-    rep = fit_report(board, cfg, args.bank)
+    store = board.store_default if args.store is None else args.store
+    rep = fit_report(board, cfg, args.bank, store)
     for m in rep.memories:
         print(f"  {m.name:12} {m.depth:6} x {m.width:3} bits -> {m.kind:6} {m.blocks:4} "
               f"{m.aspect}")
@@ -72,7 +75,7 @@ def cmd_fit(args):
     if args.json:
         _write_json(args.json, {"command": "fit", "config": cfg.to_dict(), **rep.to_dict()})
     if not rep.fits:
-        check_fit(board, cfg, args.bank)      # raises FitError with the whole explanation
+        check_fit(board, cfg, args.bank, store)   # raises FitError with the whole explanation
     print(f"fits: {board.name}")
     return 0
 
@@ -92,7 +95,7 @@ def cmd_build(args):
     # --progress 0 turns the phase lines off (the watcher then waits for the end)
     rep = build(board, cfg, build_dir=args.build_dir, bank=args.bank,
                 seed=args.placement_seed, period=args.progress or None, counter_state=state,
-                out=sys.stdout, baud=args.baud)
+                out=sys.stdout, baud=args.baud, store=args.store)
     print(report_markdown(rep))
     if not rep.timing_met:
         print("timing NOT met; critical path (nextpnr):", file=sys.stderr)
@@ -411,6 +414,11 @@ def register(sub):
                             "spram = UP5K SPRAM (UP5K default)")
         p.add_argument("--json", metavar="OUT", help="write the report as JSON "
                                                      "(default: none)")
+        p.add_argument("--store", action=argparse.BooleanOptionalAction, default=None,
+                       help="with the data store (flash reader + store runner: train "
+                            "--data-source store); --no-store without (default: with on the "
+                            "ECP5 boards, without on the UP5K boards, whose logic cells do not "
+                            "hold it yet)")
         add_network_args(p, dataset=False)
 
     f = _subparser(sub, "fit", help="check that a configuration fits a board (no synthesis)")

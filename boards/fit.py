@@ -46,6 +46,11 @@ LUT_MODEL = {
 }
 
 
+#: Logic of the data store (flash reader + store runner with its own hash, stream key and
+#: epoch order), measured: yosys synth of each block alone (docs/gateware.md, "Data store").
+STORE_LUTS = {"ice40": 183 + 2167, "ecp5": 190 + 1999}
+
+
 class FitError(ValueError):
     """The configuration does not fit; the message names the resource and the shortfall."""
 
@@ -98,12 +103,16 @@ def blocks_for(depth, width, aspects):
     return best
 
 
-def trainer_memories(cfg):
+def trainer_memories(cfg, store=False):
     from ..hw.signbank import SignLayout
     from ..hw.trainer import TrainerLayout
     lay, slay = TrainerLayout(cfg), SignLayout(cfg)
     max_n = max(cfg.layers)
-    return [
+    extra = []
+    if store:
+        extra = [MemoryUse("store record slots", store_buffer_depth(cfg), 8,
+                           style={"ice40": "bram", "ecp5": "bram"})]
+    return extra + [
         MemoryUse("counters", lay.cnt_depth, cfg.lanes * cfg.counter_bits),
         *[MemoryUse(f"sign copy, lane {q}", slay.depth, slay.width) for q in range(slay.lanes)],
         MemoryUse("classifiers", lay.r_depth, cfg.n_classes),
@@ -115,6 +124,20 @@ def trainer_memories(cfg):
           for name, (d, w) in zip([f"level {k}" for k in range(1, 6)] + ["top"],
                                   sweep_table_shapes(cfg))],
     ]
+
+
+def store_buffer_depth(cfg):
+    """Bytes of the store runner's record-slot memory, from the runner built for ``cfg``."""
+    import warnings
+
+    from ..hw.store import StoreRunner
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # built for its shape only, never elaborated
+        runner = StoreRunner(cfg, 0, proto.max_payload(cfg))
+        depth = runner.buf.depth
+        for obj in (runner, runner.buf):
+            obj._MustUse__silence = True
+    return depth
 
 
 def sweep_table_shapes(cfg):
@@ -185,12 +208,14 @@ def spram_bank_shape(cfg, depth):
     return 2 * wide * deep, wide, deep
 
 
-def fit_report(board, cfg, bank=None):
+def fit_report(board, cfg, bank=None, store=False):
+    """What ``cfg`` needs on ``board`` (memories, logic) against what it has; ``store``: with
+    the data store (flash reader + store runner)."""
     dev = board.device
     bank = bank or board.bank
     rep = FitReport(board.name)
     ebr = spram = 0
-    for mem in trainer_memories(cfg):
+    for mem in trainer_memories(cfg, store):
         if mem.name == "counters" and bank == "spram":
             mem.kind = "spram"
             mem.blocks, wide, deep = spram_bank_shape(cfg, mem.depth)
@@ -225,13 +250,13 @@ def fit_report(board, cfg, bank=None):
             mem.blocks, mem.aspect = blocks_for(mem.depth, mem.width, aspects)
             ebr += mem.blocks
         rep.memories.append(mem)
-    counters = rep.memories[0]
+    counters = next(m for m in rep.memories if m.name == "counters")
     rows = 1
     if counters.kind == "bram" and "rows" in counters.aspect:
         rows = int(counters.aspect.split()[0])
     elif counters.kind == "bram" and counters.aspect:
         rows = -(-counters.depth // int(counters.aspect.split("x")[0]))
-    luts = estimate_luts(cfg, dev.family, rows)
+    luts = estimate_luts(cfg, dev.family, rows) + (STORE_LUTS[dev.family] if store else 0)
     lut_name = "logic cells (LC)" if dev.family == "ice40" else "LUT4"
     rep.need = {"bram": ebr, "spram": spram, "luts": luts}
     rep.have = {"bram": dev.bram, "spram": dev.spram, "luts": dev.luts}
@@ -254,18 +279,19 @@ def fit_report(board, cfg, bank=None):
     if luts > dev.luts:
         rep.problems.append(
             f"logic: an estimated {luts} {lut_name} (model in docs/boards.md) for "
-            f"{cfg.lanes} lanes, {cfg.counter_bits}-bit counters, {cfg.n_layers} layers; the "
+            f"{cfg.lanes} lanes, {cfg.counter_bits}-bit counters, {cfg.n_layers} layers"
+            + (f", the data store {STORE_LUTS[dev.family]}" if store else "") + "; the "
             f"{dev.name} has {dev.luts}; over by {luts - dev.luts} "
             f"({100 * (luts - dev.luts) / dev.luts:.0f} %)")
     return rep
 
 
-def check_fit(board, cfg, bank=None):
+def check_fit(board, cfg, bank=None, store=False):
     """Return the :class:`FitReport`; raise :class:`FitError` if anything does not fit."""
     if isinstance(board, str):
         from .registry import get_board
         board = get_board(board)
-    rep = fit_report(board, cfg, bank)
+    rep = fit_report(board, cfg, bank, store)
     if rep.problems:
         widths = "-".join(map(str, cfg.widths))
         raise FitError(f"network {widths} (lanes {cfg.lanes}, counter_bits "

@@ -99,6 +99,9 @@ class Board:
     bitstream_offset: int = 0        # where the (user) bitstream starts in the flash
     store_programmer: tuple = ()     # argv head that writes a raw file into the flash
     store_notes: str = ""
+    # whether `xnorlearn build` puts the data store (flash reader + store runner) in by default:
+    # on the ECP5 boards; the UP5K's logic cells do not hold it next to the trainer yet
+    store_default: bool = True
     # the fastest rate the board's own USB-serial chip carries; None: an external adapter
     usb_serial_baud: int | None = None
 
@@ -166,7 +169,8 @@ class Board:
                 "store_capacity": self.store_capacity, "flash_mode": self.flash_mode,
                 "flash_chip": self.flash_chip, "bitstream_offset": self.bitstream_offset,
                 "store_programmer": list(self.store_programmer),
-                "store_notes": self.store_notes, "usb_serial_baud": self.usb_serial_baud}
+                "store_notes": self.store_notes, "usb_serial_baud": self.usb_serial_baud,
+                "store_default": self.store_default}
 
 
 _UP5K_DEFAULT = dict(layers=[75, 75], group_sizes=[75, 75], lanes=4, counter_bits=8,
@@ -191,10 +195,10 @@ _ORANGECRAB_UART = ("N17", "M18", "Feather header pins '0' (RX, FPGA input) and 
 _ICEBREAKER_FLASH = dict(
     flash_bytes=16 * MiB, store_offset=1 * MiB, flash_mode="quad",
     flash_chip="Winbond W25Q128JV", store_programmer=("iceprog",),
-    store_notes="bitstream at 0 (104 KB)",
+    store_notes="bitstream at 0 (104 KB)", store_default=False,
     usb_serial_baud=3_000_000)      # FT2232H channel B: 3 Mbaud with the standard divisors
 _UPDUINO_FLASH = dict(
-    flash_bytes=4 * MiB, store_offset=1 * MiB, flash_mode="dual",
+    flash_bytes=4 * MiB, store_offset=1 * MiB, flash_mode="dual", store_default=False,
     flash_chip="4 MiB SPI flash (W25Q32-class)", store_programmer=("iceprog",),
     store_notes="dual reads (IO0/IO1): WP#/HOLD# reach the FPGA only through solder jumpers")
 _ULX3S_FLASH = dict(

@@ -68,11 +68,22 @@ def make_platform(board, **kwargs):
 
 
 class BoardTop(Elaboratable):
-    def __init__(self, board, cfg, bank_cls=None, state=None):
+    """The board design: clocking, reset, UART pins, LEDs and the trainer; with ``store=True``
+    also the data store (docs/host-protocol.md): a :class:`~xnorlearn.hw.store.StoreRunner`
+    reading the image at ``board.store_offset`` of the board's configuration flash through a
+    :class:`~xnorlearn.hw.flash.QspiFlashReader` in the board's mode
+    (:mod:`xnorlearn.boards.flash_pins`)."""
+
+    def __init__(self, board, cfg, bank_cls=None, state=None, store=False):
         self.board = board
         self.cfg = cfg
         self.bank_cls = bank_cls if bank_cls is not None else bank_class(board, cfg)
-        self.trainer = TrainerTop(cfg, bank_cls=self.bank_cls, state=state)
+        params = None
+        if store:
+            from ..hw.store import StoreParams
+            from .flash_pins import flash_reader
+            params = StoreParams(board.store_offset, lambda: flash_reader(board))
+        self.trainer = TrainerTop(cfg, bank_cls=self.bank_cls, state=state, store=params)
 
     # ------------------------------------------------------------------ clocking
     def _clock(self, m, platform):
@@ -152,6 +163,9 @@ class BoardTop(Elaboratable):
         m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)
         m.submodules.rx_sync = FFSynchronizer(rx_buf.i, t.uart_rx, init=1)
         m.d.comb += tx_buf.o.eq(t.uart_tx)
+        if t.store is not None:
+            from .flash_pins import FlashPins
+            m.submodules.flash_pins = FlashPins(t.flash_pins(), self.board)
 
         busy_led, beat_led, lock_led = self._leds(m, platform)
         beat = Signal(range(int(self.board.core_hz)))

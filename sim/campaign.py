@@ -9,9 +9,13 @@ every layer must agree, and after a final END_EPOCH (a partial batch's sweep) th
 more. The first disagreement is reported as configuration / sample / layer / neuron / weight
 and can be written out as a stand-alone pytest file that replays it (:func:`write_regression`).
 
-The Amaranth simulator is used, not Verilator: a Verilator build of the whole trainer costs
-1–2 minutes per configuration, more than a campaign spends simulating a configuration here
-(``scripts/campaign.py`` prints the measured sample-steps/s).
+Two engines. ``amaranth`` (:func:`run_case`): Amaranth's simulator, state compared after every
+sample; no build, so a configuration of 10 samples is covered in seconds. ``verilator``
+(:func:`run_case_verilator`): the generated Verilog of the whole :class:`TrainerTop
+<xnorlearn.hw.top.TrainerTop>` *with its data store* under Verilator, trained through
+``TRAIN_STORE`` for many epochs with no host traffic per sample — the bench checks every
+prediction and the counters every ``check_every`` samples and after every epoch — so after a
+1–2 minute build it runs thousands of sample-steps per second: the engine for long campaigns.
 """
 
 import contextlib
@@ -31,8 +35,8 @@ from ..sw.config import Config
 from ..sw.model import HwModel, compare_states
 from .core_harness import CoreDriver, CoreHarness
 
-__all__ = ["BANKS", "FAULTS", "Case", "Mismatch", "random_case", "run_case", "write_regression",
-           "replay"]
+__all__ = ["BANKS", "FAULTS", "ENGINES", "Case", "Mismatch", "random_case", "run_case",
+           "run_case_verilator", "write_regression", "replay"]
 
 #: Counter-bank kinds
 BANKS = ("bram", "pipelined", "spram")
@@ -187,16 +191,55 @@ def run_case(case):
     return out["mismatch"], out["samples"], time.perf_counter() - t0
 
 
-def replay(case_dict):
+def run_case_verilator(case, *, epochs=2, check_every=1, build_root=None, test_samples=8):
+    """Co-simulate ``case`` under Verilator from the data store: its samples are the training
+    records of an image (plus ``test_samples`` more as the test split), trained for ``epochs``
+    epochs with TRAIN_STORE (:func:`xnorlearn.sim.cosim.run_store_cosim`, memory reader).
+    Returns ``(mismatch or None, sample-steps run, wall seconds, bench result)``."""
+    from .cosim import CosimError, run_store_cosim
+    cfg = case.cfg
+    x, y = dataclasses.replace(case, samples=case.samples + test_samples).data()
+    bank = {"bram": None, "pipelined": None, "spram": "spram"}[case.bank]
+    fault = FAULTS[case.fault]() if case.fault else contextlib.nullcontext()
+    t0 = time.perf_counter()
+    try:
+        with fault:
+            r = run_store_cosim(cfg, x[:case.samples], y[:case.samples], x[case.samples:],
+                                y[case.samples:], epochs=epochs, reader="memory",
+                                check_every=check_every, build_root=build_root, progress=False,
+                                quiet=True, bank=bank, row_words=case.row_words)
+    except CosimError as e:
+        r = getattr(e, "result", None)
+        mm = (r or {}).get("first_mismatch")
+        if not mm:
+            raise
+        done = int(mm.get("sample", 0)) if isinstance(mm.get("sample"), int) else 0
+        what = mm.get("what", "counter")
+        if "layer" in mm:
+            what = "counter"
+        return (Mismatch(mm.get("sample"), what, mm.get("layer"), mm.get("neuron"),
+                         mm.get("weight"), mm.get("expected"), mm.get("got")),
+                done, time.perf_counter() - t0, r)
+    return None, epochs * case.samples, time.perf_counter() - t0, r
+
+
+#: Campaign engines: name -> run function ``(case, **options) -> (mismatch, steps, seconds)``
+ENGINES = ("amaranth", "verilator")
+
+
+def replay(case_dict, engine="amaranth", **options):
     """Run a recorded case (what a regression file calls); returns the mismatch or None."""
-    return run_case(Case(**case_dict))[0]
+    case = Case(**case_dict)
+    if engine == "verilator":
+        return run_case_verilator(case, **options)[0]
+    return run_case(case)[0]
 
 
 _REGRESSION = '''"""Regression found by scripts/campaign.py: the trainer core disagreed with the golden model.
 
 {describe}
 first mismatch: {mismatch}
-Replays the same configuration, counter bank and samples in Amaranth's simulator.
+Replays the same configuration, counter bank and samples.
 """
 
 from xnorlearn.sim.campaign import replay
@@ -205,21 +248,29 @@ CASE = {case}
 
 
 def test_{name}():
-    mismatch = replay(CASE)
+    mismatch = replay(CASE{options})
     assert mismatch is None, f"{{mismatch}} ({{CASE['bank']}} bank)"
 '''
 
 
-def write_regression(path, case, mismatch, name="campaign_regression"):
-    """Write a pytest file that replays ``case`` (trimmed to the samples up to the mismatch)
-    and fails while the disagreement persists."""
+def write_regression(path, case, mismatch, name="campaign_regression", engine="amaranth",
+                     **options):
+    """Write a pytest file that replays ``case`` (trimmed to the samples up to the mismatch;
+    with the verilator engine, the epochs up to it) and fails while the disagreement
+    persists."""
     import pathlib
-    if isinstance(mismatch.sample, int):
-        case = dataclasses.replace(case, samples=mismatch.sample + 1)
+    if engine == "verilator":
+        if isinstance(mismatch.sample, int):
+            options["epochs"] = min(options.get("epochs", 2), mismatch.sample // case.samples + 1)
+        args = ", engine='verilator'" + "".join(f", {k}={v!r}" for k, v in sorted(options.items()))
+    else:
+        if isinstance(mismatch.sample, int):
+            case = dataclasses.replace(case, samples=mismatch.sample + 1)
+        args = ""
     text = _REGRESSION.format(describe=case.describe(), mismatch=mismatch,
                               case=pprint.pformat(dataclasses.asdict(case), indent=4,
                                                   width=96, sort_dicts=True),
-                              name=name)
+                              name=name, options=args)
     pathlib.Path(path).write_text(text)
     return path
 

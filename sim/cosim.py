@@ -208,8 +208,10 @@ def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
                                            result["simulation_wall_seconds"])
         if failed or not result.get("bit_exact"):
             mm = result.get("first_mismatch")
-            raise CosimError(f"design disagrees with the golden model: {mm}" if mm else
+            err = CosimError(f"design disagrees with the golden model: {mm}" if mm else
                              "co-simulation failed (see the log above)")
+            err.result = result             # the bench's record, first_mismatch included
+            raise err
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)
