@@ -303,18 +303,16 @@ class HostLink(wiring.Component):
             m.next = "SEND_SYNC"
 
         with m.FSM(name="tx_fsm"):
-            with m.State("IDLE"):
+            with m.State("IDLE"):           # offers the oldest entry's request at once
                 with m.If(~empty):
                     with m.If(h_kind == KIND_ERROR):
                         reply(h_code)
                     with m.Elif(h_kind == KIND_ROM):
                         reply(proto.Status.OK, len(self.identify_rom), rom_source=True)
                     with m.Else():
-                        m.next = "REQUEST"
-            with m.State("REQUEST"):
-                m.d.comb += self.req.valid.eq(1)
-                with m.If(self.req.ready):
-                    m.next = "WAIT_REPLY"
+                        m.d.comb += self.req.valid.eq(1)
+                        with m.If(self.req.ready):
+                            m.next = "WAIT_REPLY"
             with m.State("WAIT_REPLY"):
                 m.d.comb += self.rsp.ready.eq(1)
                 with m.If(self.rsp.valid):
