@@ -126,6 +126,8 @@ def cmd_program(args):
                                                                              args.build_dir)
     argv = program(board, bit, flash=args.flash, dry_run=args.dry_run)
     print(("would run: " if args.dry_run else "ran: ") + " ".join(argv))
+    print(f"host link: {board.baud} Bd (UART divisor {board.uart_divisor} at "
+          f"{board.core_hz / 1e6:g} MHz); `train`/`eval --target board` use it unless --baud")
     hint = missing_hint(board, argv)
     if hint:
         print(f"note: {hint}")
@@ -163,7 +165,7 @@ def board_trainer(args, dataset):
     if not args.board or not args.port:
         raise ValueError("--target board needs --board NAME and --port DEVICE")
     board, cfg = board_config(args, dataset)
-    transport = SerialTransport(args.port, baudrate=args.baud or 115200)
+    transport = SerialTransport(args.port, baudrate=args.baud or board.baud)
     try:
         dev = run_sync(Device.connect(transport, cfg))
     except ProtocolError as e:

@@ -58,7 +58,9 @@ class Board:
     """One target board.
 
     ``uart`` is ``(rx_pin, tx_pin, where)``: the FPGA pins of the host serial link and where
-    the user finds them. ``bank`` picks the counter memory: ``"bram"`` (inferred block RAM,
+    the user finds them; ``baud`` its rate, the fastest the board's USB-serial chip carries
+    reliably (FT2232H, FT231X: 3 Mbaud; 115 200 where the user brings an adapter), which sets
+    ``uart_divisor`` and the host's default rate. ``bank`` picks the counter memory: ``"bram"`` (inferred block RAM,
     :class:`~xnorlearn.hw.counters.CounterBank`), ``"bram-rows"`` (pipelined rows of block
     RAM, :class:`~xnorlearn.hw.counters.PipelinedCounterBank`: the ECP5 boards, whose banks
     span the die) or ``"spram"`` (UP5K single-port RAM,
@@ -77,6 +79,7 @@ class Board:
     bank: str
     default: dict = field(default_factory=dict)
     notes: str = ""
+    baud: int = 115200               # host link rate: the fastest the USB-serial chip carries
 
     def platform(self, **kwargs):
         mod = importlib.import_module(self.platform_module)
@@ -88,7 +91,13 @@ class Board:
 
     @property
     def uart_divisor(self):
-        return round(self.core_hz / 115200)
+        """Clock cycles per UART bit: ``round(core_hz / baud)``."""
+        return round(self.core_hz / self.baud)
+
+    @property
+    def baud_error(self):
+        """Relative error of the chip's bit rate ``core_hz / uart_divisor`` against ``baud``."""
+        return self.core_hz / self.uart_divisor / self.baud - 1
 
     def default_config(self):
         d = {**FASHION, **self.default, "uart_divisor": self.uart_divisor,
@@ -104,7 +113,7 @@ class Board:
         return {"name": self.name, "title": self.title,
                 "platform": f"{self.platform_module}.{self.platform_class}",
                 **self.device.to_dict(), "osc_mhz": self.osc_hz / 1e6,
-                "core_mhz": self.core_hz / 1e6, "clock_source": self.clock,
+                "core_mhz": self.core_hz / 1e6, "clock_source": self.clock, "baud": self.baud,
                 "uart_rx": self.uart[0], "uart_tx": self.uart[1], "uart_where": self.uart[2],
                 "programmer": self.programmer, "counter_memory": self.bank,
                 "default_config": cfg.to_dict(), "notes": self.notes}
@@ -132,7 +141,7 @@ BOARDS = {b.name: b for b in [
           UP5K_SG48, 12e6, 24e6, "pll", ("6", "9", "FTDI FT2232H channel B (USB serial)"),
           "iceprog", "spram", _UP5K_DEFAULT,
           "SB_PLL40_PAD 12 -> 24 MHz on the clock pad (pin 35); LEDs: red = busy, green = "
-          "heartbeat."),
+          "heartbeat.", baud=3_000_000),
     Board("upduino3", "tinyVision UPduino v3.0/3.1", _B + "upduino_v3", "UpduinoV3Platform",
           UP5K_SG48, 48e6, 24e6, "hfosc",
           ("3", "4", "header J6 pins 3 (RX, FPGA input) and 4 (TX); the on-board FT232H is "
@@ -146,17 +155,17 @@ BOARDS = {b.name: b for b in [
           "The 12F is a 25F die; the vendor tools limit it to 12K LUT / 32 EBR / 28 mult, "
           "nextpnr does not. The fit check uses 12288 LUT, 32 DP16KD. EHXPLLL 25 -> 65 MHz "
           "(its 32 block RAMs are full, so the clock, not more forward lanes, lifts it past "
-          "60 000 samples/s)."),
+          "60 000 samples/s).", baud=3_000_000),
     Board("ulx3s-25f", "Radiona ULX3S (LFE5U-25F)", _B + "ulx3s", "ULX3S_25F_Platform",
           _ecp5(25, "BG381", 24288, 56, 28), 25e6, 60e6, "pll",
-          _ULX3S_UART, "openFPGALoader", "bram-rows", _25F_DEFAULT),
+          _ULX3S_UART, "openFPGALoader", "bram-rows", _25F_DEFAULT, baud=3_000_000),
     Board("ulx3s-45f", "Radiona ULX3S (LFE5U-45F)", _B + "ulx3s", "ULX3S_45F_Platform",
           _ecp5(45, "BG381", 43848, 108, 72), 25e6, 60e6, "pll",
-          _ULX3S_UART, "openFPGALoader", "bram-rows", _45F_DEFAULT),
+          _ULX3S_UART, "openFPGALoader", "bram-rows", _45F_DEFAULT, baud=3_000_000),
     Board("ulx3s-85f", "Radiona ULX3S (LFE5U-85F)", _B + "ulx3s", "ULX3S_85F_Platform",
           _ecp5(85, "BG381", 83640, 208, 156), 25e6, 60e6, "pll",
           _ULX3S_UART, "openFPGALoader", "bram-rows", _85F_DEFAULT,
-          "EHXPLLL 25 -> 60 MHz; LEDs 0 = busy, 1 = heartbeat, 2 = PLL lock."),
+          "EHXPLLL 25 -> 60 MHz; LEDs 0 = busy, 1 = heartbeat, 2 = PLL lock.", baud=3_000_000),
     Board("orangecrab-25f", "Good Stuff OrangeCrab r0.2 (LFE5U-25F)", _B + "orangecrab_r0_2",
           "OrangeCrabR0_2_25FPlatform", _ecp5(25, "CSFBGA285", 24288, 56, 28), 48e6, 60e6,
           "pll", _ORANGECRAB_UART,

@@ -23,7 +23,14 @@ from amaranth.lib.wiring import In, Out
 from ..sw import protocol as proto
 from .uart import UartRx, UartTx
 
-__all__ = ["HostLink", "request_layout", "reply_layout", "crc16_next"]
+__all__ = ["HostLink", "request_layout", "reply_layout", "crc16_next", "buffer_depth"]
+
+
+def buffer_depth(cfg, depth=None):
+    """Bytes of the link's payload memory: ``depth`` (default
+    :data:`xnorlearn.sw.protocol.LINK_DEPTH`) slots of ``2**ceil(log2(max_payload))`` bytes."""
+    depth = proto.LINK_DEPTH if depth is None else depth
+    return depth << ceil_log2(proto.max_payload(cfg))
 
 
 def request_layout():

@@ -581,7 +581,7 @@ def _chip_predict(args, ck, x):
     from ..boards.registry import get_board
     board = get_board(args.board)
     cfg = board.config_for(ck.config)
-    transport = SerialTransport(args.port, baudrate=args.baud or 115200)
+    transport = SerialTransport(args.port, baudrate=args.baud or board.baud)
     try:
         return infer_all(transport, cfg)
     finally:
@@ -734,12 +734,12 @@ def cmd_demo(args):
     hz = board.core_hz
     per_s = hz / compute
     # the link's share scales with the bit period: board.uart_divisor cycles per bit is
-    # 115 200 Bd at the board's clock
+    # board.baud at the board's clock
     uart = (r["cycles_per_sample_with_uart"] - compute) * board.uart_divisor / cfg.uart_divisor
     print(f"on a {board.title} at {hz / 1e6:g} MHz (the first listed board it fits; "
           f"`xnorlearn fit`) this design trains {per_s:,.0f} samples/s on chip "
           f"({hz / (compute + uart):,.0f} samples/s when every sample comes through a "
-          f"115 200 Bd UART)")
+          f"{board.baud:,} Bd UART, one request at a time)")
     print(f"wall time {r['total_wall_seconds']:.1f} s")
     if args.json:
         _write_json(args.json, {"command": "demo", "dataset": dataset.name,
@@ -866,7 +866,7 @@ def build_parser():
                                                      "/dev/ttyUSB1, any pyserial URL "
                                                      "(default: none)")
     t.add_argument("--baud", type=int_at_least(1), help="--target board: baud rate "
-                                                        "(default: 115200)")
+                                                        "(default: the board's, e.g. 3000000)")
     t.set_defaults(func=cmd_train)
 
     e = _subparser(sub, "eval", help="evaluate a checkpoint: accuracy, per class, confusion",
@@ -893,7 +893,7 @@ def build_parser():
     e.add_argument("--port", metavar="DEVICE", help="--target board: serial port "
                                                      "(default: none)")
     e.add_argument("--baud", type=int_at_least(1), help="--target board: baud rate "
-                                                        "(default: 115200)")
+                                                        "(default: the board's, e.g. 3000000)")
     e.add_argument("--cache-dir", metavar="DIR",
                    help="--target sim: Verilator build cache (default: as for sim)")
     e.add_argument("--verbose", action="store_true",
