@@ -1,4 +1,4 @@
-"""Host link protocol v2 (``docs/host-protocol.md``): constants, CRC, frames, payloads.
+"""Host link protocol v3 (``docs/host-protocol.md``): constants, CRC, frames, payloads.
 
 One module shared by the host driver (:mod:`xnorlearn.sw.driver`), the gateware
 (:mod:`xnorlearn.hw.link` builds its identify ROM, length checks and buffer size from the same
