@@ -456,11 +456,12 @@ def test_link_cosim_verilator():
 
 @pytest.mark.synth
 def test_link_synth_ice40():
-    """HostLink of the default configuration fits easily: payload buffer in one EBR."""
+    """HostLink of the default configuration fits easily: its LINK_DEPTH payload slots
+    (4 x 256 bytes) in two EBR, not in logic."""
     from xnorlearn.hw.generate import convert
     from xnorlearn.sim.synth import summarise, synth_cells
     from xnorlearn.sim.toolenv import setup_environment
     setup_environment()
     cells = summarise(synth_cells(convert(HostLink(Config()), "host_link"), "host_link",
                                   "ice40"), "ice40")
-    assert cells["RAM"] == 1 and cells["LUT"] < 1000, cells     # LINK_DEPTH slots of 256 B
+    assert cells["RAM"] == 2 and cells["LUT"] < 1000, cells
