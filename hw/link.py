@@ -291,8 +291,11 @@ class HostLink(wiring.Component):
         # ================================================================ transmitter
         tcrc = Signal(16, init=0xFFFF)
         tstatus = Signal(8)         # reply being sent
-        tlength = Signal(16)
-        tleft = Signal(range(max(self.max_payload, proto.max_reply_payload(self.cfg)) + 1))
+        longest = max(self.max_payload, proto.max_reply_payload(self.cfg))
+        tlength = Signal(range(longest + 1))
+        tlength16 = Signal(16)
+        m.d.comb += tlength16.eq(tlength)
+        tleft = Signal(range(longest + 1))
         from_rom = Signal()
         h_kind, h_code, h_len = e_kind[head_slot], e_code[head_slot], e_len[head_slot]
         m.d.comb += [self.req.payload.code.eq(h_code), self.req.payload.length.eq(h_len)]
@@ -341,10 +344,10 @@ class HostLink(wiring.Component):
             with m.State("SEND_STATUS"):
                 send(tstatus, "SEND_LEN0")
             with m.State("SEND_LEN0"):
-                send(tlength[:8], "SEND_LEN1")
+                send(tlength16[:8], "SEND_LEN1")
             with m.State("SEND_LEN1"):
                 m.d.sync += tleft.eq(tlength - 1)
-                send(tlength[8:], "SEND_DATA")
+                send(tlength16[8:], "SEND_DATA")
                 with m.If(utx.i.ready & (tlength == 0)):
                     m.next = "SEND_CRC0"
             with m.State("SEND_DATA"):
