@@ -145,6 +145,30 @@ def test_request_receiver_cases():
     assert rx(bytes(short)) == [Status.BAD_CRC]
 
 
+def test_request_receiver_queue():
+    """The queue model: events in arrival order (an error after the frames before it), a
+    frame drained with the bad one before it, and a sync byte opening nothing while every
+    entry is taken."""
+    cfg = CFG
+    a = proto.encode_frame(Command.INIT, proto.init_request(1))
+    b = proto.encode_frame(Command.END_EPOCH)
+    bad = bytearray(proto.encode_frame(Command.INIT, proto.init_request(2)))
+    bad[5] ^= 0x01
+    rx = proto.RequestReceiver(cfg, depth=3)
+    assert rx.feed(a + b + bytes(bad) + a) == [Frame(Command.INIT, a[4:8]),
+                                               Frame(Command.END_EPOCH, b""), Status.BAD_CRC]
+    assert rx.outstanding == 3 and rx.full
+    assert rx.feed(b) == []                  # dropped whole: no entry free
+    rx.answered()
+    assert not rx.full and rx.feed(b) == [Frame(Command.END_EPOCH, b"")]
+    rx.answered(3)
+    assert rx.outstanding == 0
+    with pytest.raises(ValueError):
+        rx.answered()
+    unbounded = proto.RequestReceiver(cfg)   # depth None: the queue is not modelled
+    assert unbounded.feed(a * 6) == [Frame(Command.INIT, a[4:8])] * 6 and not unbounded.full
+
+
 def test_request_lengths_and_max_payload():
     cfg = CFG
     nb = -(-cfg.n_inputs // 8)
