@@ -262,19 +262,21 @@ def _last_line(path, pred):
 
 
 def build(board, cfg=None, *, build_dir=None, bank=None, out=None, period=10.0,
-          seed=None, skip_fit=False, extra_synth=(), extra_nextpnr=(), counter_state=None):
+          seed=None, skip_fit=False, extra_synth=(), extra_nextpnr=(), counter_state=None,
+          baud=None):
     """Fit-check, synthesise, place and route ``cfg`` (default: the board's default config)
     for ``board``; returns a :class:`BuildReport`. Raises :class:`~.fit.FitError` at once if
     the configuration cannot fit, :class:`BuildError` (with what the failing tool said) if a
     tool fails. Progress goes to ``out`` (default: the current ``sys.stdout``).
     ``counter_state`` (every layer's counters, e.g. a checkpoint's) becomes the bitstream's
     power-on state; the UP5K's SPRAM cannot be initialised by the bitstream, so it is refused
-    there."""
+    there. ``baud``: the host link's rate (default: the board's ``baud``), which sets the UART
+    divisor."""
     from .top import BoardTop, bank_class, make_platform
     out = out or sys.stdout
     if isinstance(board, str):
         board = get_board(board)
-    cfg = board.config_for(cfg if cfg is not None else board.default_config())
+    cfg = board.config_for(cfg if cfg is not None else board.default_config(), baud)
     bank = bank or board.bank
     if counter_state is not None and bank == "spram":
         raise ValueError(f"{board.name}: the counters live in SPRAM, which the bitstream cannot "

@@ -1,4 +1,5 @@
-"""``xnorlearn boards | fit | build | program``, and the board side of ``train --target board``.
+"""``xnorlearn boards | fit | build | program``, and the board side of ``train --target board``
+and ``--target emulator`` (samples over the link, or whole epochs from the data store).
 
 ``register(subparsers)`` adds the commands to the ``xnorlearn`` parser (sw/cli.py). Every
 handler returns an exit code and takes ``--json OUT``; bad input raises ``ValueError``
@@ -12,7 +13,8 @@ import sys
 
 from .registry import BOARDS, get_board
 
-__all__ = ["register", "board_trainer", "board_config"]
+__all__ = ["register", "board_config", "store_config", "check_chip_args", "chip_session",
+           "ChipSession"]
 
 
 def _write_json(path, payload):
@@ -28,7 +30,8 @@ def _config(board, args):
     from ..sw.config import Config
     base = Config.load(args.config) if args.config else board.default_config()
     return board.config_for(config_from(base, args, source=args.config or
-                                        f"board {board.name} + command line"))
+                                        f"board {board.name} + command line"),
+                            getattr(args, "baud", None))
 
 
 # ------------------------------------------------------------------------------ boards
@@ -89,7 +92,7 @@ def cmd_build(args):
     # --progress 0 turns the phase lines off (the watcher then waits for the end)
     rep = build(board, cfg, build_dir=args.build_dir, bank=args.bank,
                 seed=args.placement_seed, period=args.progress or None, counter_state=state,
-                out=sys.stdout)
+                out=sys.stdout, baud=args.baud)
     print(report_markdown(rep))
     if not rep.timing_met:
         print("timing NOT met; critical path (nextpnr):", file=sys.stderr)
@@ -113,7 +116,7 @@ def _checkpoint_config(board, args):
                        f"initialise: a trained state reaches it over the host link "
                        f"(WRITE_STATE) after power-on")
     ck = checkpoint.load(args.checkpoint)
-    return board.config_for(config_from(ck.config, args)), ck.counters
+    return board.config_for(config_from(ck.config, args), args.baud), ck.counters
 
 
 # ------------------------------------------------------------------------------ program
@@ -154,27 +157,244 @@ def board_config(args, dataset):
                 f"{cfg.n_classes} classes (FashionMNIST); dataset '{dataset.name}' has "
                 f"{dataset.n_inputs} and {dataset.n_classes}: use --dataset fashion-mnist or "
                 f"pass the --config the bitstream was built with")
-    return board, board.config_for(cfg)
+    return board, board.config_for(cfg, getattr(args, "baud", None))
 
 
-def board_trainer(args, dataset):
-    """``(trainer, cfg)``: a blocking ChipTrainer on the board at ``args.port``, after
-    IDENTIFY matched and INIT(seed) set the power-on state (SPRAM starts undefined)."""
+# ------------------------------------------------------------------------------ train: store
+def check_chip_args(args):
+    """Refuse, before any work, the ``train`` flags that do not apply to ``args.target``, and
+    set ``args.data_source`` (default ``store`` on a board or the emulator)."""
+    from ..sw.cli import CliError
+    chip_flags = (("--board", args.board), ("--port", args.port), ("--baud", args.baud),
+                  ("--data-source", args.data_source), ("--image", args.image),
+                  ("--dry-run", args.dry_run or None))
+    if args.target == "golden":
+        given = [f for f, v in chip_flags if v is not None]
+        if given:
+            raise CliError(f"{', '.join(given)} only apply with --target board or emulator "
+                           f"(this run would train the golden model)")
+        return
+    if args.data_source is None:
+        args.data_source = "store"
+    if args.target == "emulator":
+        given = [f for f, v in (("--port", args.port), ("--baud", args.baud),
+                                ("--dry-run", args.dry_run or None)) if v is not None]
+        if given:
+            raise CliError(f"{', '.join(given)} only apply with --target board (the emulator "
+                           f"has its own pseudo-terminal and nothing to write)")
+        if not args.board:
+            raise CliError("--target emulator needs --board NAME (the board it emulates)")
+    if args.data_source == "uart":
+        given = [f for f, v in (("--image", args.image), ("--dry-run", args.dry_run or None))
+                 if v is not None]
+        if given:
+            raise CliError(f"{', '.join(given)} only apply with --data-source store")
+    if args.target == "board" and (not args.board or (not args.port and not args.dry_run)):
+        raise CliError("--target board needs --board NAME and --port DEVICE")
+    get_board(args.board).divisor_for(args.baud)    # an unknown board or rate fails here
+    if args.image is not None:
+        from ..sw.store import load_image
+        load_image(args.image)      # missing, unreadable or no header: fail before any work
+    if args.target == "board" and args.data_source == "store" and not args.dry_run:
+        from .program import PROGRAMMERS, ProgrammerMissing, store_command
+        board = get_board(args.board)
+        argv = store_command(board, args.image or "IMAGE.bin")
+        import shutil
+        if shutil.which(argv[0]) is None:
+            var, pkg, _ = PROGRAMMERS[board.store_programmer[0]]
+            raise ProgrammerMissing(
+                f"programmer '{argv[0]}' not found on PATH, needed to write the data store "
+                f"into {board.name}'s flash; install it (Debian/Ubuntu: 'sudo apt-get install "
+                f"{pkg}') or point ${var} at it (--dry-run prints the command)")
+
+
+def store_config(args, dataset):
+    """``(board, cfg)`` of a data-store run: ``--config`` (as for the golden model), else the
+    board's default configuration sized for the dataset's inputs and classes (what ``xnorlearn
+    build --board B --inputs N0 --classes C`` builds), the network flags applied, at the
+    board's UART divisor."""
+    from ..sw.cli import config_from, default_config_for
+    board = get_board(args.board)
+    if args.config:
+        cfg = default_config_for(dataset, args)
+    else:
+        base = board.default_config().replace(n_inputs=dataset.n_inputs,
+                                              n_classes=dataset.n_classes)
+        cfg = config_from(base, args, source=f"board {board.name}")
+    return board, board.config_for(cfg, getattr(args, "baud", None))
+
+
+class ChipSession:
+    """What ``train --target board / emulator`` trains: ``model`` (the blocking chip trainer,
+    also what checkpoints read), ``store`` (a :class:`~xnorlearn.sw.store.StoreTrainer` for the
+    data-store flow, else None), ``cfg``, ``samples_per_s`` (the chip's expected speed),
+    ``where`` (for the run's title line); :meth:`close` ends the link (and the emulator)."""
+
+    def __init__(self, model, cfg, where, closers, store=None, samples_per_s=None, info=None,
+                 reconnect=None):
+        self.model, self.cfg, self.where = model, cfg, where
+        self.store, self.samples_per_s = store, samples_per_s
+        self.info = info or {}      # for the run's JSON: board, data source, store image
+        self.notes = []             # lines printed under the run's title
+        self._closers = closers
+        self._reconnect = reconnect
+
+    def reconnect(self):
+        """After the link failed (a lost reply, a device reset, a vanished port): close the
+        serial port, open it again and wait up to BOOT_WAIT_S for IDENTIFY, check the data
+        store again (STORE_INFO), and replace :attr:`model` (and :attr:`store`). The chip's
+        state is unknown afterwards: restore a checkpoint (or INIT) before training on."""
+        try:
+            self.model.transport.close()
+        except OSError:
+            pass
+        self.model, self.store = self._reconnect()
+
+    def close(self):
+        while self._closers:
+            try:
+                self._closers.pop()()
+            except OSError:
+                pass
+
+
+#: How long a board may take to answer IDENTIFY after its flash was written (it reconfigures
+#: from flash: an uncompressed ECP5-85F bitstream at the default 2.4 MHz MCLK takes ~8 s).
+BOOT_WAIT_S = 15.0
+
+
+def _connect(port, cfg, baud, closers, patience_s=0.0):
+    """A blocking chip trainer on ``port`` after IDENTIFY matched ``cfg`` (asked again for up
+    to ``patience_s`` while no reply comes)."""
+    import time
+
     from ..sw.driver import ChipTrainer, Device, SerialTransport, SyncChipTrainer, run_sync
+    from ..sw.protocol import BitstreamMismatch, ProtocolError
+    transport = SerialTransport(port, baudrate=baud)
+    closers.append(transport.close)
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            dev = run_sync(Device.connect(transport, cfg))
+            break
+        except BitstreamMismatch as e:
+            raise RuntimeError(f"{port}: {e}") from None
+        except ProtocolError as e:
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"{port}: {e}") from None
+    chip = SyncChipTrainer(ChipTrainer(dev, cfg))
+    chip.transport = transport
+    return chip
+
+
+def chip_session(args, dataset, config=None):
+    """The chip ``train --target board / emulator`` trains (a :class:`ChipSession`), or None
+    after ``--dry-run`` printed the commands.
+
+    Data store (the default): the image of the dataset (built and cached, or ``--image``) is
+    checked against the dataset and configuration and against the board's flash size; on a
+    board it is written at the store offset with the board's programmer, on the emulator it
+    becomes the emulated flash. Then IDENTIFY, STORE_INFO (the chip's verdict, and the header's
+    identity and content hash against the host's image: a stale image is refused), INIT.
+    ``--data-source uart``: IDENTIFY and INIT only; every sample then travels as TRAIN.
+    ``config``: the network to use (a checkpoint's, for ``--resume``) instead of the board's
+    default or ``--config``, at the board's UART divisor."""
+    from ..sw import protocol as proto
+    from ..sw import store as st
     from ..sw.protocol import ProtocolError
-    if not args.board or not args.port:
-        raise ValueError("--target board needs --board NAME and --port DEVICE")
-    board, cfg = board_config(args, dataset)
-    transport = SerialTransport(args.port, baudrate=args.baud or board.baud)
+    from .program import check_store_fits, write_store
+    board = get_board(args.board)
+    closers = []
     try:
-        dev = run_sync(Device.connect(transport, cfg))
-    except ProtocolError as e:
-        transport.close()
-        raise RuntimeError(f"{args.port}: {e}") from None
-    trainer = SyncChipTrainer(ChipTrainer(dev, cfg))
-    trainer.init()
-    trainer.transport = transport
-    return trainer, cfg
+        if config is not None:
+            cfg = board.config_for(config, args.baud)
+            if (cfg.n_inputs, cfg.n_classes) != (dataset.n_inputs, dataset.n_classes):
+                raise ValueError(f"the network takes {cfg.n_inputs} inputs and "
+                                 f"{cfg.n_classes} classes; dataset '{dataset.name}' has "
+                                 f"{dataset.n_inputs} and {dataset.n_classes}")
+        if args.data_source == "uart":
+            if config is None:
+                board, cfg = board_config(args, dataset)
+            port = args.port
+            if args.target == "emulator":
+                from .emulator import BoardEmulator
+                emu = BoardEmulator(cfg).start()
+                closers.append(emu.close)
+                port = emu.port
+            chip = _connect(port, cfg, args.baud or board.baud, closers)
+            chip.init()
+            where = (f" on board {args.board} ({args.port})" if args.target == "board" else
+                     f" on the {board.name} emulator (samples over the serial link)")
+            return ChipSession(chip, cfg, where, closers,
+                               info={"board": board.name, "data_source": "uart"},
+                               reconnect=lambda: (_connect(port, cfg, args.baud or board.baud,
+                                                           closers,
+                                                           patience_s=BOOT_WAIT_S), None))
+
+        if config is None:
+            board, cfg = store_config(args, dataset)
+        built = st.build_image(cfg, dataset)
+        image = st.load_image(args.image) if args.image else built
+        header = st.check_image(image, cfg, dataset,
+                                want=proto.StoreHeader.parse(built))
+        check_store_fits(board, len(image))
+        path = args.image or st.cache_image(image)
+        place = (f"{len(image):,}-byte image {path} at flash offset 0x{board.store_offset:x} "
+                 f"of {board.name}")
+        if args.target == "board":
+            argv = write_store(board, path, dry_run=args.dry_run)
+            if args.dry_run:
+                print(f"would run: {' '.join(argv)}")
+                print(f"  ({len(image):,} bytes at flash offset 0x{board.store_offset:x} of "
+                      f"the {board.flash_bytes // (1 << 20)} MiB flash, "
+                      f"{board.store_capacity:,} bytes free for images)")
+                print(f"then train from the data store over {args.port or 'the serial port'} "
+                      f"(TRAIN_STORE, EVAL_STORE)")
+                return None
+            print(f"wrote the data store: {' '.join(argv)} (the FPGA restarts from its "
+                  f"flash, so the bitstream must be there: xnorlearn program --flash)",
+                  flush=True)
+            port = args.port
+        else:
+            from .emulator import BoardEmulator
+            emu = BoardEmulator(cfg, store=image).start()
+            closers.append(emu.close)
+            port = emu.port
+        # after a write the FPGA boots from its flash (an ECP5 takes seconds): keep asking
+        def connect(patience_s):
+            chip = _connect(port, cfg, args.baud or board.baud, closers,
+                            patience_s=patience_s)
+            trainer = st.StoreTrainer(chip, cfg.seed)
+            try:
+                verdict, raw = trainer.store_info()
+            except ProtocolError as e:
+                raise RuntimeError(f"{port}: STORE_INFO: {e} (was the bitstream built with a "
+                                   f"data store? --data-source uart trains without "
+                                   f"one)") from None
+            st.check_store_info(verdict, raw, cfg, header)
+            return chip, trainer
+
+        chip, trainer = connect(BOOT_WAIT_S if args.target == "board" else 0.0)
+        chip.init()
+        where = (f" on board {args.board} ({args.port}) from its data store"
+                 if args.target == "board" else
+                 f" on the {board.name} emulator from its data store")
+        note = (f"data store: {place}; {header.n_train} train + {header.n_test} test records "
+                f"of {header.record_bytes} bytes, '{header.identity}'")
+        info = {"board": board.name, "data_source": "store",
+                "store": {"image": str(path), "bytes": len(image), "identity": header.identity,
+                          "content_hash": header.content_hash.hex(),
+                          "n_train": header.n_train, "n_test": header.n_test,
+                          "record_bytes": header.record_bytes,
+                          "flash_offset": board.store_offset}}
+        session = ChipSession(chip, cfg, where, closers, trainer,
+                              st.estimate_samples_per_s(cfg, board.core_hz), info,
+                              reconnect=lambda: connect(BOOT_WAIT_S))
+        session.notes.append(note)
+        return session
+    except BaseException:
+        ChipSession(None, None, "", closers).close()
+        raise
 
 
 # ------------------------------------------------------------------------------ parser
@@ -213,6 +433,11 @@ def register(sub):
                     help="print the tool phase every S seconds, 0 = off")
     bd.add_argument("--allow-timing-fail", action="store_true",
                     help="exit 0 even if the design misses the target clock")
+    bd.add_argument("--baud", type=int_at_least(1), metavar="BD",
+                    help="host link rate: the UART divisor is round(core clock / BD); train "
+                         "and eval then need the same --baud (default: the board's rate, "
+                         "`xnorlearn boards --json`: 3000000 on the iCEBreaker's FT2232H and the "
+                         "ULX3S's FT231X, 115200 with an adapter)")
     bd.add_argument("--checkpoint", metavar="CKPT.npz",
                     help="power-on counters = this trained state (and its configuration); "
                          "not on SPRAM boards (default: init(seed), the untrained state)")

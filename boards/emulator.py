@@ -8,28 +8,161 @@ real serial path (pyserial, framing, CRC, retries) without hardware.
 The receiver is :class:`xnorlearn.sw.protocol.RequestReceiver` (the exact model of the
 gateware link), fed byte by byte from the pty; a gap of ``quiet_s`` without bytes counts as
 the link's frame timeout. Replies are what the chip answers (``docs/host-protocol.md``).
+
+With ``store=`` (image bytes or a file path: what the board's flash holds behind the
+bitstream) the emulated chip has a data store and answers STORE_INFO, TRAIN_STORE and
+EVAL_STORE as the chip does; without one it answers them UNKNOWN, like a design built without a
+store.
+
+``faults=`` makes the session fail on purpose (:class:`Fault`): the device *resets* in the
+middle of a request (it never answers it and comes back in its power-on state, the data store
+kept), or the *connection is lost* for a while (the device finishes the request, but its reply
+and everything sent until the line comes back are lost). The training CLI must notice, report
+and resume from its last checkpoint (tests/test_faults.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import pathlib
 import select
 import struct
 import threading
+import time
 import tty
 
 import numpy as np
 
+from ..sw import prng
 from ..sw import protocol as proto
 from ..sw.model import HwModel
-from ..sw.protocol import Command, Frame, Status
+from ..sw.protocol import Command, Frame, Status, StoreError, StoreHeader
 
-__all__ = ["BoardEmulator", "execute"]
+__all__ = ["BoardEmulator", "execute", "FlashStore", "Fault"]
 
 
-def execute(cfg, m, code, p, built_for=None):
-    """Run one request on golden model ``m``; returns ``(status, reply payload)``."""
+@dataclasses.dataclass(frozen=True)
+class Fault:
+    """A fault injected at the ``nth`` (1-based) executed request named ``command``.
+
+    ``kind``: ``"reset"`` (the request is cut off: no reply; the chip restarts in its power-on
+    state, ``HwModel(cfg)``) or ``"disconnect"`` (the request completes, but nothing goes back
+    or comes in for ``hold_s`` seconds)."""
+    kind: str
+    command: str = "TRAIN_STORE"
+    nth: int = 1
+    hold_s: float = 1.0
+
+    def __post_init__(self):
+        if self.kind not in ("reset", "disconnect"):
+            raise ValueError(f"fault kind must be 'reset' or 'disconnect', got {self.kind!r}")
+        Command[self.command]            # KeyError for an unknown command name
+
+
+class FlashStore:
+    """A data store as the chip sees it: the flash bytes from the store offset on. Bytes past
+    the end of ``image`` read as erased flash (``0xFF``), so a truncated image gives records
+    with out-of-range labels. ``image``: bytes, or the path of an image file."""
+
+    def __init__(self, image):
+        if isinstance(image, (str, os.PathLike)):
+            image = pathlib.Path(image).read_bytes()
+        self.image = bytes(image)
+        self.raw = self._read(0, proto.STORE_HEADER_BYTES)
+        try:
+            self.header = StoreHeader.parse(self.raw)
+        except StoreError:
+            self.header = None
+        self._splits = {}
+        self._orders = {}
+
+    def _read(self, offset, n):
+        data = self.image[offset:offset + n]
+        return data + b"\xff" * (n - len(data))
+
+    def verdict(self, cfg):
+        """STORE_INFO's verdict for the design ``cfg`` (:class:`protocol.StoreCheck`)."""
+        if self.header is None:
+            return proto.StoreCheck.UNREADABLE
+        return self.header.verdict(cfg)
+
+    def size(self, split):
+        h = self.header
+        return h.n_train if split == proto.SPLIT_TRAIN else h.n_test
+
+    def records(self, split, n_inputs):
+        """``(samples as 0/1 uint8 rows, labels as int64)`` of every record of ``split``."""
+        if split not in self._splits:
+            h = self.header
+            n = self.size(split)
+            data = self._read(h.record_offset(split, 0), n * h.record_bytes)
+            rec = np.frombuffer(data, dtype=np.uint8).reshape(n, h.record_bytes)
+            x = np.unpackbits(rec[:, 1:], axis=1, bitorder="little", count=n_inputs)
+            self._splits[split] = (np.ascontiguousarray(x), rec[:, 0].astype(np.int64))
+        return self._splits[split]
+
+    def order(self, seed, epoch):
+        """Positions ``0 … n_train-1`` of epoch ``epoch``'s order: record
+        ``prng.order_index(prng.order_key(seed, epoch), p, n_train)`` at position ``p``
+        (computed for the whole epoch at once by ``prng.epoch_order``)."""
+        key = (seed, epoch)
+        if key not in self._orders:
+            if len(self._orders) > 4:
+                self._orders.clear()
+            self._orders[key] = prng.epoch_order(seed, epoch, self.header.n_train)
+        return self._orders[key]
+
+
+def _store_command(cfg, m, code, p, store):
+    """STORE_INFO / TRAIN_STORE / EVAL_STORE on the golden model ``m`` with data store
+    ``store`` (a :class:`FlashStore`)."""
     bad = (Status.BAD_ARG, b"")
+    verdict = store.verdict(cfg)
+    if code == Command.STORE_INFO:
+        return Status.OK, proto.store_info_reply_payload(verdict, store.raw)
+    if verdict:
+        return Status.BAD_STORE, b""
+    if code == Command.TRAIN_STORE:
+        seed, epoch, first, count = proto.parse_train_store_request(p)
+        n = store.header.n_train
+        if count == 0 or first + count > n:
+            return bad
+        x, y = store.records(proto.SPLIT_TRAIN, cfg.n_inputs)
+        order = store.order(seed, epoch)[first:first + count]
+        labels = y[order]
+        wrong = np.flatnonzero(labels >= cfg.n_classes)
+        stop = int(wrong[0]) if len(wrong) else count     # records before a bad label train
+        correct = 0
+        if stop:
+            preds = m.train(x[order[:stop]], labels[:stop])
+            correct = int((preds == labels[:stop]).sum())
+        if stop < count:
+            return bad
+        return Status.OK, proto.correct_reply_payload(correct)
+    split, first, count = proto.parse_eval_store_request(p)
+    if split not in (proto.SPLIT_TRAIN, proto.SPLIT_TEST) or count == 0 \
+            or first + count > store.size(split):
+        return bad
+    x, y = store.records(split, cfg.n_inputs)
+    preds = m.predict(x[first:first + count])
+    return Status.OK, proto.correct_reply_payload(int((preds == y[first:first + count]).sum()))
+
+
+_STORE_COMMANDS = (Command.STORE_INFO, Command.TRAIN_STORE, Command.EVAL_STORE)
+
+
+def execute(cfg, m, code, p, built_for=None, store=None):
+    """Run one request on golden model ``m``; returns ``(status, reply payload)``. ``store``:
+    the chip's data store (a :class:`FlashStore`, image bytes or an image path), or None for
+    a design without one (the store commands answer UNKNOWN)."""
+    bad = (Status.BAD_ARG, b"")
+    if code in _STORE_COMMANDS:
+        if store is None:
+            return Status.UNKNOWN, b""
+        if not isinstance(store, FlashStore):
+            store = FlashStore(store)
+        return _store_command(built_for or cfg, m, code, p, store)
     if code == Command.IDENTIFY:
         return Status.OK, proto.identify_reply_payload(built_for or cfg)
     if code == Command.INIT:
@@ -77,12 +210,18 @@ class BoardEmulator:
     """Pseudo-terminal device running the protocol on ``HwModel(cfg)`` in a thread.
 
     ``built_for`` (default ``cfg``) is the configuration the emulated bitstream reports in
-    IDENTIFY; ``requests`` counts executed requests per command.
+    IDENTIFY (and checks its data store against); ``store`` the data store image (bytes or a
+    file path; default: none, the store commands answer UNKNOWN); ``requests`` counts executed
+    requests per command.
     """
 
-    def __init__(self, cfg, built_for=None, quiet_s=0.05):
+    def __init__(self, cfg, built_for=None, quiet_s=0.05, store=None, faults=()):
         self.cfg = cfg
+        self.faults = list(faults)
+        self.fault_log = []             # (kind, command, nth) of every fault that happened
+        self._deaf_until = 0.0
         self.built_for = built_for or cfg
+        self.store = None if store is None else FlashStore(store)
         self.model = HwModel(cfg)
         # Compile the golden model's Numba kernels now (seconds on a fresh checkout, with no
         # JIT cache yet), not inside the host driver's reply timeout.
@@ -120,11 +259,21 @@ class BoardEmulator:
                 pass
 
     def _reply(self, status, payload=b""):
+        if time.monotonic() < self._deaf_until:
+            return                                      # the line is down
         data = proto.encode_frame(status, payload, sync=proto.SYNC_DEVICE)
         view = memoryview(data)
         while view:
             n = os.write(self.master, view)
             view = view[n:]
+
+    def _fault(self, name):
+        for f in self.faults:
+            if f.command == name and f.nth == self.requests[name]:
+                self.faults.remove(f)
+                self.fault_log.append((f.kind, name, f.nth))
+                return f
+        return None
 
     def _handle(self, ev):
         if ev is None:
@@ -132,7 +281,16 @@ class BoardEmulator:
         if isinstance(ev, Frame):
             name = Command(ev.code).name
             self.requests[name] = self.requests.get(name, 0) + 1
-            status, payload = execute(self.cfg, self.model, ev.code, ev.payload, self.built_for)
+            fault = self._fault(name)
+            if fault is not None and fault.kind == "reset":
+                self.model = HwModel(self.cfg)          # power-on state; no reply
+                self.receiver = proto.RequestReceiver(self.cfg)
+                return
+            status, payload = execute(self.cfg, self.model, ev.code, ev.payload, self.built_for,
+                                      self.store)
+            if fault is not None:                       # disconnect: the reply is lost
+                self._deaf_until = time.monotonic() + fault.hold_s
+                return
             self._reply(status, payload)
         else:
             self._reply(ev)
@@ -150,5 +308,7 @@ class BoardEmulator:
                 data = os.read(self.master, 4096)
             except OSError:
                 return
+            if time.monotonic() < self._deaf_until:
+                continue                                # the line is down: bytes lost
             for b in data:
                 self._handle(self.receiver.byte(b))

@@ -27,7 +27,7 @@ from amaranth import Elaboratable, Instance, Module
 from amaranth.build import Attrs, Pins, PinsN, Resource, ResourceError, Subsignal
 from amaranth.lib import io
 
-from .registry import get_board
+from .registry import BOARDS, get_board
 
 __all__ = ["FlashFacts", "FLASH", "flash_facts", "flash_resource", "add_flash_resource",
            "flash_reader", "FlashPins", "RESOURCE"]
@@ -45,6 +45,8 @@ class FlashFacts:
     (Winbond ``0x50`` + ``0x31``); ``size``: flash bytes (the smallest fitted, where it varies);
     ``offset``: first byte of the dataset image; ``cs``/``sck``/``io``: FPGA pins (``sck=None``:
     ECP5 MCLK via ``USRMCLK``; ``io`` = IO0 (MOSI), IO1 (MISO)[, IO2 (WP#), IO3 (HOLD#)]).
+    Mode, size, offset and chip are the board record's (``boards/registry.py``); the pins and
+    the QE rule live here.
     """
     mode: str
     set_qe: bool
@@ -63,40 +65,30 @@ class FlashFacts:
 
 
 _ICE40_SG48 = dict(cs="16", sck="15")          # SPI_SS_B, SPI_SCK; SPI_SO 14 = IO0, SPI_SI 17 = IO1
-_ULX3S = dict(cs="R2", sck=None, io=("W2", "V2", "Y2", "W1"), set_qe=False, mode="dual",
-              size=4 * MiB,
-              chip="varies by batch: ISSI IS25LP032D (4 MiB), Spansion S25FL164K (8 MiB), "
-                   "ISSI IS25LP128F (16 MiB)",
+_ULX3S = dict(cs="R2", sck=None, io=("W2", "V2", "Y2", "W1"), set_qe=False,
               notes="dual mode (0x3B, no QE needed, all three parts have it): the ISSI/Spansion "
                     "parts keep QE in status register 1, out of reach of the volatile Winbond "
                     "sequence; quad works with set_qe=False once QE is set non-volatilely, e.g. "
-                    "by openFPGALoader --enable-quad. Size: the smallest part fitted.")
+                    "by openFPGALoader --enable-quad.")
+_ORANGECRAB = dict(set_qe=True, cs="U17", sck=None, io=("U18", "T18", "R18", "N18"),
+                   notes="DFU bootloader at 0, user bitstream at 0x80000; the store starts at "
+                         "4 MiB (clear of an uncompressed 85F bitstream at 0x80000)")
 
-FLASH = {
-    "icebreaker": FlashFacts(
-        mode="quad", set_qe=True, size=16 * MiB, offset=1 * MiB, io=("14", "17", "12", "13"),
-        chip="Winbond W25Q128JV", **_ICE40_SG48,
-        notes="bitstream at 0 (104 KB); 1 MiB is also where iCEBreaker examples put firmware"),
-    "upduino3": FlashFacts(
-        mode="dual", set_qe=False, size=4 * MiB, offset=1 * MiB, io=("14", "17"),
-        chip="4 MiB SPI flash (W25Q32-class)", **_ICE40_SG48,
-        notes="WP#/HOLD# reach FPGA pins 10/20 only through solder jumpers (pin 20 is shared "
-              "with the 12 MHz oscillator jumper), so the reader uses IO0/IO1 (dual output "
-              "read, no QE needed)"),
-    "ulx3s-12f": FlashFacts(offset=1 * MiB, **_ULX3S),
-    "ulx3s-25f": FlashFacts(offset=1 * MiB, **_ULX3S),
-    "ulx3s-45f": FlashFacts(offset=2 * MiB, **_ULX3S),
-    "ulx3s-85f": FlashFacts(offset=3 * MiB, **_ULX3S),
-    "orangecrab-25f": FlashFacts(
-        mode="quad", set_qe=True, size=16 * MiB, offset=4 * MiB, cs="U17", sck=None,
-        io=("U18", "T18", "R18", "N18"), chip="Winbond W25Q128JV",
-        notes="DFU bootloader at 0, user bitstream at 0x80000; the store starts at 4 MiB "
-              "(clear of an uncompressed 85F bitstream at 0x80000)"),
-    "orangecrab-85f": FlashFacts(
-        mode="quad", set_qe=True, size=16 * MiB, offset=4 * MiB, cs="U17", sck=None,
-        io=("U18", "T18", "R18", "N18"), chip="Winbond W25Q128JV",
-        notes="as orangecrab-25f"),
+_PINS = {
+    "icebreaker": dict(set_qe=True, io=("14", "17", "12", "13"), **_ICE40_SG48,
+                       notes="bitstream at 0 (104 KB); 1 MiB is also where iCEBreaker examples "
+                             "put firmware"),
+    "upduino3": dict(set_qe=False, io=("14", "17"), **_ICE40_SG48,
+                     notes="WP#/HOLD# reach FPGA pins 10/20 only through solder jumpers (pin 20 "
+                           "is shared with the 12 MHz oscillator jumper), so the reader uses "
+                           "IO0/IO1 (dual output read, no QE needed)"),
+    "ulx3s-12f": _ULX3S, "ulx3s-25f": _ULX3S, "ulx3s-45f": _ULX3S, "ulx3s-85f": _ULX3S,
+    "orangecrab-25f": _ORANGECRAB, "orangecrab-85f": _ORANGECRAB,
 }
+
+FLASH = {name: FlashFacts(mode=b.flash_mode, size=b.flash_bytes, offset=b.store_offset,
+                          chip=b.flash_chip, **_PINS[name])
+         for name, b in BOARDS.items()}
 
 
 def flash_facts(board):

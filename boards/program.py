@@ -1,5 +1,6 @@
 """Programming a board: the command line of its programmer (iceprog, openFPGALoader,
-dfu-util), the tool check with the Debian package to install, and the call itself."""
+dfu-util), the tool check with the Debian package to install, and the call itself; and
+writing a data-store image into the board's flash at its store offset (:func:`write_store`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pathlib
 import shutil
 import subprocess
 
-__all__ = ["program_command", "program", "ProgrammerMissing", "PROGRAMMERS", "bitstream_path"]
+__all__ = ["program_command", "program", "ProgrammerMissing", "PROGRAMMERS", "bitstream_path",
+           "store_command", "check_store_fits", "write_store", "missing_hint"]
 
 # programmer -> (environment override as amaranth-boards reads it, Debian package, tool name)
 PROGRAMMERS = {
@@ -27,8 +29,8 @@ def bitstream_path(board, build_dir=None):
     return pathlib.Path(build_dir or f"build/boards/{board.name}") / f"xnorlearn{ext}"
 
 
-def _tool(board):
-    var, _, default = PROGRAMMERS[board.programmer]
+def _tool(board, programmer=None):
+    var, _, default = PROGRAMMERS[programmer or board.programmer]
     tool = os.environ.get(var)
     if not tool or tool == "true":          # "true" is the build-time stand-in (pitfall 3)
         tool = default
@@ -73,3 +75,56 @@ def missing_hint(board, argv):
     var, pkg, _ = PROGRAMMERS[board.programmer]
     return (f"'{argv[0]}' is not installed: 'sudo apt-get install {pkg}' (Debian/Ubuntu) or "
             f"set ${var}")
+
+
+# ------------------------------------------------------------------------------ data store
+def store_command(board, image):
+    """argv that writes the raw file ``image`` into ``board``'s flash at its store offset:
+    ``iceprog -o OFFSET image`` (iCE40 boards), ``openFPGALoader -b ulx3s -f --offset OFFSET
+    image`` (ULX3S; over a JTAG cable for the OrangeCrab, whose DFU bootloader writes only its
+    own slots). The offset is in bytes (decimal)."""
+    if not board.store_programmer:
+        raise ValueError(f"board {board.name} has no data-store programmer in the registry")
+    head = list(board.store_programmer)
+    tool = _tool(board, head[0])
+    offset = str(board.store_offset)
+    if head[0] == "iceprog":
+        return [tool, "-o", offset, str(image)]
+    return [tool, *head[1:], "-f", "--offset", offset, str(image)]
+
+
+def check_store_fits(board, image_bytes):
+    """StoreError naming both sizes when an image of ``image_bytes`` does not fit the flash of
+    ``board`` after its store offset."""
+    from ..sw.protocol import StoreError
+    have = board.store_capacity
+    if image_bytes > have:
+        raise StoreError(
+            f"the data store image needs {image_bytes:,} bytes but {board.name}'s flash has "
+            f"{have:,} bytes after the store offset 0x{board.store_offset:x} "
+            f"({board.flash_bytes // (1 << 20)} MiB flash); use a smaller dataset or a board "
+            f"with more flash (a store in SDRAM is not supported in this version)")
+
+
+def write_store(board, image, *, dry_run=False):
+    """Write the image file ``image`` into ``board``'s flash at the store offset; returns the
+    argv. Checks that it fits the flash (StoreError with both sizes) and that the tool is on
+    PATH (:class:`ProgrammerMissing` naming it and how to install it) unless ``dry_run``,
+    which only returns the argv."""
+    image = pathlib.Path(image)
+    if not image.is_file():
+        raise FileNotFoundError(f"data store image {image} not found")
+    check_store_fits(board, image.stat().st_size)
+    argv = store_command(board, image)
+    if shutil.which(argv[0]) is None and not dry_run:
+        var, pkg, _ = PROGRAMMERS[board.store_programmer[0]]
+        raise ProgrammerMissing(
+            f"programmer '{argv[0]}' not found on PATH, needed to write the data store into "
+            f"{board.name}'s flash; install it (Debian/Ubuntu: 'sudo apt-get install {pkg}') "
+            f"or point ${var} at it. The command would be: {' '.join(argv)}")
+    if not dry_run:
+        done = subprocess.run(argv)
+        if done.returncode:
+            raise RuntimeError(f"writing the data store failed: '{' '.join(argv)}' exited with "
+                               f"status {done.returncode}")
+    return argv

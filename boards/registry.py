@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from ..sw.config import Config
 
-__all__ = ["Board", "Device", "BOARDS", "get_board", "board_names", "BoardError"]
+__all__ = ["Board", "Device", "BOARDS", "get_board", "board_names", "BoardError", "MiB",
+           "STORE_ALIGN", "DEFAULT_BAUD", "MIN_UART_DIVISOR", "MAX_BAUD_ERROR"]
 
 FASHION = dict(n_inputs=784, n_classes=10)
 
@@ -30,6 +31,7 @@ class Device:
     bram: int            # iCE40: SB_RAM40_4K (4 kbit); ECP5: DP16KD (18 kbit)
     spram: int           # iCE40 UP5K SB_SPRAM256KA (256 kbit); 0 elsewhere
     dsp: int             # iCE40: SB_MAC16; ECP5: MULT18X18D
+    bitstream_bytes: int = 0   # largest (uncompressed) bitstream of the device, approximate
 
     @property
     def bram_name(self):
@@ -46,11 +48,23 @@ class Device:
                 "spram": self.spram, "dsp": self.dsp}
 
 
-UP5K_SG48 = Device("ice40", "iCE40UP5K", "SG48", 5280, 5280, 30, 4, 8)
+UP5K_SG48 = Device("ice40", "iCE40UP5K", "SG48", 5280, 5280, 30, 4, 8, 104_090)
+
+# Uncompressed ECP5 bitstreams (the project builds compressed ones, which are smaller): the
+# 12F is a 25F die and takes the 25F's.
+_ECP5_BITSTREAM = {12: 600_000, 25: 600_000, 45: 1_100_000, 85: 2_300_000}
 
 
 def _ecp5(size, package, luts, bram, dsp):
-    return Device("ecp5", f"LFE5U-{size}F", package, luts, luts, bram, 0, dsp)
+    return Device("ecp5", f"LFE5U-{size}F", package, luts, luts, bram, 0, dsp,
+                  _ECP5_BITSTREAM[size])
+
+
+MiB = 1 << 20
+STORE_ALIGN = 64 * 1024     # flash erase block: the store offset is a multiple of it
+DEFAULT_BAUD = 115_200      # the link's rate with an external adapter (every adapter carries it)
+MIN_UART_DIVISOR = 4        # clock cycles per bit the link needs at least (simulation uses 4)
+MAX_BAUD_ERROR = 0.02       # largest relative rate error of a divisor (8N1 tolerates ~4 %)
 
 
 @dataclass(frozen=True)
@@ -58,9 +72,7 @@ class Board:
     """One target board.
 
     ``uart`` is ``(rx_pin, tx_pin, where)``: the FPGA pins of the host serial link and where
-    the user finds them; ``baud`` its rate, the fastest the board's USB-serial chip carries
-    reliably (FT2232H, FT231X: 3 Mbaud; 115 200 where the user brings an adapter), which sets
-    ``uart_divisor`` and the host's default rate. ``bank`` picks the counter memory: ``"bram"`` (inferred block RAM,
+    the user finds them. ``bank`` picks the counter memory: ``"bram"`` (inferred block RAM,
     :class:`~xnorlearn.hw.counters.CounterBank`), ``"bram-rows"`` (pipelined rows of block
     RAM, :class:`~xnorlearn.hw.counters.PipelinedCounterBank`: the ECP5 boards, whose banks
     span the die) or ``"spram"`` (UP5K single-port RAM,
@@ -79,7 +91,16 @@ class Board:
     bank: str
     default: dict = field(default_factory=dict)
     notes: str = ""
-    baud: int = 115200               # host link rate: the fastest the USB-serial chip carries
+    # the configuration flash as a data store (docs/host-protocol.md, "Data store")
+    flash_bytes: int = 0             # flash size (the smallest part fitted, where it varies)
+    store_offset: int = 0            # first byte of the dataset image in the flash
+    flash_mode: str = "single"       # how the chip reads it: "quad", "dual" or "single" SPI
+    flash_chip: str = ""
+    bitstream_offset: int = 0        # where the (user) bitstream starts in the flash
+    store_programmer: tuple = ()     # argv head that writes a raw file into the flash
+    store_notes: str = ""
+    # the fastest rate the board's own USB-serial chip carries; None: an external adapter
+    usb_serial_baud: int | None = None
 
     def platform(self, **kwargs):
         mod = importlib.import_module(self.platform_module)
@@ -90,23 +111,60 @@ class Board:
         return self.device.family
 
     @property
+    def store_capacity(self):
+        """Bytes of flash from the store offset to the end: the largest image it takes."""
+        return self.flash_bytes - self.store_offset
+
+    @property
+    def baud(self):
+        """The board's host-link rate: the fastest its own USB-serial chip carries reliably
+        (:attr:`usb_serial_baud`: 3 Mbaud on the iCEBreaker's FT2232H and the ULX3S's FT231X),
+        :data:`DEFAULT_BAUD` where the user brings an adapter. It sets :attr:`uart_divisor`
+        (the default configuration, builds) and is the host's default rate."""
+        return self.usb_serial_baud or DEFAULT_BAUD
+
+    @property
     def uart_divisor(self):
-        """Clock cycles per UART bit: ``round(core_hz / baud)``."""
-        return round(self.core_hz / self.baud)
+        """Clock cycles per UART bit at the board's :attr:`baud`."""
+        return self.divisor_for(self.baud)
 
     @property
     def baud_error(self):
         """Relative error of the chip's bit rate ``core_hz / uart_divisor`` against ``baud``."""
         return self.core_hz / self.uart_divisor / self.baud - 1
 
+    def divisor_for(self, baud=None):
+        """``round(f_core / baud)``: the UART divisor of a link at ``baud`` (default: the
+        board's :attr:`baud`). BoardError when the board's USB-serial chip does not carry that
+        rate, the divisor is below :data:`MIN_UART_DIVISOR`, or the rate it gives is more than
+        :data:`MAX_BAUD_ERROR` off."""
+        if baud is None:
+            baud = self.baud
+        if self.usb_serial_baud is not None and baud > self.usb_serial_baud:
+            raise BoardError(f"{self.name}: {baud} Bd is faster than its USB-serial chip "
+                             f"carries ({self.usb_serial_baud} Bd)")
+        d = round(self.core_hz / baud)
+        if d < MIN_UART_DIVISOR:
+            raise BoardError(f"{self.name}: {baud} Bd at {self.core_hz / 1e6:g} MHz is "
+                             f"{self.core_hz / baud:.2f} clock cycles per bit; the link needs "
+                             f"at least {MIN_UART_DIVISOR}")
+        err = abs(self.core_hz / d - baud) / baud
+        if err > MAX_BAUD_ERROR:
+            raise BoardError(f"{self.name}: {baud} Bd is {100 * err:.1f} % off with divisor "
+                             f"{d} at {self.core_hz / 1e6:g} MHz (at most "
+                             f"{100 * MAX_BAUD_ERROR:g} %); the nearest exact rates are "
+                             f"{round(self.core_hz / d)} and {round(self.core_hz / (d + 1))} Bd")
+        return d
+
     def default_config(self):
         d = {**FASHION, **self.default, "uart_divisor": self.uart_divisor,
              "name": f"fashion-{self.name}"}
         return Config.from_dict(d, source=f"board {self.name}")
 
-    def config_for(self, cfg):
-        """``cfg`` with this board's UART divisor (the only board-dependent field)."""
-        return cfg.replace(uart_divisor=self.uart_divisor)
+    def config_for(self, cfg, baud=None):
+        """``cfg`` with this board's UART divisor (the only board-dependent field) for a link
+        at ``baud`` (default: the board's :attr:`baud`; :meth:`divisor_for`)."""
+        return cfg.replace(uart_divisor=self.divisor_for(baud))
 
     def to_dict(self):
         cfg = self.default_config()
@@ -116,7 +174,12 @@ class Board:
                 "core_mhz": self.core_hz / 1e6, "clock_source": self.clock, "baud": self.baud,
                 "uart_rx": self.uart[0], "uart_tx": self.uart[1], "uart_where": self.uart[2],
                 "programmer": self.programmer, "counter_memory": self.bank,
-                "default_config": cfg.to_dict(), "notes": self.notes}
+                "default_config": cfg.to_dict(), "notes": self.notes,
+                "flash_bytes": self.flash_bytes, "store_offset": self.store_offset,
+                "store_capacity": self.store_capacity, "flash_mode": self.flash_mode,
+                "flash_chip": self.flash_chip, "bitstream_offset": self.bitstream_offset,
+                "store_programmer": list(self.store_programmer),
+                "store_notes": self.store_notes, "usb_serial_baud": self.usb_serial_baud}
 
 
 _UP5K_DEFAULT = dict(layers=[75, 75], group_sizes=[75, 75], lanes=4, counter_bits=8,
@@ -135,48 +198,80 @@ _ULX3S_UART = ("M1", "L4", "US1 micro-USB (FT231X)")
 _ORANGECRAB_UART = ("N17", "M18", "Feather header pins '0' (RX, FPGA input) and '1' (TX); "
                     "the USB port is wired to the FPGA, use a 3.3 V USB-UART adapter")
 
+# The configuration flash of each board layout: size, mode, where the data store starts (64 KiB
+# aligned, after the largest uncompressed bitstream of the device) and the tool that writes a
+# raw image there.
+_ICEBREAKER_FLASH = dict(
+    flash_bytes=16 * MiB, store_offset=1 * MiB, flash_mode="quad",
+    flash_chip="Winbond W25Q128JV", store_programmer=("iceprog",),
+    store_notes="bitstream at 0 (104 KB)",
+    usb_serial_baud=3_000_000)      # FT2232H channel B: 3 Mbaud with the standard divisors
+_UPDUINO_FLASH = dict(
+    flash_bytes=4 * MiB, store_offset=1 * MiB, flash_mode="dual",
+    flash_chip="4 MiB SPI flash (W25Q32-class)", store_programmer=("iceprog",),
+    store_notes="dual reads (IO0/IO1): WP#/HOLD# reach the FPGA only through solder jumpers")
+_ULX3S_FLASH = dict(
+    flash_bytes=4 * MiB, flash_mode="dual",
+    flash_chip="varies by batch: ISSI IS25LP032D (4 MiB), Spansion S25FL164K (8 MiB), ISSI "
+               "IS25LP128F (16 MiB); the registry assumes the smallest",
+    store_programmer=("openFPGALoader", "-b", "ulx3s"),
+    store_notes="flash size varies by batch (4, 8 or 16 MiB); 4 MiB assumed",
+    usb_serial_baud=3_000_000)      # FT231X: 3 Mbaud
+_ORANGECRAB_FLASH = dict(
+    flash_bytes=16 * MiB, store_offset=4 * MiB, flash_mode="quad",
+    flash_chip="Winbond W25Q128JV", bitstream_offset=0x80000,
+    store_programmer=("openFPGALoader", "-c", "ft2232"),
+    store_notes="DFU bootloader at 0, user bitstream at 0x80000; the DFU bootloader writes "
+                "only its own slots, so the image goes in over JTAG (the pads on the back, "
+                "any openFPGALoader cable; -c ft2232 here)")
+
 _B = "amaranth_boards."
 BOARDS = {b.name: b for b in [
     Board("icebreaker", "1BitSquared iCEBreaker", _B + "icebreaker", "ICEBreakerPlatform",
           UP5K_SG48, 12e6, 24e6, "pll", ("6", "9", "FTDI FT2232H channel B (USB serial)"),
           "iceprog", "spram", _UP5K_DEFAULT,
           "SB_PLL40_PAD 12 -> 24 MHz on the clock pad (pin 35); LEDs: red = busy, green = "
-          "heartbeat.", baud=3_000_000),
+          "heartbeat.", **_ICEBREAKER_FLASH),
     Board("upduino3", "tinyVision UPduino v3.0/3.1", _B + "upduino_v3", "UpduinoV3Platform",
           UP5K_SG48, 48e6, 24e6, "hfosc",
           ("3", "4", "header J6 pins 3 (RX, FPGA input) and 4 (TX); the on-board FT232H is "
                      "single-channel (flash only): use a 3.3 V USB-UART adapter"),
           "iceprog", "spram", _UP5K_DEFAULT,
           "48 MHz SB_HFOSC -> SB_PLL40_CORE 24 MHz (no external clock needed); RGB LED: "
-          "red = busy, green = heartbeat."),
+          "red = busy, green = heartbeat.", **_UPDUINO_FLASH),
     Board("ulx3s-12f", "Radiona ULX3S (LFE5U-12F)", _B + "ulx3s", "ULX3S_12F_Platform",
           _ecp5(12, "BG381", 24288, 56, 28), 25e6, 65e6, "pll",
           _ULX3S_UART, "openFPGALoader", "bram-rows", _12F_DEFAULT,
           "The 12F is a 25F die; the vendor tools limit it to 12K LUT / 32 EBR / 28 mult, "
           "nextpnr does not. The fit check uses 12288 LUT, 32 DP16KD. EHXPLLL 25 -> 65 MHz "
           "(its 32 block RAMs are full, so the clock, not more forward lanes, lifts it past "
-          "60 000 samples/s).", baud=3_000_000),
+          "60 000 samples/s).",
+          store_offset=1 * MiB, **_ULX3S_FLASH),
     Board("ulx3s-25f", "Radiona ULX3S (LFE5U-25F)", _B + "ulx3s", "ULX3S_25F_Platform",
           _ecp5(25, "BG381", 24288, 56, 28), 25e6, 60e6, "pll",
-          _ULX3S_UART, "openFPGALoader", "bram-rows", _25F_DEFAULT, baud=3_000_000),
+          _ULX3S_UART, "openFPGALoader", "bram-rows", _25F_DEFAULT,
+          store_offset=1 * MiB, **_ULX3S_FLASH),
     Board("ulx3s-45f", "Radiona ULX3S (LFE5U-45F)", _B + "ulx3s", "ULX3S_45F_Platform",
           _ecp5(45, "BG381", 43848, 108, 72), 25e6, 60e6, "pll",
-          _ULX3S_UART, "openFPGALoader", "bram-rows", _45F_DEFAULT, baud=3_000_000),
+          _ULX3S_UART, "openFPGALoader", "bram-rows", _45F_DEFAULT,
+          store_offset=2 * MiB, **_ULX3S_FLASH),
     Board("ulx3s-85f", "Radiona ULX3S (LFE5U-85F)", _B + "ulx3s", "ULX3S_85F_Platform",
           _ecp5(85, "BG381", 83640, 208, 156), 25e6, 60e6, "pll",
           _ULX3S_UART, "openFPGALoader", "bram-rows", _85F_DEFAULT,
-          "EHXPLLL 25 -> 60 MHz; LEDs 0 = busy, 1 = heartbeat, 2 = PLL lock.", baud=3_000_000),
+          "EHXPLLL 25 -> 60 MHz; LEDs 0 = busy, 1 = heartbeat, 2 = PLL lock.",
+          store_offset=3 * MiB, **_ULX3S_FLASH),
     Board("orangecrab-25f", "Good Stuff OrangeCrab r0.2 (LFE5U-25F)", _B + "orangecrab_r0_2",
           "OrangeCrabR0_2_25FPlatform", _ecp5(25, "CSFBGA285", 24288, 56, 28), 48e6, 60e6,
           "pll", _ORANGECRAB_UART,
           "dfu-util", "bram-rows", _25F_DEFAULT,
           "EHXPLLL 48 -> 60 MHz; RGB LED: red = busy, green = heartbeat. Program through the "
-          "DFU bootloader (hold the button while plugging in)."),
+          "DFU bootloader (hold the button while plugging in).", **_ORANGECRAB_FLASH),
     Board("orangecrab-85f", "Good Stuff OrangeCrab r0.2 (LFE5U-85F)", _B + "orangecrab_r0_2",
           "OrangeCrabR0_2_85FPlatform", _ecp5(85, "CSFBGA285", 83640, 208, 156), 48e6, 60e6,
           "pll", _ORANGECRAB_UART,
           "dfu-util", "bram-rows", _85F_DEFAULT,
-          "EHXPLLL 48 -> 60 MHz; RGB LED: red = busy, green = heartbeat."),
+          "EHXPLLL 48 -> 60 MHz; RGB LED: red = busy, green = heartbeat.",
+          **_ORANGECRAB_FLASH),
 ]}
 
 # The 12F: the registry's capacities are the data-sheet ones the fit check must respect.

@@ -16,7 +16,7 @@ import json
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, FallingEdge, First, RisingEdge, Timer
+from cocotb.triggers import First, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
 from xnorlearn.sim.harness import cocotb_params, cocotb_reset
@@ -32,45 +32,39 @@ def cycles_now():
     return int(get_sim_time(unit="ns")) // CLOCK_NS
 
 
+class _Stamping:
+    """Stands in for :attr:`CocotbUartTransport.received`: every byte the monitor decodes is
+    recorded with the cycle it arrived."""
+
+    def __init__(self, arrivals):
+        self.arrivals = arrivals
+
+    def append(self, value):
+        self.arrivals.append((cycles_now(), value))
+
+
 class LatentUart(CocotbUartTransport):
     """:class:`CocotbUartTransport` whose host sees every byte from the device
     ``latency_cycles`` after it arrived: the USB-serial round trip of a real host (the
     request path is modelled as instant, the whole round trip sits on the reply path)."""
 
     def __init__(self, *args, latency_cycles=0, **kwargs):
+        super().__init__(*args, **kwargs)
         self.latency_cycles = latency_cycles
         self.arrivals = []               # (cycle, byte) not yet visible to the host
-        super().__init__(*args, **kwargs)
-
-    async def _monitor(self):
-        d = self.divisor
-        while True:
-            if int(self.tx.value) != 0:
-                await FallingEdge(self.tx)
-            await ClockCycles(self.clk, d // 2)
-            if int(self.tx.value) != 0:
-                continue
-            value = 0
-            for k in range(8):
-                await ClockCycles(self.clk, d)
-                value |= int(self.tx.value) << k
-            await ClockCycles(self.clk, d)
-            if int(self.tx.value) != 1:
-                self.stop_bit_errors += 1
-                continue
-            self.arrivals.append((cycles_now(), value))
-            self._arrived.set()
+        self.received = _Stamping(self.arrivals)
+        self.visible = bytearray()
 
     def _release(self):
         now = cycles_now()
         while self.arrivals and self.arrivals[0][0] + self.latency_cycles <= now:
-            self.received.append(self.arrivals.pop(0)[1])
+            self.visible.append(self.arrivals.pop(0)[1])
 
     async def read(self, n, timeout_s):
         deadline = get_sim_time("ps") + timeout_s * 1e12
         while True:
             self._release()
-            if len(self.received) >= n:
+            if len(self.visible) >= n:
                 break
             remaining = round(deadline - get_sim_time("ps"))
             if remaining <= 0:
@@ -81,8 +75,8 @@ class LatentUart(CocotbUartTransport):
             else:
                 self._arrived.clear()
                 await First(self._arrived.wait(), Timer(remaining, "ps"))
-        out = bytes(self.received[:n])
-        del self.received[:n]
+        out = bytes(self.visible[:n])
+        del self.visible[:n]
         return out
 
 

@@ -347,25 +347,20 @@ class _Progress:
 def cmd_train(args):
     from . import checkpoint
     from .model import make_model
+    from .protocol import ProtocolError
     from .train import EpochResult, plot_curves, run_training
 
-    board_target = args.target == "board"
-    if not board_target:
-        given = [f for f, v in (("--board", args.board), ("--port", args.port),
-                                ("--baud", args.baud)) if v is not None]
-        if given:
-            raise CliError(f"{', '.join(given)} only apply with --target board (this run "
-                           f"would train the golden model)")
+    board_target = args.target in ("board", "emulator")
+    from ..boards.cli import check_chip_args
+    check_chip_args(args)           # --board, --port, --data-source, --image, --dry-run
     for flag, path in (("--json", args.json), ("--plot", args.plot), ("--save", args.save)):
         check_output(path, flag)
     if (args.save or args.resume) and args.variant != "hw":
         raise CliError("checkpoints (--save, --resume) hold the hw variant; drop "
                        "--variant paper")
     if board_target and args.variant != "hw":
-        raise CliError("--target board trains the hw variant (the chip); drop --variant")
-    if board_target and args.resume:
-        raise CliError("--resume continues on the golden model (the chip's batch number "
-                       "cannot be restored); drop --target board")
+        raise CliError(f"--target {args.target} trains the hw variant (the chip); drop "
+                       f"--variant")
     ck = checkpoint.load(args.resume) if args.resume else None
     if ck is not None and args.epochs <= ck.epoch:
         raise CliError(f"{args.resume} already has {ck.epoch} epochs; --epochs is the total "
@@ -377,12 +372,9 @@ def cmd_train(args):
                                   args.seed if args.seed is not None else DEFAULT_SEED)}
 
     model = None
+    session = None
     start_epoch, history = 0, []
-    if board_target:
-        # the chip over its serial port: same loop, same output (xnorlearn.boards.cli)
-        from ..boards.cli import board_trainer
-        model, cfg = board_trainer(args, dataset)
-    elif ck is not None:
+    if ck is not None:
         if ck.dataset.get("sha256") != identity["sha256"]:
             raise CliError(f"{args.resume} was trained on dataset '{ck.dataset.get('name')}' "
                            f"({ck.dataset.get('n_train')} train samples, encoding "
@@ -392,22 +384,35 @@ def cmd_train(args):
         if _network_flags_given(args):
             asked = config_from(ck.config, args) if not args.config else \
                 default_config_for(dataset, args)
-            if asked != ck.config:
+            if asked.replace(uart_divisor=ck.config.uart_divisor) != ck.config:
                 raise CliError(f"--resume continues {args.resume}'s configuration; the "
                                f"network flags ask for a different one (drop them)")
-        cfg = ck.config
-        model = ck.model()
         start_epoch = ck.epoch
         history = [EpochResult(**e) for e in ck.history]
+    if board_target:
+        # the chip over its serial port (a board, or the emulator's pseudo-terminal): the same
+        # loop through TRAIN requests, or whole epochs from its data store (xnorlearn.boards.cli)
+        from ..boards.cli import chip_session
+        session = chip_session(args, dataset, config=ck.config if ck is not None else None)
+        if session is None:         # --dry-run: the commands were printed
+            return 0
+        model, cfg = session.model, session.cfg
+        if ck is not None:          # INIT, WRITE_STATE, SET_BATCH: the checkpoint's network
+            model.restore(_at_divisor(ck, cfg))
+    elif ck is not None:
+        cfg = ck.config
+        model = ck.model()
     else:
         cfg = default_config_for(dataset, args)
     widths = "-".join(str(w) for w in cfg.widths)
-    where = f" on board {args.board} ({args.port})" if board_target else ""
+    where = session.where if session is not None else ""
     resumed = f", resuming after epoch {start_epoch} of {args.resume}" if ck else ""
     print(f"xnorlearn train: {dataset.name} ({len(dataset.y_train)} train / "
           f"{len(dataset.y_test)} test, {dataset.n_classes} classes), network {widths}, "
           f"group sizes {','.join(map(str, cfg.group_sizes))}, {args.variant} variant, "
           f"seed {cfg.seed}{where}{resumed}", flush=True)
+    for note in (session.notes if session is not None else ()):
+        print(note, flush=True)
     if model is None:
         model = make_model(cfg, args.variant)
 
@@ -419,9 +424,10 @@ def cmd_train(args):
         print(f"epoch {er.epoch:3d}/{args.epochs}  train {100 * er.train_accuracy:6.2f} %  "
               f"test {100 * er.test_accuracy:6.2f} %  {er.train_seconds:7.2f} s  "
               f"{er.train_samples_per_s:9.0f} samples/s", flush=True)
+        hist.append(er)
         if args.save:
-            hist.append(er)
-            ck_now = checkpoint.capture(model, epoch=er.epoch,
+            ck_now = checkpoint.capture(session.model if session is not None else model,
+                                        epoch=er.epoch,
                                         history=[_asdict(e) for e in hist], dataset=identity,
                                         target=args.target)
             checkpoint.save(ck_now, args.save)
@@ -430,7 +436,10 @@ def cmd_train(args):
     hist = list(history)
 
     def write_outputs(result):
-        payload = {"command": "train", **result.to_dict()}
+        payload = {"command": "train", **result.to_dict(), "target": args.target}
+        if session is not None:
+            payload.update(session.info)
+            payload["recovered_faults"] = recovered
         if args.save and saved:
             payload["checkpoint"] = {"path": args.save, "epoch": saved[-1]}
         if args.json:
@@ -442,11 +451,68 @@ def cmd_train(args):
         if args.save and saved:
             print(f"wrote {args.save} (checkpoint after epoch {saved[-1]})")
 
+    def train(first, accuracy, done):
+        if session is not None and session.store is not None:
+            from .store import run_store_training
+            return run_store_training(session.store, dataset, args.epochs,
+                                      samples_per_s=session.samples_per_s,
+                                      progress=progress, on_epoch=on_epoch, start_epoch=first,
+                                      start_accuracy=accuracy, history=done)
+        return run_training(session.model if session is not None else model, dataset,
+                            args.epochs, seed=cfg.seed, progress=progress, on_epoch=on_epoch,
+                            variant=args.variant, start_epoch=first, start_accuracy=accuracy,
+                            history=done)
+
+    def recover(error):
+        """The chip stopped answering: report it, reconnect and restore the last checkpoint
+        (or the start). False when the run cannot go on (no --save, retries used up)."""
+        progress.close()
+        print(f"xnorlearn: lost the device in epoch {len(hist) + 1}: {error}",
+              file=sys.stderr, flush=True)
+        if not args.save:
+            print("xnorlearn: no checkpoint (--save) to resume from; stopping with the "
+                  "finished epochs", file=sys.stderr)
+            return False
+        if len(recovered) >= args.fault_retries:
+            print(f"xnorlearn: giving up after {len(recovered)} recoveries (--fault-retries)",
+                  file=sys.stderr)
+            return False
+        last = saved[-1] if saved else None
+        print("xnorlearn: reconnecting, then resuming from "
+              + (f"{args.save} (after epoch {last})" if last else
+                 f"{args.resume} (after epoch {start_epoch})" if ck else "the start"),
+              file=sys.stderr, flush=True)
+        session.reconnect()
+        if last:
+            session.model.restore(_at_divisor(checkpoint.load(args.save), cfg))
+        elif ck is not None:
+            session.model.restore(_at_divisor(ck, cfg))
+        else:
+            session.model.init()
+        keep = last if last else start_epoch
+        recovered.append({"epoch": len(hist) + 1, "error": str(error),
+                          "resumed_after_epoch": keep})
+        hist[:] = [e for e in hist if e.epoch <= keep]
+        return True
+
+    recovered = []
     try:
-        result = run_training(model, dataset, args.epochs, seed=cfg.seed, progress=progress,
-                              on_epoch=on_epoch, variant=args.variant, start_epoch=start_epoch,
-                              start_accuracy=ck.last_train_accuracy if ck else 0.0,
-                              history=history)
+        first, accuracy, done = start_epoch, (ck.last_train_accuracy if ck else 0.0), history
+        while True:
+            try:
+                result = train(first, accuracy, done)
+                break
+            except (ProtocolError, OSError) as e:
+                if session is None:
+                    raise
+                lost_in = len(hist) + 1
+                if not recover(e):
+                    from .train import new_result
+                    write_outputs(new_result(cfg, dataset, "chip", hist))
+                    raise CliError(f"the device stopped answering in epoch {lost_in}: "
+                                   f"{e}") from None
+                first, done = len(hist), list(hist)
+                accuracy = hist[-1].train_accuracy if hist else 0.0
     except KeyboardInterrupt as e:
         progress.close()
         partial = getattr(e, "result", None)
@@ -456,11 +522,23 @@ def cmd_train(args):
         print(f"xnorlearn: interrupted; keeping the {done} finished epoch(s)", file=sys.stderr)
         write_outputs(partial)
         return 130
+    finally:
+        if session is not None:
+            session.close()
     print(f"final test accuracy {100 * result.final_test_accuracy:.2f} %  "
           f"({result.wall_seconds:.1f} s wall, {result.train_samples_per_s:.0f} training "
           f"samples/s, {result.infer_samples_per_s:.0f} inference samples/s)")
     write_outputs(result)
     return 0
+
+
+def _at_divisor(ck, cfg):
+    """Checkpoint ``ck`` with the configuration ``cfg`` of the chip it resumes on (the same
+    network at the board's UART divisor, which changes nothing the checkpoint holds)."""
+    import dataclasses
+    if ck.config.replace(uart_divisor=cfg.uart_divisor) != cfg:
+        raise CliError("--resume: the chip's configuration is not the checkpoint's")
+    return dataclasses.replace(ck, config=cfg)
 
 
 def _asdict(er):
@@ -580,7 +658,7 @@ def _chip_predict(args, ck, x):
                 transport.serial.close()
     from ..boards.registry import get_board
     board = get_board(args.board)
-    cfg = board.config_for(ck.config)
+    cfg = board.config_for(ck.config, args.baud)
     transport = SerialTransport(args.port, baudrate=args.baud or board.baud)
     try:
         return infer_all(transport, cfg)
@@ -856,17 +934,38 @@ def build_parser():
     t.add_argument("--resume", metavar="CKPT.npz",
                    help="continue bit-exactly from a checkpoint (default: start afresh)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
-    t.add_argument("--target", choices=("golden", "board"), default="golden",
+    t.add_argument("--fault-retries", type=int_at_least(0), default=3, metavar="N",
+                   help="--target board/emulator with --save: when the device stops answering "
+                        "(a lost reply, a reset, a vanished port), reconnect and resume from "
+                        "the last checkpoint, up to N times")
+    t.add_argument("--target", choices=("golden", "board", "emulator"), default="golden",
                    help="golden: the NumPy model; board: a programmed FPGA over its serial "
-                        "port")
-    t.add_argument("--board", metavar="NAME", help="--target board: which board, its default "
-                                                    "configuration unless --config/--layers "
-                                                    "(default: none)")
+                        "port; emulator: the board emulator (the golden model behind a "
+                        "pseudo-terminal, with the data store image in its flash), no board "
+                        "needed")
+    t.add_argument("--board", metavar="NAME", help="--target board / emulator: which board, "
+                                                    "its default configuration unless "
+                                                    "--config/--layers (default: none)")
     t.add_argument("--port", metavar="DEVICE", help="--target board: serial port, e.g. "
                                                      "/dev/ttyUSB1, any pyserial URL "
                                                      "(default: none)")
-    t.add_argument("--baud", type=int_at_least(1), help="--target board: baud rate "
-                                                        "(default: the board's, e.g. 3000000)")
+    t.add_argument("--baud", type=int_at_least(1),
+                   help="--target board: the link's baud rate, as the bitstream was built "
+                        "(xnorlearn build --baud; it sets the UART divisor) (default: the "
+                        "board's rate: 3000000 on the iCEBreaker and ULX3S, 115200 with an "
+                        "adapter)")
+    t.add_argument("--data-source", choices=("store", "uart"),
+                   help="--target board / emulator: store = the dataset image in the board's "
+                        "flash, whole epochs per request (TRAIN_STORE); uart = every sample "
+                        "over the serial link (TRAIN) (default: store)")
+    t.add_argument("--image", metavar="IMAGE.bin",
+                   help="--data-source store: train from this image file, checked against "
+                        "the dataset and configuration (default: built from the dataset, "
+                        "cached in <cache>/store: $XNORLEARN_CACHE, else "
+                        "$XDG_CACHE_HOME/xnorlearn, else ~/.cache/xnorlearn)")
+    t.add_argument("--dry-run", action="store_true",
+                   help="--target board, data store: print the command that writes the image "
+                        "into the flash, and stop (nothing written, no port opened)")
     t.set_defaults(func=cmd_train)
 
     e = _subparser(sub, "eval", help="evaluate a checkpoint: accuracy, per class, confusion",
@@ -892,8 +991,9 @@ def build_parser():
                                                     "(default: none)")
     e.add_argument("--port", metavar="DEVICE", help="--target board: serial port "
                                                      "(default: none)")
-    e.add_argument("--baud", type=int_at_least(1), help="--target board: baud rate "
-                                                        "(default: the board's, e.g. 3000000)")
+    e.add_argument("--baud", type=int_at_least(1),
+                   help="--target board: the link's baud rate, as the bitstream was built "
+                        "(xnorlearn build --baud) (default: the board's rate)")
     e.add_argument("--cache-dir", metavar="DIR",
                    help="--target sim: Verilator build cache (default: as for sim)")
     e.add_argument("--verbose", action="store_true",

@@ -16,7 +16,7 @@ import numpy as np
 from . import prng
 
 __all__ = ["EpochResult", "TrainResult", "epoch_order", "run_training", "plot_curves",
-           "warm_up"]
+           "warm_up", "new_result", "start_epoch_on"]
 
 
 def epoch_order(seed, epoch, n, variant="hw"):
@@ -61,6 +61,33 @@ class TrainResult:
         return d
 
 
+def new_result(cfg, dataset, variant, history=()):
+    """An empty :class:`TrainResult` of ``cfg`` on ``dataset`` holding ``history`` (the
+    finished epochs of a resumed run)."""
+    return TrainResult(config=cfg.to_dict(), variant=variant,
+                       dataset={"name": dataset.name, "n_train": len(dataset.y_train),
+                                "n_test": len(dataset.y_test), "n_inputs": dataset.n_inputs,
+                                "n_classes": dataset.n_classes,
+                                **{k: v for k, v in dataset.info.items()
+                                   if isinstance(v, (str, int, float))}},
+                       epochs=list(history))
+
+
+def start_epoch_on(trainer, accuracy):
+    """The start of an epoch (spec §8): skip tables from the previous epoch's training
+    ``accuracy`` (``trainer.set_accuracy``), then the counters reset. Returns the epoch's
+    ``(reinforce_p, tables)`` for its :class:`EpochResult` (tables: None for trainers without
+    them, the paper variant)."""
+    cfg = trainer.cfg
+    trainer.set_accuracy(accuracy)
+    probs = [prng.reinforce_probability(cfg.p_reinforce, accuracy, cfg.fan_in(l))
+             for l in range(cfg.n_layers)]
+    tables = getattr(trainer, "tables", None)        # what this epoch's sweeps use
+    tables = None if tables is None else [[int(v) for v in t] for t in tables]
+    trainer.reset_counters()
+    return probs, tables
+
+
 def warm_up(trainer, dataset):
     """Compile the golden model's Numba kernels before anything is timed: train, flush and
     infer two samples on a throw-away copy of ``trainer`` (same class and configuration), so
@@ -97,13 +124,7 @@ def run_training(trainer, dataset, epochs, *, seed, chunk=2000, progress=None, o
         raise ValueError(f"the run already has {start_epoch} epochs; epochs (the total) must "
                          f"be larger, got {epochs}")
     cfg = trainer.cfg
-    result = TrainResult(config=cfg.to_dict(), variant=variant or trainer.variant,
-                         dataset={"name": dataset.name, "n_train": len(dataset.y_train),
-                                  "n_test": len(dataset.y_test), "n_inputs": dataset.n_inputs,
-                                  "n_classes": dataset.n_classes,
-                                  **{k: v for k, v in dataset.info.items()
-                                     if isinstance(v, (str, int, float))}})
-    result.epochs = list(history)
+    result = new_result(cfg, dataset, variant or trainer.variant, history)
     n = len(dataset.y_train)
     accuracy = start_accuracy
     warm_up(trainer, dataset)
@@ -121,12 +142,7 @@ def run_training(trainer, dataset, epochs, *, seed, chunk=2000, progress=None, o
 
     try:
         for epoch in range(start_epoch, epochs):
-            trainer.set_accuracy(accuracy)
-            probs = [prng.reinforce_probability(cfg.p_reinforce, accuracy, cfg.fan_in(l))
-                     for l in range(cfg.n_layers)]
-            tables = getattr(trainer, "tables", None)        # what this epoch's sweeps use
-            tables = None if tables is None else [[int(v) for v in t] for t in tables]
-            trainer.reset_counters()
+            probs, tables = start_epoch_on(trainer, accuracy)
             perm = (order(seed, epoch, n) if order is not None
                     else epoch_order(seed, epoch, n, result.variant))
             if progress:

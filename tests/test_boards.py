@@ -238,7 +238,8 @@ def test_train_target_board_through_emulated_serial(tmp_path, capsys):
     common = ["--dataset", "digits", "--encoding", "median", "--config", str(path),
               "--epochs", "2", "--no-progress"]
     with BoardEmulator(built) as emu:
-        rc = main(["train", "--target", "board", "--board", "icebreaker", "--port", emu.port,
+        rc = main(["train", "--target", "board", "--data-source", "uart", "--board",
+                   "icebreaker", "--port", emu.port,
                    "--json", str(tmp_path / "board.json"), *common])
         requests = dict(emu.requests)
     out = capsys.readouterr().out
@@ -259,7 +260,8 @@ def test_train_target_board_refuses_mismatched_bitstream(tmp_path, capsys):
     cfg, path = _small_cfg(tmp_path)
     other = get_board("icebreaker").config_for(cfg.replace(counter_bits=6))
     with BoardEmulator(other) as emu:
-        rc = main(["train", "--target", "board", "--board", "icebreaker", "--port", emu.port,
+        rc = main(["train", "--target", "board", "--data-source", "uart", "--board",
+                   "icebreaker", "--port", emu.port,
                    "--dataset", "digits", "--encoding", "median", "--config", str(path),
                    "--epochs", "1", "--no-progress"])
     err = capsys.readouterr().err
@@ -270,11 +272,12 @@ def test_train_target_board_argument_errors(tmp_path, capsys):
     assert main(["train", "--target", "board", "--dataset", "digits", "--epochs", "1"]) == 2
     assert "--target board needs --board NAME and --port" in capsys.readouterr().err
     # the UP5K default is a FashionMNIST network: digits do not match it
-    assert main(["train", "--target", "board", "--board", "icebreaker", "--port",
-                 "/dev/null", "--dataset", "digits", "--epochs", "1"]) == 2
+    assert main(["train", "--target", "board", "--data-source", "uart", "--board",
+                 "icebreaker", "--port", "/dev/null", "--dataset", "digits", "--epochs", "1"]) == 2
     assert "default configuration is for 784 inputs" in capsys.readouterr().err
-    assert main(["train", "--target", "board", "--board", "icebreaker", "--port",
-                 str(tmp_path / "no-such-tty"), "--dataset", "digits", "--encoding", "median",
+    assert main(["train", "--target", "board", "--data-source", "uart", "--board",
+                 "icebreaker", "--port", str(tmp_path / "no-such-tty"), "--dataset", "digits",
+                 "--encoding", "median",
                  "--config", str(_small_cfg(tmp_path)[1]), "--epochs", "1"]) == 2
     assert "xnorlearn: error:" in capsys.readouterr().err
 

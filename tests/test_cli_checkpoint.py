@@ -186,7 +186,8 @@ def test_save_on_the_board_target_equals_golden(tmp_path):
     common = ["--dataset", "digits", "--encoding", "median", "--config", str(path),
               "--epochs", "2", "--no-progress"]
     with BoardEmulator(get_board("icebreaker").config_for(cfg)) as emu:
-        assert main(["train", "--target", "board", "--board", "icebreaker", "--port", emu.port,
+        assert main(["train", "--target", "board", "--data-source", "uart", "--board",
+                     "icebreaker", "--port", emu.port,
                      "--save", str(tmp_path / "board.npz"), *common]) == 0
     assert main(["train", "--save", str(tmp_path / "gold.npz"), *common]) == 0
     b, g = checkpoint.load(tmp_path / "board.npz"), checkpoint.load(tmp_path / "gold.npz")
