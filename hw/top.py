@@ -1,7 +1,9 @@
 """The whole on-chip trainer: UART host link + trainer core, the design that goes on a board.
 
 ``TrainerTop(cfg)`` has two pins (``uart_rx``, ``uart_tx``) and a ``busy`` status output; board
-top levels add clocking and LEDs around it (``xnorlearn.boards``).
+top levels add clocking and LEDs around it (``xnorlearn.boards``). With a data store
+(``store=StoreParams(base, reader)``) a :class:`~xnorlearn.hw.store.StoreRunner` sits between
+link and core and reads the image through the reader; a flash reader's pins become ports.
 """
 
 from amaranth import Module
@@ -10,13 +12,17 @@ from amaranth.lib.wiring import In, Out
 
 from ..sw import protocol as proto
 from .link import HostLink
+from .store import StoreParams, StoreRunner
 from .trainer import TrainerCore
 
-__all__ = ["TrainerTop"]
+__all__ = ["TrainerTop", "StoreParams"]
+
+#: a flash reader's pins -> their direction (top-level ports are named ``flash_<pin>``)
+FLASH_PINS = {"sck": Out(1), "cs": Out(1), "io_o": Out(4), "io_oe": Out(4), "io_i": In(4)}
 
 
 class TrainerTop(wiring.Component):
-    """Host link and trainer core of one configuration.
+    """Host link and trainer core of one configuration, optionally with a data store.
 
     Parameters
     ----------
@@ -26,6 +32,10 @@ class TrainerTop(wiring.Component):
         Counter-bank implementation handed to :class:`~xnorlearn.hw.trainer.TrainerCore`.
     state : list of arrays, optional
         Power-on counters (every layer's, as ``HwModel.state()``); default ``init(cfg.seed)``.
+    store : StoreParams, optional
+        The data store: the image's byte address ``base`` and ``reader``, a factory of the
+        reader component (:class:`~xnorlearn.hw.store.MemoryReader` for simulation, the flash
+        reader on boards). Without it the design answers the store commands ``UNKNOWN``.
 
     Attributes
     ----------
@@ -34,30 +44,63 @@ class TrainerTop(wiring.Component):
     uart_tx : Out(1)
         Serial line to the host.
     busy : Out(1)
-        The core is executing a command (drive an LED with it).
+        The core or the store runner is executing a command (drive an LED with it).
+    flash_sck, flash_cs : Out(1); flash_io_o, flash_io_oe : Out(4); flash_io_i : In(4)
+        Only with a store whose reader has SPI pins: the reader's ``sck``, ``cs``, ``io_*``.
     """
 
-    def __init__(self, cfg, bank_cls=None, state=None):
+    def __init__(self, cfg, bank_cls=None, state=None, store=None):
         self.cfg = cfg
         self.link = HostLink(cfg)
         extra = {} if bank_cls is None else {"bank_cls": bank_cls}
         self.core = TrainerCore(cfg, proto.identify_reply_payload(cfg), self.link.max_payload,
                                 state=state, **extra)
-        super().__init__({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1),
-                          "busy": Out(1)})
+        self.store = store
+        ports = {"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1), "busy": Out(1)}
+        self.pins = []
+        if store is not None:
+            self.reader = store.reader()
+            self.runner = StoreRunner(cfg, store.base, self.link.max_payload)
+            self.pins = [p for p in FLASH_PINS if hasattr(self.reader, p)]
+            ports.update({f"flash_{p}": FLASH_PINS[p] for p in self.pins})
+        super().__init__(ports)
+
+    def flash_pins(self):
+        """The ``flash_*`` ports as an object with a flash reader's pin names (``sck``, ``cs``,
+        ``io_o``, ``io_oe``, ``io_i``), for a board's pin glue (``boards.flash_pins.FlashPins``)
+        or a flash model (``sim.flashmodel.connect_flash``)."""
+        import types
+        return types.SimpleNamespace(**{p: getattr(self, f"flash_{p}") for p in self.pins})
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.link = link = self.link
         m.submodules.core = core = self.core
-        wiring.connect(m, link.req, core.req)
-        wiring.connect(m, core.rsp, link.rsp)
-        wiring.connect(m, core.rsp_data, link.rsp_data)
+        host = core                     # what the link talks to: the core or the runner
+        if self.store is not None:
+            m.submodules.reader = reader = self.reader
+            m.submodules.runner = runner = self.runner
+            wiring.connect(m, runner.rd_cmd, reader.cmd)
+            wiring.connect(m, reader.data, runner.rd_data)
+            wiring.connect(m, runner.core.req, core.req)
+            wiring.connect(m, core.rsp, runner.core.rsp)
+            wiring.connect(m, core.rsp_data, runner.core.rsp_data)
+            m.d.comb += [runner.core.buf_addr.eq(core.buf_addr),
+                         core.buf_data.eq(runner.core.buf_data)]
+            for p in self.pins:
+                port, pin = getattr(self, f"flash_{p}"), getattr(reader, p)
+                m.d.comb += (pin.eq(port) if p == "io_i" else port.eq(pin))
+            host = runner.host
+            m.d.comb += self.busy.eq(core.busy | runner.busy)
+        else:
+            m.d.comb += self.busy.eq(core.busy)
+        wiring.connect(m, link.req, host.req)
+        wiring.connect(m, host.rsp, link.rsp)
+        wiring.connect(m, host.rsp_data, link.rsp_data)
         m.d.comb += [
-            link.buf_addr.eq(core.buf_addr),
-            core.buf_data.eq(link.buf_data),
+            link.buf_addr.eq(host.buf_addr),
+            host.buf_data.eq(link.buf_data),
             link.rx.eq(self.uart_rx),
             self.uart_tx.eq(link.tx),
-            self.busy.eq(core.busy),
         ]
         return m

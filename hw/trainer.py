@@ -552,6 +552,10 @@ class TrainerCore(wiring.Component):
                             m.next = "REPLY"
                         with m.Case(Cmd.SET_BATCH):
                             m.next = "SET_BATCH"
+                        with m.Case(Cmd.STORE_INFO, Cmd.TRAIN_STORE, Cmd.EVAL_STORE):
+                            # a design with a data store executes these in its StoreRunner
+                            m.d.sync += rsp_status.eq(Status.UNKNOWN)
+                            m.next = "REPLY"
                         with m.Default():
                             m.d.sync += rsp_status.eq(Status.BAD_ARG)
                             m.next = "REPLY"

@@ -13,7 +13,8 @@ import time
 
 import numpy as np
 
-__all__ = ["trainer_verilog", "run_cosim", "run_fuzz", "CosimError", "TOPLEVEL", "board_bank",
+__all__ = ["trainer_verilog", "run_cosim", "run_store_cosim", "store_params", "SIM_STORE_BASE",
+           "run_fuzz", "CosimError", "TOPLEVEL", "board_bank",
            "cache_dir", "default_build_root"]
 
 TOPLEVEL = "xnorlearn_top"
@@ -23,13 +24,77 @@ class CosimError(RuntimeError):
     """The co-simulation could not run, or the design disagreed with the golden model."""
 
 
-def trainer_verilog(cfg, row_words=None, bank=None, counter_state=None):
+#: byte address of the dataset image in the simulated store (the simulation's own choice,
+#: small so that the simulated flash below it stays small; boards use
+#: ``xnorlearn.boards.flash_pins.flash_facts(board).offset``)
+SIM_STORE_BASE = 0x1000
+#: the co-simulation's clock (cosim_bench.CLOCK_NS = 10 ns)
+SIM_CLOCK_HZ = 100e6
+
+
+def store_params(image, base=SIM_STORE_BASE):
+    """:class:`~xnorlearn.hw.store.StoreParams` of a simulated store holding ``image`` at
+    ``base``, served by a :class:`~xnorlearn.hw.store.MemoryReader`."""
+    from ..hw.store import MemoryReader, StoreParams
+    image = bytes(image)
+    return StoreParams(base, lambda: MemoryReader(image, base))
+
+
+def flash_store_top(cfg, image, base=SIM_STORE_BASE, *, mode="quad", set_qe=None, divisor=1,
+                    bank_cls=None, state=None):
+    """Simulation top level: :class:`~xnorlearn.hw.top.TrainerTop` whose store is read by a
+    :class:`~xnorlearn.hw.flash.QspiFlashReader` from a
+    :class:`~xnorlearn.sim.flashmodel.FlashModel` holding ``image`` at ``base`` (erased below
+    it), asleep at power-up as the FPGA's configuration may leave it. Ports: ``uart_rx``,
+    ``uart_tx``, ``busy`` as TrainerTop's, and ``flash_error`` / ``flash_error_code`` (the
+    model's protocol checks). The trainer is submodule ``trainer``, the model ``flash``."""
+    from amaranth import Module
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from ..hw.flash import QspiFlashReader
+    from ..hw.store import StoreParams
+    from ..hw.top import TrainerTop
+    from .flashmodel import FlashModel, connect_flash
+
+    class FlashStoreTop(wiring.Component):
+        def __init__(self):
+            def reader():
+                return QspiFlashReader(mode=mode, divisor=divisor, clk_hz=SIM_CLOCK_HZ,
+                                       set_qe=set_qe)
+            self.trainer = TrainerTop(cfg, bank_cls=bank_cls, state=state,
+                                      store=StoreParams(base, reader))
+            r = self.trainer.reader
+            self.flash = FlashModel(b"\xff" * base + bytes(image),
+                                    qe=mode == "quad" and not r.set_qe, asleep=True,
+                                    t_res_cycles=r.t_res_cycles)
+            super().__init__({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1),
+                              "busy": Out(1), "flash_error": Out(1),
+                              "flash_error_code": Out(4)})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.trainer = t = self.trainer
+            m.submodules.flash = f = self.flash
+            connect_flash(m, t.flash_pins(), f)
+            m.d.comb += [t.uart_rx.eq(self.uart_rx), self.uart_tx.eq(t.uart_tx),
+                         self.busy.eq(t.busy), self.flash_error.eq(f.error),
+                         self.flash_error_code.eq(f.error_code)]
+            return m
+
+    return FlashStoreTop()
+
+
+def trainer_verilog(cfg, row_words=None, bank=None, counter_state=None, store=None):
     """Deterministic Verilog of :class:`~xnorlearn.hw.top.TrainerTop` for ``cfg``. The counter
     bank: ``bank="spram"`` the UP5K's :class:`~xnorlearn.hw.spram.SpramCounterBank` (its
     simulation models), ``row_words`` (or ``bank="bram-rows"`` with it) a
     :class:`~xnorlearn.hw.counters.PipelinedCounterBank` of rows that deep (the ECP5 boards'
     bank), else the plain block-RAM bank. ``counter_state`` (every layer's counters) replaces
-    the power-on state ``init(cfg.seed)`` in the counters and in the sign-bit copy."""
+    the power-on state ``init(cfg.seed)`` in the counters and in the sign-bit copy.
+    ``store`` (a :class:`~xnorlearn.hw.store.StoreParams`, e.g. :func:`store_params`) adds the
+    data store; ``store=("flash", image, flash_kwargs)`` builds :func:`flash_store_top`
+    instead (the flash reader and a flash model holding the image)."""
     import functools
 
     from amaranth.back import verilog
@@ -43,7 +108,12 @@ def trainer_verilog(cfg, row_words=None, bank=None, counter_state=None):
         bank_cls = functools.partial(PipelinedCounterBank, row_words=row_words)
     else:
         bank_cls = None
-    return verilog.convert(TrainerTop(cfg, bank_cls=bank_cls, state=counter_state),
+    if isinstance(store, tuple) and store[0] == "flash":
+        top = flash_store_top(cfg, store[1], bank_cls=bank_cls, state=counter_state,
+                              **store[2])
+        return verilog.convert(top, name=TOPLEVEL, emit_src=False)
+    return verilog.convert(TrainerTop(cfg, bank_cls=bank_cls, state=counter_state,
+                                      store=store),
                            name=TOPLEVEL, emit_src=False)
 
 
@@ -74,7 +144,8 @@ def default_build_root():
 
 def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
               build_root=None, waves=None, progress=True, testcase="train_lockstep",
-              extra=None, quiet=False, row_words=None, bank=None, counter_state=None):
+              extra=None, quiet=False, row_words=None, bank=None, counter_state=None,
+              store=None):
     """Train ``cfg``'s trainer on the given samples in co-simulation.
 
     Returns the bench's result dict (``bit_exact``, ``first_mismatch``, accuracies, cycles per
@@ -91,7 +162,7 @@ def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
     t0 = time.perf_counter()
     root = pathlib.Path(build_root) if build_root else default_build_root()
     root.mkdir(parents=True, exist_ok=True)
-    verilog = trainer_verilog(cfg, row_words, bank, counter_state)
+    verilog = trainer_verilog(cfg, row_words, bank, counter_state, store)
     t_gen = time.perf_counter() - t0
     work = pathlib.Path(tempfile.mkdtemp(prefix="xnorlearn-cosim-", dir=root))
     try:
@@ -142,6 +213,43 @@ def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def run_store_cosim(cfg, x_train, y_train, x_test, y_test, *, epochs=2, seed=None,
+                    identity="", build_root=None, progress=True, quiet=False, row_words=None,
+                    bank=None, waves=None, reader="flash", flash_mode="quad", flash_set_qe=None,
+                    flash_divisor=1, check_every=1):
+    """Train ``cfg``'s trainer *from its data store* in co-simulation: the image of the given
+    samples (:func:`xnorlearn.sw.protocol.store_image`) is served to a :class:`TrainerTop
+    <xnorlearn.hw.top.TrainerTop>` with a store, and the host drives STORE_INFO, TRAIN_STORE
+    (``epochs`` epochs, the first split into two ranges) and EVAL_STORE through the UART.
+    Every record's prediction is checked; the counters after every ``check_every``-th record
+    and the last of each TRAIN_STORE.
+    ``reader="flash"``: the image is in a :class:`~xnorlearn.sim.flashmodel.FlashModel` read
+    by a :class:`~xnorlearn.hw.flash.QspiFlashReader` (``flash_mode``, ``flash_set_qe``,
+    ``flash_divisor``), and the model must see no protocol violation; ``"memory"``: a
+    :class:`~xnorlearn.hw.store.MemoryReader` (fast).
+    After every record the core trained, the counters are compared with ``HwModel`` stepped
+    with the same records in ``prng.epoch_order``; a corrupted header must be refused
+    (BAD_STORE). Returns the bench's result (``bit_exact``, accuracies,
+    ``cycles_per_sample_store`` from TRAIN_STORE's start to its reply,
+    ``cycles_per_sample_compute`` from the core's busy counter, …)."""
+    from ..sw import protocol as proto
+    image = proto.store_image(cfg, x_train, y_train, x_test, y_test, identity)
+    if reader == "flash":
+        store = ("flash", image, {"mode": flash_mode, "set_qe": flash_set_qe,
+                                  "divisor": flash_divisor})
+    elif reader == "memory":
+        store = store_params(image)
+    else:
+        raise ValueError(f"reader must be 'flash' or 'memory', got {reader!r}")
+    extra = {"epochs": int(epochs), "order_seed": cfg.seed if seed is None else int(seed),
+             "store_base": SIM_STORE_BASE, "store_reader": reader,
+             "flash_mode": flash_mode if reader == "flash" else None}
+    return run_cosim(cfg, x_train, y_train, x_test, y_test, build_root=build_root,
+                     check_every=check_every,
+                     progress=progress, testcase="train_store_lockstep", extra=extra,
+                     quiet=quiet, row_words=row_words, bank=bank, store=store, waves=waves)
 
 
 def run_fuzz(cfg, x, y, *, rounds=200, seed=1, build_root=None):

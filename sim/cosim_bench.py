@@ -417,4 +417,207 @@ async def resume_epochs(dut):
            epochs_straight=straight, epochs_resumed=resumed, epochs_golden=golden,
            simulated_cycles=cycles_now(),
            simulation_wall_seconds=time.perf_counter() - run.t_wall)
+
+
+@cocotb.test()
+async def train_store_lockstep(dut):
+    """Training from the data store: STORE_INFO, TRAIN_STORE over ``epochs`` epochs (the first
+    in two ranges), EVAL_STORE, each through the UART with the host driver. The bench watches
+    the core's reply byte (``rsp_data`` rising) to know when a record the runner fed has been
+    trained, steps the golden model with the same record (``prng.epoch_order``) and compares
+    every counter there. Last, a corrupted header byte (written into the simulated store)
+    must make STORE_INFO answer UNREADABLE and TRAIN_STORE BAD_STORE, training nothing."""
+    from cocotb.triggers import ClockCycles, ReadOnly
+
+    from xnorlearn.hw.store import header_fields
+    from xnorlearn.sw import prng
+    from xnorlearn.sw import protocol as proto
+
+    run = BenchRun()
+    prm, cfg, data, finish = run.prm, run.cfg, run.data, run.finish
+    x_train, y_train = data["x_train"], data["y_train"]
+    x_test, y_test = data["x_test"], data["y_test"]
+    n, n_test = len(y_train), len(y_test)
+    epochs, seed = int(prm["epochs"]), int(prm["order_seed"])
+    flash = prm.get("store_reader") == "flash"
+    root = dut.trainer if flash else dut        # TrainerTop in the design's hierarchy
+    await cocotb_reset(dut)
+    transport = CocotbUartTransport(dut.uart_rx, dut.uart_tx, dut.clk, cfg.uart_divisor)
+    dev = await Device.connect(transport, cfg)
+    peek = BankPeek(root, cfg, prm.get("row_words"), prm.get("bank"))
+    gold = HwModel(cfg)
+
+    await dev.init(cfg.seed)
+    mismatch = compare_states(gold.state(), peek.state())
+    if mismatch:
+        finish(first_mismatch=where(mismatch, sample=-1))
+        assert False, f"after INIT: {mismatch}"
+    await dev.set_tables(gold.tables)
+    await dev.reset_counters()
+
+    verdict, raw = await dev.store_info()
+    header = proto.StoreHeader.parse(raw)
+    assert verdict == 0, f"STORE_INFO verdict {verdict!r} on a good image"
+    assert (header.n_train, header.n_test) == (n, n_test)
+
+    watch = {"active": False, "queue": [], "done": 0, "mismatch": None, "start": None,
+             "reply": None, "times": [], "checked": 0}
+    check_every = int(prm.get("check_every", 1))
+
+    async def watch_records():
+        core = root.core
+        while True:
+            await RisingEdge(core.rsp_data__valid)
+            if not watch["active"]:
+                continue
+            await ReadOnly()
+            pred = int(core.rsp_data__payload.value)
+            watch["times"].append(cycles_now())
+            for _ in range(4):              # the bank commits the sample's last writes
+                await RisingEdge(dut.clk)
+            if watch["mismatch"] or not watch["queue"]:
+                continue
+            i, t = watch["queue"].pop(0)
+            want = gold.train_sample(x_train[i], int(y_train[i]))
+            if pred != want:
+                watch["mismatch"] = {"sample": t, "record": int(i), "what": "prediction",
+                                     "expected": want, "got": pred}
+                continue
+            if (t + 1) % check_every == 0 or not watch["queue"]:
+                mm = compare_states(gold.state(), peek.state())
+                if mm:
+                    watch["mismatch"] = where(mm, sample=t, record=int(i))
+                watch["checked"] += 1
+            watch["done"] += 1
+
+    async def watch_runner():
+        while True:
+            await RisingEdge(root.runner.busy)
+            start = cycles_now()
+            await RisingEdge(root.runner.host__rsp__valid)
+            if watch["active"]:
+                watch["start"], watch["reply"] = start, cycles_now()
+
+    cocotb.start_soon(watch_records())
+    cocotb.start_soon(watch_runner())
+
+    per_sample_s = (4 * cfg.ideal_cycles_per_sample() + 2 * cfg.n_weights) * CLOCK_NS * 1e-9
+    history, store_cycles, busy_cycles, t_global = [], 0, 0, 0
+    steady_cycles = steady_n = 0
+    for e in range(epochs):
+        order = prng.epoch_order(seed, e, n)
+        ranges = [(0, n // 2), (n // 2, n - n // 2)] if e == 0 and n >= 2 else [(0, n)]
+        correct = 0
+        for first, count in ranges:
+            watch["queue"] = [(int(order[first + k]), t_global + k) for k in range(count)]
+            watch["times"] = []
+            watch["active"] = True
+            c = await dev.train_store(seed, e, first, count, busy_s=count * per_sample_s)
+            await ClockCycles(dut.clk, 8)
+            watch["active"] = False
+            if watch["mismatch"]:
+                finish(samples=watch["done"], first_mismatch=watch["mismatch"])
+                assert False, f"TRAIN_STORE epoch {e}: {watch['mismatch']}"
+            assert not watch["queue"], f"{len(watch['queue'])} records were not trained"
+            correct += c
+            t_global += count
+            assert watch["done"] == t_global, "a record was not compared"
+            store_cycles += watch["reply"] - watch["start"]
+            times = watch["times"]
+            if len(times) > 1:              # record to record: the runner's per-sample cost
+                steady_cycles += times[-1] - times[0]
+                steady_n += len(times) - 1
+        counters = await dev.read_counters()
+        assert counters["samples"] == n and counters["correct"] == correct \
+            == gold.train_correct, (counters, correct, gold.train_correct)
+        busy_cycles += counters["busy_cycles"]
+        await dev.end_epoch()
+        gold.end_epoch()
+        mismatch = compare_states(gold.state(), peek.state())
+        if mismatch:
+            finish(samples=t_global, first_mismatch=where(mismatch, sample=t_global,
+                                                           what="end_epoch"))
+            assert False, f"after END_EPOCH {e}: {mismatch}"
+        acc = correct / n
+        history.append({"epoch": e, "train_accuracy": acc, "correct": int(correct)})
+        if prm.get("progress"):
+            print(f"[cosim] epoch {e}: {n} records trained from the store, bit-exact, "
+                  f"accuracy {100 * acc:.1f} %", flush=True)
+        gold.set_accuracy(acc)
+        await dev.set_tables(gold.tables)
+        gold.reset_counters()
+        await dev.reset_counters()
+
+    test_correct = await dev.eval_store(proto.SPLIT_TEST, 0, n_test,
+                                        busy_s=n_test * per_sample_s) if n_test else 0
+    gold_test = int((gold.predict(x_test) == y_test).sum()) if n_test else 0
+    assert test_correct == gold_test, f"EVAL_STORE: {test_correct} correct, golden {gold_test}"
+    train_eval = await dev.eval_store(proto.SPLIT_TRAIN, 0, n, busy_s=n * per_sample_s)
+    assert train_eval == int((gold.predict(x_train) == y_train).sum())
+
+    # a corrupted header is refused and trains nothing
+    # (the flash model holds the whole flash, the memory reader the image alone)
+    mem = dut.flash.mem if flash else root.reader.mem
+    p = header_fields()["n_train"][0] + (int(prm["store_base"]) if flash else 0)
+    old = int(mem[p].value)
+    mem[p].value = old ^ 1
+    await ClockCycles(dut.clk, 2)
+    verdict, _ = await dev.store_info()
+    assert verdict == proto.StoreCheck.UNREADABLE, verdict
+    try:
+        await dev.train_store(seed, 0, 0, 1)
+        refused = False
+    except proto.DeviceError as err:
+        refused = err.status == proto.Status.BAD_STORE
+    assert refused, "TRAIN_STORE on a corrupt header was not refused with BAD_STORE"
+    assert compare_states(gold.state(), peek.state()) is None
+    mem[p].value = old
+    await ClockCycles(dut.clk, 2)
+    assert (await dev.store_info())[0] == 0
+
+    if flash and int(dut.flash_error.value):
+        code = int(dut.flash_error_code.value)
+        finish(first_mismatch={"what": "flash protocol", "error_code": code})
+        assert False, f"the flash model saw a protocol violation (FlashError {code})"
+    total = n * epochs
+    finish(bit_exact=True, samples=total, epochs=history,
+           train_accuracy=history[-1]["train_accuracy"] if history else None,
+           test_samples=n_test, test_accuracy=test_correct / n_test if n_test else None,
+           golden_test_accuracy=gold_test / n_test if n_test else None,
+           corrupt_header_refused=True, store_reader=prm.get("store_reader"),
+           flash_mode=prm.get("flash_mode"), flash_errors=0 if flash else None,
+           cycles_per_sample_store=store_cycles / total if total else None,
+           cycles_per_sample_store_steady=steady_cycles / steady_n if steady_n else None,
+           records_compared=watch["done"], states_compared=watch["checked"],
+           check_every=check_every,
+           cycles_per_sample_compute=busy_cycles / total if total else None,
+           simulated_cycles=cycles_now(),
+           simulation_wall_seconds=time.perf_counter() - run.t_wall,
+           ideal_cycles_per_sample=cfg.ideal_cycles_per_sample())
     await RisingEdge(dut.clk)
+
+
+@cocotb.test()
+async def no_store_unknown(dut):
+    """A design built without a data store answers STORE_INFO, TRAIN_STORE and EVAL_STORE
+    with UNKNOWN, and trains on as before."""
+    from xnorlearn.sw import protocol as proto
+
+    run = BenchRun()
+    dev, peek, gold = await run.connect(dut)
+    got = []
+    for name, args in (("store_info", ()), ("train_store", (1, 0, 0, 1)),
+                       ("eval_store", (proto.SPLIT_TEST, 0, 1))):
+        try:
+            await getattr(dev, name)(*args)
+            got.append("OK")
+        except proto.DeviceError as err:
+            got.append(getattr(err.status, "name", str(err.status)))
+    x, y = run.data["x_train"], run.data["y_train"]
+    pred = await dev.train_sample(x[0], int(y[0]))
+    want = gold.train_sample(x[0], int(y[0]))
+    mismatch = compare_states(gold.state(), peek.state())
+    ok = got == ["UNKNOWN"] * 3 and pred == want and mismatch is None
+    run.finish(bit_exact=ok, samples=1, store_commands=got,
+               first_mismatch=None if mismatch is None else where(mismatch, sample=0))
+    assert ok, f"store commands answered {got}; training after them: {mismatch or 'ok'}"

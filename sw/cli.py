@@ -772,6 +772,13 @@ def cmd_sim(args):
     else:
         cfg = default_config_for(dataset, args)
     cfg = cfg.replace(uart_divisor=args.uart_divisor)
+    store_only = [f for f, v in (("--store-reader", args.store_reader),
+                                 ("--epochs", args.epochs), ("--clock-mhz", args.clock_mhz))
+                  if v is not None]
+    if args.data_source != "store" and store_only:
+        raise CliError(f"{', '.join(store_only)} only apply with --data-source store")
+    if args.data_source == "store":
+        return _sim_store(args, dataset, cfg, board, bank, row_words)
     r = _cosim(args, dataset, cfg, args.samples, args.test_samples, "xnorlearn sim",
                bank=bank, row_words=row_words)
     extra = {}
@@ -781,6 +788,67 @@ def cmd_sim(args):
                  "clock_mhz": board.core_hz / 1e6, "samples_per_second_at_clock": per_s}
         print(f"on a {board.title} at {board.core_hz / 1e6:g} MHz this design trains "
               f"{per_s:,.0f} samples/s on chip (steady state, compute only)")
+    print(f"wall time {r['total_wall_seconds']:.1f} s")
+    if args.json:
+        _write_json(args.json, {"command": "sim", "dataset": dataset.name, **r, **extra})
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _sim_store(args, dataset, cfg, board, bank, row_words):
+    """``sim --data-source store``: the chosen samples as a data-store image in the simulated
+    design, trained with TRAIN_STORE over ``--epochs`` epochs and evaluated with EVAL_STORE."""
+    from ..sim.cosim import default_build_root, run_store_cosim
+
+    args.epochs = 2 if args.epochs is None else args.epochs
+    args.store_reader = args.store_reader or "flash"
+    x, y = dataset.x_train[:args.samples], dataset.y_train[:args.samples]
+    xt, yt = dataset.x_test[:args.test_samples], dataset.y_test[:args.test_samples]
+    widths = "-".join(str(w) for w in cfg.widths)
+    print(f"xnorlearn sim (data store): {dataset.name}, network {widths}, {len(y)} training "
+          f"+ {len(yt)} test records in the store image, {args.epochs} epochs of TRAIN_STORE",
+          flush=True)
+    cache = args.cache_dir or default_build_root()
+    print(f"generating Verilog and building it with Verilator in {cache} (cached after the "
+          f"first run) …", flush=True)
+    flash = {}
+    if args.store_reader == "flash" and board:
+        from ..boards.flash_pins import flash_facts
+        facts = flash_facts(board)
+        flash = {"flash_mode": facts.mode, "flash_set_qe": facts.set_qe}
+    r = run_store_cosim(cfg, x, y, xt, yt, epochs=args.epochs, identity=dataset.name[:24],
+                        build_root=cache, quiet=not args.verbose, row_words=row_words,
+                        bank=bank, waves=args.waves, reader=args.store_reader,
+                        check_every=args.check_every, **flash)
+    source = (f"its SPI flash ({r['flash_mode']} reads, flash model: no protocol violation)"
+              if args.store_reader == "flash" else "its store (memory reader)")
+    every = ("each of the" if args.check_every == 1 else
+             f"every {args.check_every}th (and each range's last) of the")
+    print(f"bit-exact: yes — every counter equals the golden model after {every} "
+          f"{r['records_compared']} records the chip fed itself from {source}; every "
+          f"prediction equals the golden model's")
+    for e in r["epochs"]:
+        print(f"epoch {e['epoch']}: training accuracy {100 * e['train_accuracy']:.1f} %")
+    if r.get("test_accuracy") is not None:
+        print(f"EVAL_STORE test accuracy {100 * r['test_accuracy']:.1f} % on "
+              f"{r['test_samples']} records (golden model "
+              f"{100 * r['golden_test_accuracy']:.1f} %)")
+    print("a corrupted store header is refused (STORE_INFO unreadable, TRAIN_STORE BAD_STORE)")
+    store, compute = r["cycles_per_sample_store"], r["cycles_per_sample_compute"]
+    print(f"cycles per training sample: {store:.1f} from the store (TRAIN_STORE start to "
+          f"reply; {r['cycles_per_sample_store_steady'] or float('nan'):.1f} record to "
+          f"record), {compute:.1f} compute (the core's busy cycles): the store-fed rate is "
+          f"{100 * compute / store:.1f} % of the compute-only rate")
+    hz = args.clock_mhz * 1e6 if args.clock_mhz else (board.core_hz if board else None)
+    extra = {"data_source": "store", "clock_mhz": hz / 1e6 if hz else None,
+             "samples_per_second_at_clock": hz / store if hz else None,
+             "compute_samples_per_second_at_clock": hz / compute if hz else None,
+             "store_fed_fraction": compute / store}
+    if board:
+        extra.update(board=board.name, bank=bank, row_words=row_words)
+    if hz:
+        print(f"at {hz / 1e6:g} MHz{' (' + board.title + ')' if board else ''}: "
+              f"{hz / store:,.0f} samples/s from the store, {hz / compute:,.0f} compute only")
     print(f"wall time {r['total_wall_seconds']:.1f} s")
     if args.json:
         _write_json(args.json, {"command": "sim", "dataset": dataset.name, **r, **extra})
@@ -1018,6 +1086,20 @@ def build_parser():
                         "clock (default: none, the plain block-RAM bank)")
     s.add_argument("--uart-divisor", type=int_at_least(2), default=4, metavar="N",
                    help="clock cycles per UART bit in simulation")
+    s.add_argument("--data-source", choices=("uart", "store"), default="uart",
+                   type=lambda v: "uart" if v == "host" else v,
+                   help="uart (or host): every sample comes from the host through the UART "
+                        "(TRAIN); store: the samples are a data-store image the design reads "
+                        "itself (TRAIN_STORE / EVAL_STORE) (default: uart)")
+    s.add_argument("--store-reader", choices=("flash", "memory"),
+                   help="--data-source store: read the image with the flash reader from a "
+                        "simulated SPI flash (the board's read mode with --board), or from a "
+                        "memory (faster to simulate) (default: flash)")
+    s.add_argument("--epochs", type=int_at_least(1), metavar="N",
+                   help="--data-source store: epochs of TRAIN_STORE (default: 2)")
+    s.add_argument("--clock-mhz", type=float_at_least(0.001), metavar="F",
+                   help="--data-source store: project samples/s at this clock (default: the "
+                        "board's with --board, else none)")
     _add_cosim_run_args(s, 300, 100)
     s.set_defaults(func=cmd_sim)
 

@@ -1,0 +1,127 @@
+"""Amaranth-simulator harness for the data store: :class:`~xnorlearn.hw.store.StoreRunner`
+between a payload buffer (what the link would hold) and a
+:class:`~xnorlearn.hw.trainer.TrainerCore`, the image served by a
+:class:`~xnorlearn.hw.store.MemoryReader`.
+
+:class:`StoreDriver` executes protocol commands through the runner (so ordinary commands test
+the pass-through) and can call back after every sample the runner fed to the core, to peek the
+counter bank there. The UART path and the flash are covered by the co-simulation.
+"""
+
+from amaranth import Module
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+
+from ..hw.store import MemoryReader, StoreRunner
+from ..hw.trainer import TrainerCore
+from ..sw import protocol
+from .core_harness import CoreDriver
+
+__all__ = ["StoreHarness", "StoreDriver"]
+
+
+class StoreHarness(wiring.Component):
+    """Payload buffer -> runner -> core, runner -> reader (``image`` at byte ``base``)."""
+
+    def __init__(self, cfg, image, base=0, identify=b"xnorlearn-test", bank_cls=None,
+                 reader=None):
+        self.max_payload = protocol.max_payload(cfg)
+        extra = {} if bank_cls is None else {"bank_cls": bank_cls}
+        self.core = TrainerCore(cfg, identify, self.max_payload, **extra)
+        self.runner = StoreRunner(cfg, base, self.max_payload)
+        self.reader = MemoryReader(image, base) if reader is None else reader
+        self.buf = Memory(shape=8, depth=self.max_payload, init=[])
+        super().__init__({})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = self.core
+        m.submodules.runner = runner = self.runner
+        m.submodules.reader = reader = self.reader
+        m.submodules.buf = buf = self.buf
+        rd = buf.read_port()
+        m.d.comb += [rd.addr.eq(runner.host.buf_addr), runner.host.buf_data.eq(rd.data)]
+        wiring.connect(m, runner.rd_cmd, reader.cmd)
+        wiring.connect(m, reader.data, runner.rd_data)
+        wiring.connect(m, runner.core.req, core.req)
+        wiring.connect(m, core.rsp, runner.core.rsp)
+        wiring.connect(m, core.rsp_data, runner.core.rsp_data)
+        m.d.comb += [runner.core.buf_addr.eq(core.buf_addr),
+                     core.buf_data.eq(runner.core.buf_data)]
+        return m
+
+
+class StoreDriver(CoreDriver):
+    """:class:`~xnorlearn.sim.core_harness.CoreDriver` whose commands go through the runner.
+
+    ``on_sample(driver, k)`` (optional, async) is called after the ``k``-th record the runner
+    fed to the core in a store command has been answered (a few cycles later, so the counter
+    bank has committed its writes); ``store_cycles`` is the last command's cycle count."""
+
+    def __init__(self, harness, cfg, ctx, on_sample=None):
+        super().__init__(harness, cfg, ctx)
+        self.port = harness.runner.host
+        self.on_sample = on_sample
+
+    async def command(self, code, payload=b"", max_cycles=50_000_000):
+        ctx, port, core = self.ctx, self.port, self.core
+        for i, b in enumerate(payload):
+            ctx.set(self.h.buf.data[i], b)
+        ctx.set(port.req.p.code, code)
+        ctx.set(port.req.p.length, len(payload))
+        ctx.set(port.rsp.ready, 0)
+        ctx.set(port.rsp_data.ready, 1)
+        assert ctx.get(port.req.ready), "runner not idle"
+        ctx.set(port.req.valid, 1)
+        await ctx.tick()
+        ctx.set(port.req.valid, 0)
+        n, k, pending = 1, 0, None
+        while not ctx.get(port.rsp.valid):
+            fed = ctx.get(core.rsp_data.valid) and ctx.get(core.rsp_data.ready)
+            await ctx.tick()
+            n += 1
+            if pending is not None:
+                pending -= 1
+                if pending == 0 and self.on_sample is not None:
+                    await self.on_sample(self, k - 1)
+                    pending = None
+            if fed and code in (protocol.Command.TRAIN_STORE, protocol.Command.EVAL_STORE):
+                k += 1
+                pending = getattr(core.bank, "read_latency", 1) + 2
+            if n > max_cycles:
+                raise TimeoutError(f"command 0x{code:02x} did not finish")
+        self.store_cycles = n
+        if pending is not None and self.on_sample is not None:
+            for _ in range(pending):          # the reply header waits (not counted)
+                await ctx.tick()
+            await self.on_sample(self, k - 1)
+        status = ctx.get(port.rsp.p.status)
+        length = ctx.get(port.rsp.p.length)
+        ctx.set(port.rsp.ready, 1)
+        await ctx.tick()
+        ctx.set(port.rsp.ready, 0)
+        n += 1
+        out = bytearray()
+        while len(out) < length:
+            if ctx.get(port.rsp_data.valid):
+                out.append(ctx.get(port.rsp_data.payload))
+            await ctx.tick()
+            n += 1
+        self.cycles += n
+        for _ in range(getattr(core.bank, "read_latency", 1) + 2):
+            await ctx.tick()
+        return status, bytes(out)
+
+    async def store_info(self):
+        st, r = await self.command(protocol.Command.STORE_INFO)
+        return (st, *protocol.parse_store_info(r)) if st == 0 else (st, None, None)
+
+    async def train_store(self, seed, epoch, first, count):
+        st, r = await self.command(protocol.Command.TRAIN_STORE,
+                                   protocol.train_store_request(seed, epoch, first, count))
+        return st, (protocol.parse_correct(r) if st == 0 else None)
+
+    async def eval_store(self, split, first, count):
+        st, r = await self.command(protocol.Command.EVAL_STORE,
+                                   protocol.eval_store_request(split, first, count))
+        return st, (protocol.parse_correct(r) if st == 0 else None)
