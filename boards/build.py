@@ -270,9 +270,9 @@ def build(board, cfg=None, *, build_dir=None, bank=None, out=None, period=10.0,
     tool fails. Progress goes to ``out`` (default: the current ``sys.stdout``).
     ``counter_state`` (every layer's counters, e.g. a checkpoint's) becomes the bitstream's
     power-on state; the UP5K's SPRAM cannot be initialised by the bitstream, so it is refused
-    there. ``baud``: the host link's rate (default 115 200 Bd), which sets the UART divisor.
-    ``store``: build the data store (flash reader + store runner) in; default the board's
-    ``store_default``."""
+    there. ``baud``: the host link's rate (default: the board's ``baud``), which sets the UART
+    divisor. ``store``: build the data store (flash reader + store runner) in; default the
+    board's ``store_default``."""
     from .top import BoardTop, bank_class, make_platform
     out = out or sys.stdout
     if isinstance(board, str):

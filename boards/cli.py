@@ -132,6 +132,8 @@ def cmd_program(args):
                                                                              args.build_dir)
     argv = program(board, bit, flash=args.flash, dry_run=args.dry_run)
     print(("would run: " if args.dry_run else "ran: ") + " ".join(argv))
+    print(f"host link: {board.baud} Bd (UART divisor {board.uart_divisor} at "
+          f"{board.core_hz / 1e6:g} MHz); `train`/`eval --target board` use it unless --baud")
     hint = missing_hint(board, argv)
     if hint:
         print(f"note: {hint}")
@@ -271,7 +273,7 @@ def _connect(port, cfg, baud, closers, patience_s=0.0):
 
     from ..sw.driver import ChipTrainer, Device, SerialTransport, SyncChipTrainer, run_sync
     from ..sw.protocol import BitstreamMismatch, ProtocolError
-    transport = SerialTransport(port, baudrate=baud or 115200)
+    transport = SerialTransport(port, baudrate=baud)
     closers.append(transport.close)
     deadline = time.monotonic() + patience_s
     while True:
@@ -322,13 +324,14 @@ def chip_session(args, dataset, config=None):
                 emu = BoardEmulator(cfg).start()
                 closers.append(emu.close)
                 port = emu.port
-            chip = _connect(port, cfg, args.baud, closers)
+            chip = _connect(port, cfg, args.baud or board.baud, closers)
             chip.init()
             where = (f" on board {args.board} ({args.port})" if args.target == "board" else
                      f" on the {board.name} emulator (samples over the serial link)")
             return ChipSession(chip, cfg, where, closers,
                                info={"board": board.name, "data_source": "uart"},
-                               reconnect=lambda: (_connect(port, cfg, args.baud, closers,
+                               reconnect=lambda: (_connect(port, cfg, args.baud or board.baud,
+                                                           closers,
                                                            patience_s=BOOT_WAIT_S), None))
 
         if config is None:
@@ -362,7 +365,8 @@ def chip_session(args, dataset, config=None):
             port = emu.port
         # after a write the FPGA boots from its flash (an ECP5 takes seconds): keep asking
         def connect(patience_s):
-            chip = _connect(port, cfg, args.baud, closers, patience_s=patience_s)
+            chip = _connect(port, cfg, args.baud or board.baud, closers,
+                            patience_s=patience_s)
             trainer = st.StoreTrainer(chip, cfg.seed)
             try:
                 verdict, raw = trainer.store_info()
@@ -439,8 +443,9 @@ def register(sub):
                     help="exit 0 even if the design misses the target clock")
     bd.add_argument("--baud", type=int_at_least(1), metavar="BD",
                     help="host link rate: the UART divisor is round(core clock / BD); train "
-                         "and eval then need the same --baud (default: 115200; the iCEBreaker's "
-                         "FT2232H and the ULX3S's FT231X carry up to 3000000)")
+                         "and eval then need the same --baud (default: the board's rate, "
+                         "`xnorlearn boards --json`: 3000000 on the iCEBreaker's FT2232H and the "
+                         "ULX3S's FT231X, 115200 with an adapter)")
     bd.add_argument("--checkpoint", metavar="CKPT.npz",
                     help="power-on counters = this trained state (and its configuration); "
                          "not on SPRAM boards (default: init(seed), the untrained state)")

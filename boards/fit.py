@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..sw import protocol as proto
 
 __all__ = ["check_fit", "fit_report", "FitError", "FitReport", "MemoryUse", "estimate_luts",
            "blocks_for"]
@@ -104,6 +103,7 @@ def blocks_for(depth, width, aspects):
 
 
 def trainer_memories(cfg, store=False):
+    from ..hw.link import buffer_depth as link_buffer_depth
     from ..hw.signbank import SignLayout
     from ..hw.trainer import TrainerLayout
     lay, slay = TrainerLayout(cfg), SignLayout(cfg)
@@ -118,7 +118,7 @@ def trainer_memories(cfg, store=False):
         MemoryUse("classifiers", lay.r_depth, cfg.n_classes),
         MemoryUse("activations", lay.act_depth, cfg.forward_bits),
         MemoryUse("chosen", max(lay.groups), max(2, max_n - 1).bit_length()),
-        MemoryUse("link buffer", proto.max_payload(cfg), 8),
+        MemoryUse("link buffer", link_buffer_depth(cfg), 8),     # LINK_DEPTH payload slots
         # the sweep engine's skip tables: a memory per binary-search level (hw/sweep.py)
         *[MemoryUse(f"sweep table, {name}", d, w, style={"ice40": "bram", "ecp5": "lutram"})
           for name, (d, w) in zip([f"level {k}" for k in range(1, 6)] + ["top"],

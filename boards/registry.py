@@ -62,7 +62,7 @@ def _ecp5(size, package, luts, bram, dsp):
 
 MiB = 1 << 20
 STORE_ALIGN = 64 * 1024     # flash erase block: the store offset is a multiple of it
-DEFAULT_BAUD = 115_200      # the host link's default rate (every adapter carries it)
+DEFAULT_BAUD = 115_200      # the link's rate with an external adapter (every adapter carries it)
 MIN_UART_DIVISOR = 4        # clock cycles per bit the link needs at least (simulation uses 4)
 MAX_BAUD_ERROR = 0.02       # largest relative rate error of a divisor (8N1 tolerates ~4 %)
 
@@ -119,17 +119,30 @@ class Board:
         return self.flash_bytes - self.store_offset
 
     @property
+    def baud(self):
+        """The board's host-link rate: the fastest its own USB-serial chip carries reliably
+        (:attr:`usb_serial_baud`: 3 Mbaud on the iCEBreaker's FT2232H and the ULX3S's FT231X),
+        :data:`DEFAULT_BAUD` where the user brings an adapter. It sets :attr:`uart_divisor`
+        (the default configuration, builds) and is the host's default rate."""
+        return self.usb_serial_baud or DEFAULT_BAUD
+
+    @property
     def uart_divisor(self):
-        """Clock cycles per UART bit at the default :data:`DEFAULT_BAUD`."""
-        return round(self.core_hz / DEFAULT_BAUD)
+        """Clock cycles per UART bit at the board's :attr:`baud`."""
+        return self.divisor_for(self.baud)
+
+    @property
+    def baud_error(self):
+        """Relative error of the chip's bit rate ``core_hz / uart_divisor`` against ``baud``."""
+        return self.core_hz / self.uart_divisor / self.baud - 1
 
     def divisor_for(self, baud=None):
-        """``round(f_core / baud)``: the UART divisor of a link at ``baud`` (default
-        :data:`DEFAULT_BAUD`). BoardError when the board's USB-serial chip does not carry that
+        """``round(f_core / baud)``: the UART divisor of a link at ``baud`` (default: the
+        board's :attr:`baud`). BoardError when the board's USB-serial chip does not carry that
         rate, the divisor is below :data:`MIN_UART_DIVISOR`, or the rate it gives is more than
         :data:`MAX_BAUD_ERROR` off."""
-        if baud is None or baud == DEFAULT_BAUD:
-            return self.uart_divisor
+        if baud is None:
+            baud = self.baud
         if self.usb_serial_baud is not None and baud > self.usb_serial_baud:
             raise BoardError(f"{self.name}: {baud} Bd is faster than its USB-serial chip "
                              f"carries ({self.usb_serial_baud} Bd)")
@@ -153,7 +166,7 @@ class Board:
 
     def config_for(self, cfg, baud=None):
         """``cfg`` with this board's UART divisor (the only board-dependent field) for a link
-        at ``baud`` (default :data:`DEFAULT_BAUD`; :meth:`divisor_for`)."""
+        at ``baud`` (default: the board's :attr:`baud`; :meth:`divisor_for`)."""
         return cfg.replace(uart_divisor=self.divisor_for(baud))
 
     def to_dict(self):
@@ -161,7 +174,7 @@ class Board:
         return {"name": self.name, "title": self.title,
                 "platform": f"{self.platform_module}.{self.platform_class}",
                 **self.device.to_dict(), "osc_mhz": self.osc_hz / 1e6,
-                "core_mhz": self.core_hz / 1e6, "clock_source": self.clock,
+                "core_mhz": self.core_hz / 1e6, "clock_source": self.clock, "baud": self.baud,
                 "uart_rx": self.uart[0], "uart_tx": self.uart[1], "uart_where": self.uart[2],
                 "programmer": self.programmer, "counter_memory": self.bank,
                 "default_config": cfg.to_dict(), "notes": self.notes,

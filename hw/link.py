@@ -4,11 +4,18 @@
 the payload; the trainer sees only good requests. The link answers every bad frame itself, and
 IDENTIFY from a ROM built by :func:`xnorlearn.sw.protocol.identify_reply_payload`. The trainer
 replies with a header and a stream of payload bytes; the link frames them and computes the CRC
-while sending. The behaviour is modelled byte for byte by
+while sending.
+
+The receiver and the transmitter are independent: the link keeps a queue of ``depth``
+(:data:`xnorlearn.sw.protocol.LINK_DEPTH`) frames, each with its own payload slot in one block
+RAM, so it receives the next frames while the trainer executes the current one (a pipelined
+host keeps up to ``depth`` requests in flight). Replies leave in the order the frames arrived,
+error replies included. The behaviour is modelled byte for byte by
 :class:`xnorlearn.sw.protocol.RequestReceiver`.
 """
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal
+from amaranth.utils import ceil_log2
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -16,7 +23,14 @@ from amaranth.lib.wiring import In, Out
 from ..sw import protocol as proto
 from .uart import UartRx, UartTx
 
-__all__ = ["HostLink", "request_layout", "reply_layout", "crc16_next"]
+__all__ = ["HostLink", "request_layout", "reply_layout", "crc16_next", "buffer_depth"]
+
+
+def buffer_depth(cfg, depth=None):
+    """Bytes of the link's payload memory: ``depth`` (default
+    :data:`xnorlearn.sw.protocol.LINK_DEPTH`) slots of ``2**ceil(log2(max_payload))`` bytes."""
+    depth = proto.LINK_DEPTH if depth is None else depth
+    return depth << ceil_log2(proto.max_payload(cfg))
 
 
 def request_layout():
@@ -59,23 +73,36 @@ def crc16_next(crc, byte):
 
 
 class HostLink(wiring.Component):
-    """Request/reply framing between a UART and the trainer core.
+    """Request/reply framing between a UART and the trainer core, with a queue of frames.
 
     Every bad frame is answered by the link with an empty payload and never reaches the
     trainer: ``BAD_CRC``, ``UNKNOWN``, ``BAD_LENGTH`` (above ``max_payload`` or wrong for the
     command), ``TIMEOUT`` (no byte for 64 bit periods while a frame is open). After an error
-    the link *drains*: it ignores bytes until the line has been quiet for those 64 bit periods,
-    then replies — so a frame corrupted anywhere, even in its length field, gets exactly one
-    reply and none of its bytes is taken for a new frame.
+    the receiver *drains*: it ignores bytes until the line has been quiet for those 64 bit
+    periods, then queues the error reply — so a frame corrupted anywhere, even in its length
+    field, gets exactly one reply and none of its bytes is taken for a new frame.
+
+    **Queue.** The receiver and the transmitter run independently around a queue of ``depth``
+    entries. A sync byte opens a frame only if an entry is free (the frame's outcome — a
+    request, IDENTIFY or an error — is sure to have a place); while all ``depth`` entries are
+    taken, the receiver hunts without opening frames, so every byte is dropped. Each entry owns
+    a payload slot of ``2**ceil(log2(max_payload))`` bytes in one memory (block RAM). The
+    transmitter serves the entries in arrival order: it offers a request on ``req`` and sends
+    the trainer's reply, or sends an error reply or the IDENTIFY ROM, and frees the entry once
+    the last reply byte is handed to the UART. So replies (error replies too) leave in request
+    order, and the payload slot stays valid for the trainer until its reply has been sent.
 
     Parameters
     ----------
     cfg : Config
         Sizes (length checks, identify ROM) and ``uart_divisor``.
     max_payload : int or None
-        Receive buffer size in bytes; default :func:`xnorlearn.sw.protocol.max_payload`.
+        Largest request payload in bytes; default :func:`xnorlearn.sw.protocol.max_payload`.
     identify : bool
         Answer IDENTIFY in the link (default). If False, IDENTIFY goes to the trainer.
+    depth : int or None
+        Frames the link holds (a power of two); default
+        :data:`xnorlearn.sw.protocol.LINK_DEPTH`, the host's window.
 
     Attributes
     ----------
@@ -84,24 +111,28 @@ class HostLink(wiring.Component):
     tx : Out(1)
         UART line to the host.
     req : Out(stream.Signature(request_layout()))
-        ``valid`` once a good request is fully buffered; the trainer raises ``ready`` when it
-        takes it. The buffer stays frozen until the reply has been sent completely (bytes that
-        arrive meanwhile are discarded).
+        ``valid`` while the oldest frame is a good request the trainer has not taken; the
+        trainer raises ``ready`` when it takes it. Its payload slot stays unchanged until the
+        reply has been sent.
     buf_addr : In(range(max_payload))
     buf_data : Out(8)
-        ``buf_data`` = payload[``buf_addr`` of the previous cycle].
+        ``buf_data`` = payload[``buf_addr`` of the previous cycle] of the request taken.
     rsp : In(stream.Signature(reply_layout()))
         The trainer's reply header, accepted after the ``req`` handshake.
     rsp_data : In(stream.Signature(8))
         Then exactly ``rsp.length`` reply payload bytes.
     """
 
-    def __init__(self, cfg, max_payload=None, identify=True):
+    def __init__(self, cfg, max_payload=None, identify=True, depth=None):
         self.cfg = cfg
         self.divisor = cfg.uart_divisor
         self.max_payload = proto.max_payload(cfg) if max_payload is None else int(max_payload)
         if not 1 <= self.max_payload <= 0xFFFF:
             raise ValueError(f"max_payload must be in 1 … 65535, got {self.max_payload}")
+        self.depth = proto.LINK_DEPTH if depth is None else int(depth)
+        if self.depth < 1 or self.depth & (self.depth - 1):
+            raise ValueError(f"depth must be a power of two, got {self.depth}")
+        self.slot_bits = ceil_log2(self.max_payload)
         self.identify = identify
         self.identify_rom = proto.identify_reply_payload(cfg)
         super().__init__({
@@ -134,10 +165,25 @@ class HostLink(wiring.Component):
         m.submodules.uart_tx = utx = UartTx(d)
         m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx), urx.o.ready.eq(1)]
 
-        m.submodules.buf = buf = Memory(shape=8, depth=self.max_payload, init=[])
+        # ---- the queue: entries [head, tail) in arrival order; pointers count modulo 2·depth
+        pbits = ceil_log2(self.depth)
+        head = Signal(pbits + 1)
+        tail = Signal(pbits + 1)
+        full = (head ^ tail) == self.depth
+        empty = head == tail
+        head_slot, tail_slot = head[:pbits], tail[:pbits]
+        KIND_REQUEST, KIND_ERROR, KIND_ROM = 0, 1, 2
+        e_kind = Array(Signal(2, name=f"e_kind{i}") for i in range(self.depth))
+        e_code = Array(Signal(8, name=f"e_code{i}") for i in range(self.depth))
+        e_len = Array(Signal(range(self.max_payload + 1), name=f"e_len{i}")
+                      for i in range(self.depth))
+
+        m.submodules.buf = buf = Memory(shape=8, depth=self.depth << self.slot_bits, init=[])
         wr = buf.write_port()
         rd = buf.read_port()
-        m.d.comb += [rd.addr.eq(self.buf_addr), self.buf_data.eq(rd.data)]
+        buf_addr = Signal(self.slot_bits)
+        m.d.comb += [buf_addr.eq(self.buf_addr), rd.addr.eq(Cat(buf_addr, head_slot)),
+                     self.buf_data.eq(rd.data)]
 
         byte = urx.o.payload
         got = urx.o.valid
@@ -151,42 +197,36 @@ class HostLink(wiring.Component):
         with m.Elif(~expired):
             m.d.sync += quiet.eq(quiet + 1)
 
+        # ================================================================ receiver
         code = Signal(8)
         length = Signal(16)
-        index = Signal(16)
-        left = Signal(range(max(self.max_payload, proto.max_reply_payload(self.cfg)) + 1))
+        index = Signal(self.slot_bits)
+        left = Signal(range(self.max_payload + 1))
                                     # bytes after the current one (a down-counter: the "last
                                     # byte" test is a zero check, not an add-and-compare)
         crc = Signal(16, init=0xFFFF)
         crc_lo = Signal(8)
         crc_ok = Signal()
-        status = Signal(8)          # reply being sent
-        rlength = Signal(16)
-        from_rom = Signal()
+        status = Signal(8)          # the error being drained
         known = (code >= min(proto.Command)) & (code <= max(proto.Command))
         length_ok = self._length_ok(code, length)
         is_identify = Const(int(self.identify)) & (code == proto.Command.IDENTIFY)
-        rom = Array(Const(b, 8) for b in self.identify_rom)
-        # The ROM byte at `index`, from a register (the ROM lookup stays off the transmit
-        # path); `rom_ok` says it belongs to the current index (one cycle after a change).
-        rom_q = Signal(8)
-        rom_ok = Signal()
-        m.d.sync += [rom_q.eq(rom[index]), rom_ok.eq(1)]
 
-        m.d.comb += [wr.addr.eq(index), wr.data.eq(byte)]
-        m.d.comb += self.req.payload.eq(Cat(code, length))
+        m.d.comb += [wr.addr.eq(Cat(index, tail_slot)), wr.data.eq(byte)]
 
-        def reply(st, n=0, rom_source=False):
-            m.d.sync += [status.eq(st), rlength.eq(n), from_rom.eq(rom_source)]
-            m.next = "SEND_SYNC"
+        def commit(kind, value, n=0):
+            """The frame's outcome becomes the newest queue entry (reserved at its sync)."""
+            m.d.sync += [e_kind[tail_slot].eq(kind), e_code[tail_slot].eq(value),
+                         e_len[tail_slot].eq(n), tail.eq(tail + 1)]
+            m.next = "HUNT"
 
         def in_frame_timeout():
             with m.If(expired):
-                reply(proto.Status.TIMEOUT)
+                commit(KIND_ERROR, proto.Status.TIMEOUT)
 
-        with m.FSM():
+        with m.FSM(name="rx_fsm"):
             with m.State("HUNT"):
-                with m.If(got & (byte == proto.SYNC_HOST)):
+                with m.If(got & (byte == proto.SYNC_HOST) & ~full):
                     m.d.sync += crc.eq(0xFFFF)
                     m.next = "CODE"
             with m.State("CODE"):
@@ -241,16 +281,48 @@ class HostLink(wiring.Component):
                     m.d.sync += status.eq(proto.Status.BAD_LENGTH)
                     m.next = "DRAIN"
                 with m.Elif(is_identify):
-                    reply(proto.Status.OK, len(self.identify_rom), rom_source=True)
+                    commit(KIND_ROM, proto.Status.OK)
                 with m.Else():
-                    m.next = "REQUEST"
+                    commit(KIND_REQUEST, code, length)
             with m.State("DRAIN"):
                 with m.If(expired):
-                    reply(status)
-            with m.State("REQUEST"):
-                m.d.comb += self.req.valid.eq(1)
-                with m.If(self.req.ready):
-                    m.next = "WAIT_REPLY"
+                    commit(KIND_ERROR, status)
+
+        # ================================================================ transmitter
+        tcrc = Signal(16, init=0xFFFF)
+        tstatus = Signal(8)         # reply being sent
+        longest = max(self.max_payload, proto.max_reply_payload(self.cfg))
+        tlength = Signal(range(longest + 1))
+        tlength16 = Signal(16)
+        m.d.comb += tlength16.eq(tlength)
+        tleft = Signal(range(longest + 1))
+        from_rom = Signal()
+        h_kind, h_code, h_len = e_kind[head_slot], e_code[head_slot], e_len[head_slot]
+        m.d.comb += [self.req.payload.code.eq(h_code), self.req.payload.length.eq(h_len)]
+
+        rom = Array(Const(b, 8) for b in self.identify_rom)
+        # The ROM byte at `rindex`, from a register (the ROM lookup stays off the transmit
+        # path); `rom_ok` says it belongs to the current index (one cycle after a change).
+        rindex = Signal(range(len(self.identify_rom) + 1))
+        rom_q = Signal(8)
+        rom_ok = Signal()
+        m.d.sync += [rom_q.eq(rom[rindex]), rom_ok.eq(1)]
+
+        def reply(st, n=0, rom_source=False):
+            m.d.sync += [tstatus.eq(st), tlength.eq(n), from_rom.eq(rom_source)]
+            m.next = "SEND_SYNC"
+
+        with m.FSM(name="tx_fsm"):
+            with m.State("IDLE"):           # offers the oldest entry's request at once
+                with m.If(~empty):
+                    with m.If(h_kind == KIND_ERROR):
+                        reply(h_code)
+                    with m.Elif(h_kind == KIND_ROM):
+                        reply(proto.Status.OK, len(self.identify_rom), rom_source=True)
+                    with m.Else():
+                        m.d.comb += self.req.valid.eq(1)
+                        with m.If(self.req.ready):
+                            m.next = "WAIT_REPLY"
             with m.State("WAIT_REPLY"):
                 m.d.comb += self.rsp.ready.eq(1)
                 with m.If(self.rsp.valid):
@@ -261,22 +333,22 @@ class HostLink(wiring.Component):
                 m.d.comb += [utx.i.valid.eq(1), utx.i.payload.eq(value)]
                 with m.If(utx.i.ready):
                     if update_crc:
-                        m.d.sync += crc.eq(crc16_next(crc, value))
+                        m.d.sync += tcrc.eq(crc16_next(tcrc, value))
                     m.next = then
 
             with m.State("SEND_SYNC"):
-                m.d.sync += [index.eq(0), rom_ok.eq(0)]
+                m.d.sync += [rindex.eq(0), rom_ok.eq(0)]
                 send(proto.SYNC_DEVICE, "SEND_STATUS", update_crc=False)
                 with m.If(utx.i.ready):
-                    m.d.sync += crc.eq(0xFFFF)
+                    m.d.sync += tcrc.eq(0xFFFF)
             with m.State("SEND_STATUS"):
-                send(status, "SEND_LEN0")
+                send(tstatus, "SEND_LEN0")
             with m.State("SEND_LEN0"):
-                send(rlength[:8], "SEND_LEN1")
+                send(tlength16[:8], "SEND_LEN1")
             with m.State("SEND_LEN1"):
-                m.d.sync += left.eq(rlength - 1)
-                send(rlength[8:], "SEND_DATA")
-                with m.If(utx.i.ready & (rlength == 0)):
+                m.d.sync += tleft.eq(tlength - 1)
+                send(tlength16[8:], "SEND_DATA")
+                with m.If(utx.i.ready & (tlength == 0)):
                     m.next = "SEND_CRC0"
             with m.State("SEND_DATA"):
                 value = Mux(from_rom, rom_q, self.rsp_data.payload)
@@ -284,12 +356,14 @@ class HostLink(wiring.Component):
                 m.d.comb += [utx.i.valid.eq(valid), utx.i.payload.eq(value),
                              self.rsp_data.ready.eq(~from_rom & utx.i.ready)]
                 with m.If(valid & utx.i.ready):
-                    m.d.sync += [crc.eq(crc16_next(crc, value)), index.eq(index + 1),
-                                 left.eq(left - 1), rom_ok.eq(0)]
-                    with m.If(left == 0):
+                    m.d.sync += [tcrc.eq(crc16_next(tcrc, value)), rindex.eq(rindex + 1),
+                                 tleft.eq(tleft - 1), rom_ok.eq(0)]
+                    with m.If(tleft == 0):
                         m.next = "SEND_CRC0"
             with m.State("SEND_CRC0"):
-                send(crc[:8], "SEND_CRC1", update_crc=False)
+                send(tcrc[:8], "SEND_CRC1", update_crc=False)
             with m.State("SEND_CRC1"):
-                send(crc[8:], "HUNT", update_crc=False)
+                send(tcrc[8:], "IDLE", update_crc=False)
+                with m.If(utx.i.ready):
+                    m.d.sync += head.eq(head + 1)       # the entry and its slot are free
         return m

@@ -659,7 +659,7 @@ def _chip_predict(args, ck, x):
     from ..boards.registry import get_board
     board = get_board(args.board)
     cfg = board.config_for(ck.config, args.baud)
-    transport = SerialTransport(args.port, baudrate=args.baud or 115200)
+    transport = SerialTransport(args.port, baudrate=args.baud or board.baud)
     try:
         return infer_all(transport, cfg)
     finally:
@@ -880,12 +880,12 @@ def cmd_demo(args):
     hz = board.core_hz
     per_s = hz / compute
     # the link's share scales with the bit period: board.uart_divisor cycles per bit is
-    # 115 200 Bd at the board's clock
+    # board.baud at the board's clock
     uart = (r["cycles_per_sample_with_uart"] - compute) * board.uart_divisor / cfg.uart_divisor
     print(f"on a {board.title} at {hz / 1e6:g} MHz (the first listed board it fits; "
           f"`xnorlearn fit`) this design trains {per_s:,.0f} samples/s on chip "
           f"({hz / (compute + uart):,.0f} samples/s when every sample comes through a "
-          f"115 200 Bd UART)")
+          f"{board.baud:,} Bd UART, one request at a time)")
     print(f"wall time {r['total_wall_seconds']:.1f} s")
     if args.json:
         _write_json(args.json, {"command": "demo", "dataset": dataset.name,
@@ -1019,7 +1019,9 @@ def build_parser():
                                                      "(default: none)")
     t.add_argument("--baud", type=int_at_least(1),
                    help="--target board: the link's baud rate, as the bitstream was built "
-                        "(xnorlearn build --baud; it sets the UART divisor) (default: 115200)")
+                        "(xnorlearn build --baud; it sets the UART divisor) (default: the "
+                        "board's rate: 3000000 on the iCEBreaker and ULX3S, 115200 with an "
+                        "adapter)")
     t.add_argument("--data-source", choices=("store", "uart"),
                    help="--target board / emulator: store = the dataset image in the board's "
                         "flash, whole epochs per request (TRAIN_STORE); uart = every sample "
@@ -1059,7 +1061,7 @@ def build_parser():
                                                      "(default: none)")
     e.add_argument("--baud", type=int_at_least(1),
                    help="--target board: the link's baud rate, as the bitstream was built "
-                        "(xnorlearn build --baud) (default: 115200)")
+                        "(xnorlearn build --baud) (default: the board's rate)")
     e.add_argument("--cache-dir", metavar="DIR",
                    help="--target sim: Verilator build cache (default: as for sim)")
     e.add_argument("--verbose", action="store_true",

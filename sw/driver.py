@@ -25,6 +25,13 @@ Retries (``retries`` per request, default 2):
   reply raises :class:`ProtocolError` — the training state is then unknown;
 * ``UNKNOWN`` and ``BAD_ARG`` are never retried: they raise :class:`DeviceError` (as does the
   last retryable error status once the retries are used up).
+
+Pipelined training (:meth:`Device.train_samples`): TRAIN frames are streamed with up to
+``window`` (at most :data:`protocol.LINK_DEPTH`, the frames the device's link holds) in flight,
+so the line does not idle for a round trip per sample. Replies come in request order. TRAIN is
+not idempotent, so nothing in a stream is ever resent: on the first error reply or lost reply
+the driver stops sending, collects what is still on its way and raises :class:`StreamError`,
+which says how many samples were trained for certain.
 """
 
 from __future__ import annotations
@@ -36,11 +43,34 @@ from . import protocol as proto
 from .protocol import BitstreamMismatch, Command, DeviceError, ProtocolError, Status
 
 __all__ = ["Device", "SyncDevice", "ChipTrainer", "SyncChipTrainer", "SerialTransport",
-           "run_sync", "ProtocolError", "DeviceError", "BitstreamMismatch"]
+           "run_sync", "ProtocolError", "DeviceError", "BitstreamMismatch", "StreamError"]
 
 
 #: Error statuses of requests the device dropped on the line (never executed): resendable.
 _NOT_EXECUTED = (Status.BAD_CRC, Status.TIMEOUT, Status.BAD_LENGTH)
+
+
+class StreamError(ProtocolError):
+    """A pipelined TRAIN stream stopped at an error reply or a lost reply.
+
+    Attributes
+    ----------
+    trained : int
+        Samples whose OK reply arrived in order before the failure: the device trained them
+        (the first ``trained`` samples of the stream).
+    predictions : list of int
+        Their pre-update predictions.
+    sent : int
+        TRAIN frames sent in all; of the ``sent - trained`` after the confirmed ones the device
+        may have executed up to ``late_ok`` (OK replies that arrived after the failure, whose
+        samples cannot be told apart) — the training state is then unknown.
+    late_ok : int
+    """
+
+    def __init__(self, message, trained, predictions, sent, late_ok):
+        self.trained, self.predictions = trained, list(predictions)
+        self.sent, self.late_ok = sent, late_ok
+        super().__init__(message)
 
 
 def run_sync(coro):
@@ -141,6 +171,115 @@ class Device:
                     return ev
             if not data:
                 return None
+
+    async def _read_exact(self, n, wait):
+        """``n`` bytes, fewer if the line stays quiet (``wait`` for the first read, then
+        ``timeout_s``)."""
+        out = b""
+        while len(out) < n:
+            data = await self.transport.read(n - len(out), wait)
+            wait = self.timeout_s
+            if not data:
+                break
+            out += data
+        return out
+
+    async def _stream_reply(self, wait):
+        """The next reply of a stream, parsed strictly: the device sends nothing but frames, so
+        the reply must start right here. Returns a :class:`protocol.Frame`, ``None`` when
+        nothing arrived, or ``"corrupt"`` (bytes that are not a good frame: the stream cannot
+        tell which request they answered)."""
+        head = await self._read_exact(proto.HEADER_BYTES, wait)
+        if not head:
+            return None
+        if len(head) < proto.HEADER_BYTES or head[0] != proto.SYNC_DEVICE:
+            return "corrupt"
+        n = head[2] | head[3] << 8
+        if n > proto.max_reply_payload(self.cfg):
+            return "corrupt"
+        rest = await self._read_exact(n + 2, self.timeout_s)
+        if len(rest) < n + 2 or proto.crc16(head[1:] + rest[:n]) != (rest[n] | rest[n + 1] << 8):
+            return "corrupt"
+        return proto.Frame(head[1], rest[:n])
+
+    async def train_samples(self, X, Y, window=None):
+        """TRAIN every sample of ``X`` with labels ``Y`` in order, keeping up to ``window``
+        requests in flight (default and maximum :data:`protocol.LINK_DEPTH`); returns the
+        pre-update predictions (int64).
+
+        Replies are matched to requests in order (the device answers in order, error replies
+        included). On an error reply, a corrupted or lost reply, or a malformed payload the
+        stream stops: no further frame is sent, the replies still on their way are collected,
+        and :class:`StreamError` says how many samples were trained for certain. Nothing is
+        resent (TRAIN is not idempotent).
+
+        Limit: in-order matching assumes every request frame gets its reply. A request frame
+        whose sync byte is corrupted vanishes on the line (the device never sees a frame);
+        the replies after it then answer the following requests, which only the missing last
+        reply reveals — that failure (a lost reply) says the count is a lower bound and which
+        samples were trained is unknown."""
+        X, Y = np.asarray(X), np.asarray(Y)
+        if len(X) != len(Y):
+            raise ValueError(f"{len(X)} samples but {len(Y)} labels")
+        window = proto.LINK_DEPTH if window is None else int(window)
+        if not 1 <= window <= proto.LINK_DEPTH:
+            raise ValueError(f"window must be in 1 … {proto.LINK_DEPTH} (the frames the "
+                             f"device's link holds), got {window}")
+        frames = [proto.encode_frame(Command.TRAIN, proto.train_request(self.cfg, x, int(y)))
+                  for x, y in zip(X, Y)]
+        n = len(frames)
+        preds = []
+        sent = 0
+        self.decoder.reset()
+        while len(preds) < n:
+            while sent < n and sent - len(preds) < window:
+                await self.transport.write(frames[sent])
+                sent += 1
+            reply = await self._stream_reply(self.timeout_s)
+            k = len(preds)
+            if isinstance(reply, proto.Frame) and reply.code == Status.OK and \
+                    len(reply.payload) == 1:
+                preds.append(reply.payload[0])
+                continue
+            first = f"samples 0 … {k - 1}" if k else "no sample"
+            if isinstance(reply, proto.Frame) and reply.code != Status.OK:
+                name = (Status(reply.code).name if reply.code in Status._value2member_map_
+                        else f"status 0x{reply.code:02x}")
+                late = await self._drain_stream(sent - k - 1)
+                msg = (f"sample {k} was answered {name} (not executed): {first} trained for "
+                       f"certain (their replies arrived in order); of the {sent - k - 1} "
+                       f"frames sent after it, {late} were answered OK during the drain "
+                       f"(executed)")
+            else:
+                why = ("no reply" if reply is None else "a corrupted reply"
+                       if reply == "corrupt" else "a malformed prediction reply")
+                late = await self._drain_stream(sent - k - (reply is None))
+                msg = (f"{why} for sample {k}: {k} replies arrived in order, so the device "
+                       f"trained at least {k} samples ({first}, unless a request frame "
+                       f"vanished on the line); sample {k} and the {sent - k - 1} frames sent "
+                       f"after it may or may not have been executed ({late} OK replies came "
+                       f"during the drain)")
+            raise StreamError(f"TRAIN stream stopped at sample {k} of {n}: {msg}; nothing is "
+                              "resent (TRAIN is not idempotent)", k, preds, sent, late)
+        return np.array(preds, dtype=np.int64)
+
+    async def _drain_stream(self, expected):
+        """After a stream failed: collect up to ``expected`` further replies (until none comes
+        for ``timeout_s``, resynchronising on corrupted bytes); returns how many were OK."""
+        ok = got = 0
+        self.decoder.reset()
+        while got < expected:
+            data = await self.transport.read(self.decoder.wanted(), self.timeout_s)
+            events = self.decoder.feed(data) if data else self.decoder.silence()
+            for ev in events:
+                if isinstance(ev, proto.Frame):
+                    got += 1
+                    ok += ev.code == Status.OK
+            if not data:
+                break
+        await self._flush()
+        self.decoder.reset()
+        return ok
 
     async def _flush(self):
         while await self.transport.read(4096, self.quiet_s):
@@ -307,7 +446,8 @@ class SyncDevice:
     def connect(cls, transport, cfg, **kwargs):
         return cls(run_sync(Device.connect(transport, cfg, **kwargs)))
 
-    for _name in ("request", "identify", "init", "set_tables", "train_sample", "infer",
+    for _name in ("request", "identify", "init", "set_tables", "train_sample", "train_samples",
+                  "infer",
                   "end_epoch", "read_state", "write_state", "state", "load_state",
                   "read_counters", "reset_counters", "store_info", "train_store", "eval_store",
                   "set_batch"):
@@ -322,13 +462,16 @@ class ChipTrainer:
     since the last :meth:`reset_counters` — the same number the chip's counters hold, without
     a round trip; :meth:`train_accuracy_async` reads the chip's counters instead.
     :meth:`init` must be called once (the golden model initialises in its constructor).
+    ``window``: TRAIN requests kept in flight by :meth:`train` (default
+    :data:`protocol.LINK_DEPTH`; 1 is strictly request/reply).
     """
 
     variant = "chip"
 
-    def __init__(self, device, cfg=None):
+    def __init__(self, device, cfg=None, window=None):
         self.device = device
         self.cfg = cfg if cfg is not None else device.cfg
+        self.window = window        # TRAIN requests in flight (None: protocol.LINK_DEPTH)
         self.tables = None          # the skip tables the chip holds, L lists of 64 ints
         self.train_samples = 0
         self.train_correct = 0
@@ -354,16 +497,23 @@ class ChipTrainer:
         self.train_samples = self.train_correct = 0
 
     async def train(self, X, Y, order=None):
-        """TRAIN on ``X[order]``; returns the pre-update predictions (int64)."""
+        """TRAIN on ``X[order]`` as one pipelined stream (:meth:`Device.train_samples`, up to
+        ``window`` requests in flight); returns the pre-update predictions (int64). On a
+        :class:`StreamError` the samples trained for certain are in the tally."""
         X, Y = np.asarray(X), np.asarray(Y)
         if len(X) != len(Y):
             raise ValueError(f"{len(X)} samples but {len(Y)} labels")
         order = np.arange(len(X)) if order is None else np.asarray(order)
-        preds = np.zeros(len(order), dtype=np.int64)
-        for k, i in enumerate(order):
-            preds[k] = await self.device.train_sample(X[i], int(Y[i]))
-            self.train_samples += 1
-            self.train_correct += int(preds[k] == Y[i])
+        Yo = Y[order]
+        try:
+            preds = await self.device.train_samples(X[order], Yo, window=self.window)
+        except StreamError as e:
+            got = np.asarray(e.predictions, dtype=np.int64)
+            self.train_samples += len(got)
+            self.train_correct += int((got == Yo[:len(got)]).sum())
+            raise
+        self.train_samples += len(preds)
+        self.train_correct += int((preds == Yo).sum())
         return preds
 
     async def end_epoch(self):

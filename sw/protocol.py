@@ -1,4 +1,4 @@
-"""Host link protocol v2 (``docs/host-protocol.md``): constants, CRC, frames, payloads.
+"""Host link protocol v3 (``docs/host-protocol.md``): constants, CRC, frames, payloads.
 
 One module shared by the host driver (:mod:`xnorlearn.sw.driver`), the gateware
 (:mod:`xnorlearn.hw.link` builds its identify ROM, length checks and buffer size from the same
@@ -25,7 +25,7 @@ from . import prng
 
 __all__ = [
     "SYNC_HOST", "SYNC_DEVICE", "VERSION", "STATE_CHUNK", "STATE_HEADER", "FRAME_TIMEOUT_BITS",
-    "HEADER_BYTES", "Command", "Status", "ProtocolError", "DeviceError", "BitstreamMismatch",
+    "HEADER_BYTES", "LINK_DEPTH", "Command", "Status", "ProtocolError", "DeviceError", "BitstreamMismatch",
     "crc16", "crc16_update", "encode_frame", "Frame", "FrameError", "FrameDecoder",
     "RequestReceiver", "max_payload", "max_reply_payload", "sample_bytes", "tables_bytes",
     "request_length_ok", "fixed_request_length", "TABLE_ENTRIES",
@@ -48,6 +48,7 @@ STATE_CHUNK = 64          # counters per READ_STATE / WRITE_STATE
 STATE_HEADER = 6          # layer u8, neuron u16, first u16, count u8
 FRAME_TIMEOUT_BITS = 64   # no byte for this many bit periods while a frame is open: TIMEOUT
 HEADER_BYTES = 4          # sync, code, length (u16)
+LINK_DEPTH = 4            # frames the device's link holds: the host's window of requests in flight
 COUNTERS_BYTES = 24       # READ_COUNTERS reply
 TABLE_ENTRIES = prng.SWEEP_SKIP   # u16 skip-table entries per layer in SET_THRESHOLDS
 
@@ -274,31 +275,54 @@ class RequestReceiver:
     Feed it the bytes the device receives (:meth:`byte`) and the moments the line stays quiet
     for ``FRAME_TIMEOUT_BITS`` bit periods (:meth:`silence`). Each returns ``None`` or one
     event: ``Frame(code, payload)`` for a request to execute, or a :class:`Status` the device
-    answers itself with an empty payload.
+    answers itself with an empty payload. The device replies to the events in the order they
+    are returned here — error replies never overtake the replies of earlier frames.
 
     * Hunting, bytes other than ``SYNC_HOST`` are ignored.
     * A length above :func:`max_payload` ends the frame at once (``BAD_LENGTH``).
     * A complete frame is checked in this order: CRC, known code, length for the code.
     * After an error the device **drains**: it ignores every byte until the line has been quiet
-      for the frame timeout, then answers. So a frame corrupted in any way (even in its length
-      field) gets exactly one reply, and the host never has bytes of it parsed as a new frame.
+      for the frame timeout, then queues the error reply. So a frame corrupted in any way (even
+      in its length field) gets exactly one reply, and the host never has bytes of it parsed
+      as a new frame; frames sent back to back after it are drained too (no reply).
     * Silence while a frame is open answers ``TIMEOUT``.
 
-    Bytes arriving while a request executes are discarded by the device; the host is strictly
-    request/reply, so this model does not see them.
+    **Queue** (``depth``, the device's :data:`LINK_DEPTH`): every event takes one of ``depth``
+    entries until its reply has been sent completely (:meth:`answered`). The device receives
+    while it executes, so the host may keep up to ``depth`` frames in flight; a sync byte that
+    arrives while all entries are taken does not open a frame (hunting goes on: every byte is
+    dropped until an entry is free). With ``depth=None`` the queue is not modelled (a host that
+    stays within the window never sees it full).
     """
 
-    def __init__(self, cfg, max_payload_bytes=None):
+    def __init__(self, cfg, max_payload_bytes=None, depth=None):
         self.cfg = cfg
         self.max_payload = max_payload(cfg) if max_payload_bytes is None else max_payload_bytes
+        self.depth = depth
+        self.outstanding = 0     # events whose replies have not been sent completely
         self.frame = None        # bytes of the open frame after the sync byte
         self.drain = None        # status answered once the line is quiet
+
+    @property
+    def full(self):
+        """All entries taken: a sync byte opens no frame now."""
+        return self.depth is not None and self.outstanding >= self.depth
+
+    def answered(self, n=1):
+        """The device finished sending the reply of the oldest ``n`` events."""
+        if n > self.outstanding:
+            raise ValueError(f"{n} replies sent, only {self.outstanding} events outstanding")
+        self.outstanding -= n
+
+    def _event(self, ev):
+        self.outstanding += 1
+        return ev
 
     def byte(self, b):
         if self.drain is not None:
             return None
         if self.frame is None:
-            if b == SYNC_HOST:
+            if b == SYNC_HOST and not self.full:
                 self.frame = bytearray()
             return None
         f = self.frame
@@ -322,16 +346,16 @@ class RequestReceiver:
         elif not request_length_ok(self.cfg, f[0], n):
             self.drain = Status.BAD_LENGTH
         else:
-            return Frame(f[0], body[3:])
+            return self._event(Frame(f[0], body[3:]))
         return None
 
     def silence(self):
         if self.drain is not None:
             status, self.drain = self.drain, None
-            return status
+            return self._event(status)
         if self.frame is not None:
             self.frame = None
-            return Status.TIMEOUT
+            return self._event(Status.TIMEOUT)
         return None
 
     def feed(self, data):

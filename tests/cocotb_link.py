@@ -15,7 +15,7 @@ from xnorlearn.sim.harness import cocotb_params, cocotb_reset
 from xnorlearn.sim.uart_transport import CocotbUartTransport
 from xnorlearn.sw import protocol as proto
 from xnorlearn.sw.config import Config
-from xnorlearn.sw.driver import Device, DeviceError
+from xnorlearn.sw.driver import Device, DeviceError, StreamError
 from xnorlearn.sw.protocol import Command, Frame, Status
 
 
@@ -77,6 +77,17 @@ async def link_echo(dut):
     except DeviceError as e:
         assert e.status == Status.BAD_ARG
     requests += 1
+
+    # a pipelined TRAIN stream: LINK_DEPTH frames go out back to back and the link queues
+    # them while the echo executes; the first reply (BAD_ARG) stops the stream, the three
+    # behind it are collected in order, nothing is resent
+    try:
+        await dev.train_samples([[0] * cfg.n_inputs] * 6, [1] * 6)
+        raise AssertionError("the stream did not stop")
+    except StreamError as e:
+        assert (e.trained, e.sent, e.late_ok) == (0, proto.LINK_DEPTH, 0), vars(e)
+        assert "BAD_ARG" in str(e)
+    requests += proto.LINK_DEPTH
 
     # good requests through the driver's framing
     for code in (Command.INIT, Command.INFER, Command.READ_STATE,

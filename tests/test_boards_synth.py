@@ -59,7 +59,7 @@ def test_build_icebreaker_small_spram(tmp_path):
     clk = d["clocks"][0]
     assert clk["target_mhz"] == 24.0 and d["timing_met"] == (clk["fmax_mhz"] >= 24.0)
     assert d["ffs"] > 0 and names["LC"]["available"] == 5280 and names["PLL"]["used"] == 1
-    assert d["config"]["uart_divisor"] == 208
+    assert d["config"]["uart_divisor"] == 8
 
 
 @pytest.mark.synth

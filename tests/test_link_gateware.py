@@ -49,7 +49,10 @@ class UartLoop(wiring.Component):
 
 class EchoTrainer(wiring.Component):
     """Stand-in trainer: replies OK with the request payload reversed, except TRAIN, which it
-    refuses with BAD_ARG and an empty payload; counts requests."""
+    refuses with BAD_ARG and an empty payload; counts requests. ``hold`` keeps it from taking
+    a request; ``delay`` is how many cycles it "executes" before replying (the link receives
+    the next frames meanwhile). It reads the payload while it sends the reply, so the link must
+    keep the slot until the reply has gone."""
 
     def __init__(self, max_payload):
         self.max_payload = max_payload
@@ -60,6 +63,8 @@ class EchoTrainer(wiring.Component):
             "rsp": Out(stream.Signature(reply_layout())),
             "rsp_data": Out(stream.Signature(8)),
             "requests": Out(16),
+            "hold": In(1),
+            "delay": In(20),
         })
 
     def elaborate(self, platform):
@@ -68,17 +73,22 @@ class EchoTrainer(wiring.Component):
         left = Signal(16)
         status = Signal(8)
         addr = Signal(range(self.max_payload))
+        wait = Signal(20)
         m.d.comb += [self.buf_addr.eq(addr), self.rsp.payload.status.eq(status),
                      self.rsp.payload.length.eq(length), self.rsp_data.payload.eq(self.buf_data)]
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.req.ready.eq(1)
-                with m.If(self.req.valid):
+                m.d.comb += self.req.ready.eq(~self.hold)
+                with m.If(self.req.valid & ~self.hold):
                     n = self.req.payload.length
                     m.d.sync += [length.eq(n), left.eq(n), addr.eq(n - 1), status.eq(0),
-                                 self.requests.eq(self.requests + 1)]
+                                 self.requests.eq(self.requests + 1), wait.eq(self.delay)]
                     with m.If(self.req.payload.code == proto.Command.TRAIN):
                         m.d.sync += [length.eq(0), left.eq(0), status.eq(proto.Status.BAD_ARG)]
+                    m.next = "BUSY"
+            with m.State("BUSY"):
+                m.d.sync += wait.eq(wait - 1)
+                with m.If(wait == 0):
                     m.next = "HEADER"
             with m.State("HEADER"):
                 m.d.comb += self.rsp.valid.eq(1)
@@ -104,6 +114,8 @@ class EchoTop(wiring.Component):
     rx: In(1, init=1)
     tx: Out(1, init=1)
     requests: Out(16)
+    hold: In(1)
+    delay: In(20)
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -118,7 +130,8 @@ class EchoTop(wiring.Component):
         for name in ("req", "rsp", "rsp_data"):
             wiring.connect(m, getattr(link, name), getattr(echo, name))
         m.d.comb += [link.buf_addr.eq(echo.buf_addr), echo.buf_data.eq(link.buf_data),
-                     link.rx.eq(self.rx), self.tx.eq(link.tx), self.requests.eq(echo.requests)]
+                     link.rx.eq(self.rx), self.tx.eq(link.tx), self.requests.eq(echo.requests),
+                     echo.hold.eq(self.hold), echo.delay.eq(self.delay)]
         return m
 
 
@@ -271,7 +284,11 @@ KINDS = ["good"] * 2 + ["flip"] * 4 + ["truncate", "oversize", "unknown", "lengt
 
 
 def run_link(cfg, bursts, name):
-    """Send each burst, wait for its replies; return (replies per burst, request count)."""
+    """Send each burst, wait for its replies; return (replies per burst, request count).
+
+    A burst is ``(bytes, replies expected)`` or ``(bytes, replies expected, options)`` with
+    options ``delay`` (the echo trainer's execution cycles) and ``hold`` (the trainer takes no
+    request while the burst is sent)."""
     dut = EchoTop(cfg)
     d = cfg.uart_divisor
     seen = []
@@ -283,11 +300,16 @@ def run_link(cfg, bursts, name):
         ctx.set(dut.rx, 1)
         await ctx.tick().repeat(4)
         taken = 0
-        for burst, n_expected in bursts:
+        for burst, n_expected, *opts in bursts:
+            opts = opts[0] if opts else {}
+            ctx.set(dut.delay, opts.get("delay", 0))
+            ctx.set(dut.hold, opts.get("hold", 0))
             await uart_send(ctx, dut.rx, burst, d)
+            ctx.set(dut.hold, 0)
             frames = []
             waited = 0
-            limit = (proto.FRAME_TIMEOUT_BITS + 10 * (proto.max_payload(cfg) + 20)) * d
+            limit = ((proto.FRAME_TIMEOUT_BITS + 10 * (proto.max_payload(cfg) + 20)) * d +
+                     opts.get("delay", 0)) * max(1, n_expected)
             while len(frames) < n_expected:
                 assert waited < limit, f"no reply to burst {len(out['replies'])}"
                 await ctx.tick().repeat(8 * d)
@@ -339,7 +361,7 @@ def test_link_fuzz():
         burst = fuzz_case(rng, cfg, kind)
         events = proto.RequestReceiver(cfg).feed(burst)
         if any(isinstance(e, proto.Frame) for e in events[:-1]):
-            continue            # a request completing mid-burst: the host never does that
+            continue            # one request per burst here (several: the pipelined fuzz)
         if kind in ("oversize", "unknown", "length", "truncate"):
             want = {"oversize": proto.Status.BAD_LENGTH, "unknown": proto.Status.UNKNOWN,
                     "length": proto.Status.BAD_LENGTH, "truncate": proto.Status.TIMEOUT}[kind]
@@ -366,6 +388,61 @@ def test_link_fuzz():
     assert requests == n_requests
 
 
+def test_link_pipelined_fuzz():
+    """Several frames back to back (good and corrupted), arriving while the trainer executes
+    earlier ones (random execution times): the link answers each burst exactly as the queue
+    model of RequestReceiver says, in arrival order — error replies never overtake the reply
+    of an earlier frame, and no reply is corrupted by one sent meanwhile."""
+    cfg = LINK_CFG
+    depth = proto.LINK_DEPTH
+    rng = random.Random(77)
+    bursts, expected, n_requests, multi = [], [], 0, 0
+    while len(bursts) < 120:
+        kinds = [rng.choice(KINDS + ["good"] * 10) for _ in range(rng.randint(2, depth))]
+        burst = b"".join(fuzz_case(rng, cfg, k) for k in kinds)
+        rx = proto.RequestReceiver(cfg, depth=depth)
+        events = rx.feed(burst)
+        if len(events) > depth:
+            continue            # the host never has more than `depth` frames in flight
+        assert not rx.full or len(events) == depth
+        delay = rng.choice([0, 0, 50, 2000, 10 * 10 * cfg.uart_divisor * 40])
+        bursts.append((burst, len(events), {"delay": delay}))
+        expected.append([expected_reply(cfg, e) for e in events])
+        n_requests += sum(isinstance(e, proto.Frame) and e.code != proto.Command.IDENTIFY
+                          for e in events)
+        multi += sum(isinstance(e, proto.Frame) for e in events) >= 2
+    replies, requests = run_link(cfg, bursts, "link_pipelined_fuzz")
+    for i, (want, got) in enumerate(zip(expected, replies)):
+        assert got == want, f"burst {i}: {bursts[i][0].hex()}"
+    assert multi >= 30          # bursts with several requests queued behind each other
+    statuses = {f.code for r in expected for f in r}
+    assert statuses == set(proto.Status) - {proto.Status.BAD_STORE}
+    assert requests == n_requests
+
+
+def test_link_queue_full_drops_frames():
+    """While the trainer takes nothing, the link queues `depth` frames; the frames after them
+    are dropped whole (no reply, never executed) — then it answers the queued ones in order
+    and takes the next frame as usual."""
+    cfg = LINK_CFG
+    depth = proto.LINK_DEPTH
+    rng = random.Random(9)
+    reqs = [(proto.Command.READ_STATE, bytes(rng.randrange(256) for _ in range(6)))
+            for _ in range(depth + 2)]
+    # a sync byte inside a dropped frame's payload opens nothing either
+    reqs[depth] = (proto.Command.INFER, bytes([proto.SYNC_HOST]) * proto.sample_bytes(cfg))
+    burst = b"".join(proto.encode_frame(c, p) for c, p in reqs)
+    rx = proto.RequestReceiver(cfg, depth=depth)
+    events = rx.feed(burst)
+    assert events == [proto.Frame(c, p) for c, p in reqs[:depth]] and rx.full
+    last = (proto.Command.INIT, b"\x01\x02\x03\x04")
+    bursts = [(burst, depth, {"hold": 1}), (proto.encode_frame(*last), 1)]
+    replies, requests = run_link(cfg, bursts, "link_queue_full")
+    assert replies == [[expected_reply(cfg, e) for e in events],
+                       [expected_reply(cfg, proto.Frame(*last))]]
+    assert requests == depth + 1
+
+
 # ---------------------------------------------------------------------------- cocotb
 @pytest.mark.cosim
 def test_link_cosim_verilator():
@@ -379,11 +456,12 @@ def test_link_cosim_verilator():
 
 @pytest.mark.synth
 def test_link_synth_ice40():
-    """HostLink of the default configuration fits easily: payload buffer in one EBR."""
+    """HostLink of the default configuration fits easily: its LINK_DEPTH payload slots
+    (4 x 256 bytes) in two EBR, not in logic."""
     from xnorlearn.hw.generate import convert
     from xnorlearn.sim.synth import summarise, synth_cells
     from xnorlearn.sim.toolenv import setup_environment
     setup_environment()
     cells = summarise(synth_cells(convert(HostLink(Config()), "host_link"), "host_link",
                                   "ice40"), "ice40")
-    assert cells["RAM"] == 1 and cells["LUT"] < 1000, cells
+    assert cells["RAM"] == 2 and cells["LUT"] < 1000, cells

@@ -16,7 +16,7 @@ from xnorlearn.boards.emulator import execute as execute_on_model
 from xnorlearn.sw import protocol as proto
 from xnorlearn.sw.config import Config
 from xnorlearn.sw.driver import BitstreamMismatch, ChipTrainer, Device, DeviceError, \
-    ProtocolError, SerialTransport, SyncChipTrainer, SyncDevice, run_sync
+    ProtocolError, SerialTransport, StreamError, SyncChipTrainer, SyncDevice, run_sync
 from xnorlearn.sw.model import HwModel
 from xnorlearn.sw.protocol import Command, Frame, Status
 from xnorlearn.sw.train import run_training
@@ -145,6 +145,30 @@ def test_request_receiver_cases():
     assert rx(bytes(short)) == [Status.BAD_CRC]
 
 
+def test_request_receiver_queue():
+    """The queue model: events in arrival order (an error after the frames before it), a
+    frame drained with the bad one before it, and a sync byte opening nothing while every
+    entry is taken."""
+    cfg = CFG
+    a = proto.encode_frame(Command.INIT, proto.init_request(1))
+    b = proto.encode_frame(Command.END_EPOCH)
+    bad = bytearray(proto.encode_frame(Command.INIT, proto.init_request(2)))
+    bad[5] ^= 0x01
+    rx = proto.RequestReceiver(cfg, depth=3)
+    assert rx.feed(a + b + bytes(bad) + a) == [Frame(Command.INIT, a[4:8]),
+                                               Frame(Command.END_EPOCH, b""), Status.BAD_CRC]
+    assert rx.outstanding == 3 and rx.full
+    assert rx.feed(b) == []                  # dropped whole: no entry free
+    rx.answered()
+    assert not rx.full and rx.feed(b) == [Frame(Command.END_EPOCH, b"")]
+    rx.answered(3)
+    assert rx.outstanding == 0
+    with pytest.raises(ValueError):
+        rx.answered()
+    unbounded = proto.RequestReceiver(cfg)   # depth None: the queue is not modelled
+    assert unbounded.feed(a * 6) == [Frame(Command.INIT, a[4:8])] * 6 and not unbounded.full
+
+
 def test_request_lengths_and_max_payload():
     cfg = CFG
     nb = -(-cfg.n_inputs // 8)
@@ -216,18 +240,29 @@ def test_payload_builders():
 class FakeDevice:
     """Transport whose far end is the device: RequestReceiver + HwModel. Never suspends.
 
-    Fault injection: ``corrupt_requests`` / ``corrupt_replies`` / ``drop_replies`` count down
-    the next requests (flip a bit after the sync byte) or replies (flip a bit / lose it)."""
+    Like the link, it holds up to ``depth`` frames (:data:`protocol.LINK_DEPTH`): a received
+    frame (or error) waits in the queue and is executed when the host reads, one reply at a
+    time; a frame that arrives while the queue is full is dropped (never executed, no reply),
+    so a host that overruns the window loses requests.
 
-    def __init__(self, cfg, built_for=None, version=proto.VERSION):
+    Fault injection: ``corrupt_requests`` / ``corrupt_replies`` / ``drop_replies`` count down
+    the next requests (flip a bit after the sync byte) or replies (flip a bit / lose it);
+    ``fault_at`` maps the index of a reply (0 = the first executed) to ``"corrupt"`` or
+    ``"drop"``."""
+
+    def __init__(self, cfg, built_for=None, version=proto.VERSION, depth=proto.LINK_DEPTH):
         self.cfg = cfg
         self.built_for = built_for or cfg
         self.version = version
         self.model = HwModel(cfg)
-        self.receiver = proto.RequestReceiver(cfg)
+        self.receiver = proto.RequestReceiver(cfg, depth=depth)
+        self.queue = []
         self.out = bytearray()
         self.executed = []
         self.corrupt_requests = self.corrupt_replies = self.drop_replies = 0
+        self.fault_at = {}
+        self.replies = 0
+        self.max_queued = 0
         self.rng = random.Random(0)
 
     async def write(self, data):
@@ -235,22 +270,34 @@ class FakeDevice:
         if self.corrupt_requests:
             self.corrupt_requests -= 1
             data[self.rng.randrange(1, len(data))] ^= 1 << self.rng.randrange(8)
-        events = [e for e in (self.receiver.byte(b) for b in data) if e is not None]
+        self.queue += [e for e in (self.receiver.byte(b) for b in data) if e is not None]
         s = self.receiver.silence()          # the host now waits: the line goes quiet
-        events += [s] if s is not None else []
-        for ev in events:
-            status, payload = (self.execute(ev.code, ev.payload) if isinstance(ev, Frame)
-                               else (ev, b""))
-            reply = bytearray(proto.encode_frame(status, payload, sync=proto.SYNC_DEVICE))
-            if self.drop_replies:
-                self.drop_replies -= 1
-                continue
-            if self.corrupt_replies:
-                self.corrupt_replies -= 1
-                reply[self.rng.randrange(1, len(reply))] ^= 1 << self.rng.randrange(8)
-            self.out += reply
+        self.queue += [s] if s is not None else []
+        self.max_queued = max(self.max_queued, len(self.queue))
+
+    def _serve(self):
+        """Execute the oldest queued event and send its reply (its entry is free again)."""
+        ev = self.queue.pop(0)
+        self.receiver.answered()
+        status, payload = (self.execute(ev.code, ev.payload) if isinstance(ev, Frame)
+                           else (ev, b""))
+        reply = bytearray(proto.encode_frame(status, payload, sync=proto.SYNC_DEVICE))
+        fault, self.replies = self.fault_at.get(self.replies), self.replies + 1
+        if fault is None and self.drop_replies:
+            self.drop_replies -= 1
+            fault = "drop"
+        if fault is None and self.corrupt_replies:
+            self.corrupt_replies -= 1
+            fault = "corrupt"
+        if fault == "drop":
+            return
+        if fault == "corrupt":
+            reply[self.rng.randrange(1, len(reply))] ^= 1 << self.rng.randrange(8)
+        self.out += reply
 
     async def read(self, n, timeout_s):
+        while len(self.out) < n and self.queue:
+            self._serve()
         data = bytes(self.out[:n])
         del self.out[:n]
         return data
@@ -304,6 +351,89 @@ def test_driver_matches_golden_model():
 
 def proto_states_equal(a, b):
     return len(a) == len(b) and all(x.dtype == np.int16 and (x == y).all() for x, y in zip(a, b))
+
+
+def test_pipelined_train_stream():
+    """train_samples keeps LINK_DEPTH requests in the device's queue (never more: a frame
+    beyond it would be dropped) and matches the replies in order: the predictions and the
+    state are the golden model's, with no resend."""
+    fake = FakeDevice(CFG)
+    dev = connect(fake)
+    ref = HwModel(CFG)
+    X, Y = data(21, 50)
+    run_sync(dev.init(CFG.seed))
+    preds = run_sync(dev.train_samples(X, Y))
+    assert (preds == ref.train(X, Y)).all()
+    assert fake.max_queued == proto.LINK_DEPTH and dev.resends == 0
+    assert fake.executed.count(Command.TRAIN) == 50
+    assert proto_states_equal(run_sync(dev.state()), ref.state())
+    assert len(run_sync(dev.train_samples(X[:0], Y[:0]))) == 0
+    for window in (1, 2):
+        fake2 = FakeDevice(CFG)
+        dev2 = connect(fake2)
+        run_sync(dev2.train_samples(X[:9], Y[:9], window=window))
+        assert fake2.max_queued == window
+    with pytest.raises(ValueError, match="window"):
+        run_sync(dev.train_samples(X, Y, window=proto.LINK_DEPTH + 1))
+    # a host that overruns the device's queue loses frames: the stream fails, never hangs
+    small = FakeDevice(CFG, depth=2)
+    dev3 = connect(small)
+    with pytest.raises(StreamError) as e:
+        run_sync(dev3.train_samples(X[:12], Y[:12], window=4))
+    assert small.executed.count(Command.TRAIN) == e.value.trained + e.value.late_ok
+
+
+@pytest.mark.parametrize("fault", ["corrupt", "drop", "request"])
+def test_pipelined_stream_stops_at_a_bad_reply(fault):
+    """A corrupted or lost reply (or a corrupted request) mid-window: the stream stops, drains,
+    resends nothing, and the error says how many samples were trained for certain (the first
+    ones); the device trained no sample twice."""
+    fake = FakeDevice(CFG)
+    dev = connect(fake)
+    base = fake.replies                  # IDENTIFY's reply
+    X, Y = data(22, 30)
+    k = 13
+    if fault == "request":
+        frames = {"n": 0}
+        write = fake.write
+
+        async def corrupt_14th(data):     # the TRAIN frame of sample 13 arrives corrupted
+            if frames["n"] == k:
+                fake.corrupt_requests = 1
+            frames["n"] += 1
+            await write(data)
+        fake.write = corrupt_14th
+    else:
+        fake.fault_at[base + k] = fault
+    trainer = ChipTrainer(dev)
+    with pytest.raises(StreamError) as e:
+        run_sync(trainer.train(X, Y))
+    err = e.value
+    ref = HwModel(CFG)
+    trains = fake.executed.count(Command.TRAIN)
+    assert dev.resends == 0 and fake.queue == []          # nothing resent; drained
+    if fault == "drop":
+        # a reply that vanished whole (no byte of it on the line) cannot be told from the
+        # next one: only the missing last reply shows it, and the count is a lower bound
+        assert err.trained == 29 and "no reply for sample 29" in str(err)
+        assert "at least 29" in str(err) and trains == 30
+        assert trainer.train_samples == 29
+    else:
+        assert err.trained == k and "stopped at sample 13 of 30" in str(err)
+        assert err.predictions == list(ref.train(X[:k], Y[:k]))
+        assert trainer.train_samples == k               # the tally holds the certain ones
+        assert err.sent == k + proto.LINK_DEPTH          # the window was full
+    if fault == "request":
+        # sample 13 was refused (BAD_CRC, or TIMEOUT / BAD_LENGTH for a corrupted length);
+        # the FakeDevice hears silence after every write, so the frames after it executed
+        assert "(not executed): samples 0 … 12 trained for certain" in str(err)
+        assert trains == k + err.late_ok and err.late_ok == err.sent - k - 1
+    elif fault == "corrupt":
+        # sample 13 executed (its reply was corrupted), and the frames sent after it
+        assert "a corrupted reply for sample 13" in str(err) and "at least 13" in str(err)
+        assert trains == err.sent and err.late_ok <= err.sent - k - 1
+    # the link works again for idempotent requests
+    assert run_sync(dev.read_counters())["samples"] == trains
 
 
 def test_state_read_write_round_trip():

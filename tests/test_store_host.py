@@ -81,7 +81,7 @@ def test_train_target_emulator_equals_golden_model(tmp_path, capsys, cache):
     h = proto.StoreHeader.parse(images[0].read_bytes())
     assert (h.identity, h.n_train, h.n_test) == ("digits/thermometer", 1438, 359)
     r = json.loads(out.read_text())
-    assert r["config"]["n_inputs"] == 512 and r["config"]["uart_divisor"] == 208
+    assert r["config"]["n_inputs"] == 512 and r["config"]["uart_divisor"] == 8   # 3 Mbaud
     assert (r["target"], r["board"], r["data_source"]) == ("emulator", "icebreaker", "store")
     assert r["store"]["image"] == str(images[0]) and r["store"]["flash_offset"] == 1 << 20
     assert len(r["epochs"]) == 2
@@ -503,8 +503,10 @@ def test_ctrl_c_keeps_the_finished_epochs(digits):
 # ------------------------------------------------------------------------------ faster links
 def test_uart_divisor_for_a_faster_link():
     ib, ulx = BOARDS["icebreaker"], BOARDS["ulx3s-85f"]
-    assert ib.divisor_for() == ib.divisor_for(115_200) == ib.uart_divisor == 208
-    assert ib.divisor_for(3_000_000) == 8 and ulx.divisor_for(3_000_000) == 20
+    # the default is the board's rate: the fastest its USB-serial chip carries
+    assert ib.divisor_for() == ib.divisor_for(3_000_000) == ib.uart_divisor == 8
+    assert ib.divisor_for(115_200) == 208 and ulx.divisor_for(3_000_000) == 20
+    assert BOARDS["upduino3"].uart_divisor == 208               # an adapter: 115 200
     assert ib.usb_serial_baud == ulx.usb_serial_baud == 3_000_000
     assert ib.config_for(Config(), 3_000_000).uart_divisor == 8
     with pytest.raises(registry.BoardError, match="faster than its USB-serial chip"):
@@ -527,7 +529,8 @@ def test_baud_flows_into_the_configuration(tmp_path, capsys, monkeypatch):
     fast = get_board("icebreaker").config_for(cfg, 3_000_000)
     with BoardEmulator(fast) as emu:
         assert main(["train", "--port", emu.port, "--baud", "3000000", *common]) == 0
-        assert main(["train", "--port", emu.port, *common]) == 1
+        assert main(["train", "--port", emu.port, *common]) == 0      # the board's rate
+        assert main(["train", "--port", emu.port, "--baud", "115200", *common]) == 1
     assert "mismatched bitstream" in capsys.readouterr().err
     assert main(["train", "--port", "/dev/null", "--baud", "4000000", *common]) == 2
     one_line_error(capsys, "4000000 Bd is faster than its USB-serial chip")
