@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..sw import protocol as proto
+
 
 __all__ = ["check_fit", "fit_report", "FitError", "FitReport", "MemoryUse", "estimate_luts",
            "blocks_for"]

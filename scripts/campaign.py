@@ -17,7 +17,7 @@ through TRAIN_STORE, every prediction checked and the counters every ``--check-e
 samples and after every epoch): the engine for campaigns of millions of sample-steps.
 
     python scripts/campaign.py --engine verilator --seed 1 --configs 10 --samples 500 \
-        --epochs 200 --check-every 50 --json campaign.json
+        --epochs 200 --check-every 0 --json campaign.json
 """
 
 import argparse
@@ -57,13 +57,16 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=2,
                     help="verilator engine: epochs of the samples per configuration (default 2)")
     ap.add_argument("--check-every", type=int, default=1, metavar="N",
-                    help="verilator engine: compare the counters every N samples (and after "
-                         "every epoch); every prediction is compared (default 1)")
+                    help="verilator engine: compare every prediction and the counters every N "
+                         "samples and after every epoch; 0: the counters and the correct "
+                         "count after every epoch only, no Python per sample (default 1)")
     ap.add_argument("--cache-dir", metavar="DIR",
                     help="verilator engine: the Verilator build cache (default: the per-user "
                          "cache)")
     args = ap.parse_args(argv)
-    for name in ("configs", "samples", "epochs", "check_every"):
+    if args.check_every < 0:
+        ap.error("--check-every must be >= 0")
+    for name in ("configs", "samples", "epochs"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.seed < 0:

@@ -220,13 +220,15 @@ def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
 def run_store_cosim(cfg, x_train, y_train, x_test, y_test, *, epochs=2, seed=None,
                     identity="", build_root=None, progress=True, quiet=False, row_words=None,
                     bank=None, waves=None, reader="flash", flash_mode="quad", flash_set_qe=None,
-                    flash_divisor=1, check_every=1):
+                    flash_divisor=1, check_every=1, watch_records=True):
     """Train ``cfg``'s trainer *from its data store* in co-simulation: the image of the given
     samples (:func:`xnorlearn.sw.protocol.store_image`) is served to a :class:`TrainerTop
     <xnorlearn.hw.top.TrainerTop>` with a store, and the host drives STORE_INFO, TRAIN_STORE
     (``epochs`` epochs, the first split into two ranges) and EVAL_STORE through the UART.
     Every record's prediction is checked; the counters after every ``check_every``-th record
-    and the last of each TRAIN_STORE.
+    and the last of each TRAIN_STORE. ``watch_records=False`` (long campaigns): no Python per
+    record — the golden model trains each TRAIN_STORE range in bulk, and the counters and the
+    number of correct predictions are compared at the end of every range.
     ``reader="flash"``: the image is in a :class:`~xnorlearn.sim.flashmodel.FlashModel` read
     by a :class:`~xnorlearn.hw.flash.QspiFlashReader` (``flash_mode``, ``flash_set_qe``,
     ``flash_divisor``), and the model must see no protocol violation; ``"memory"``: a
@@ -246,6 +248,7 @@ def run_store_cosim(cfg, x_train, y_train, x_test, y_test, *, epochs=2, seed=Non
     else:
         raise ValueError(f"reader must be 'flash' or 'memory', got {reader!r}")
     extra = {"epochs": int(epochs), "order_seed": cfg.seed if seed is None else int(seed),
+             "watch_records": bool(watch_records),
              "store_base": SIM_STORE_BASE, "store_reader": reader,
              "flash_mode": flash_mode if reader == "flash" else None}
     return run_cosim(cfg, x_train, y_train, x_test, y_test, build_root=build_root,

@@ -116,3 +116,32 @@ def test_script_rejects_bad_arguments(capsys):
     with pytest.raises(SystemExit) as e:
         _script().main(["--configs", "0"])
     assert e.value.code == 2 and "--configs must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.cosim
+def test_verilator_engine_clean_and_faulty(tmp_path):
+    """The Verilator engine (the whole trainer with its data store, TRAIN_STORE epochs, no
+    Python per sample): a clean case is bit-exact over its epochs; the wrapping-counter fault
+    is found as a counter mismatch at a range end and written as a replayable file."""
+    from xnorlearn.sim.campaign import run_case_verilator
+    case = random_case(np.random.default_rng(8), 40)
+    mismatch, steps, _, r = run_case_verilator(case, epochs=3, check_every=0,
+                                               build_root=tmp_path / "v")
+    assert mismatch is None and steps == 120 and r["bit_exact"] and r["states_compared"] >= 4
+    bad = _faulty_case()
+    mismatch, steps, _, _ = run_case_verilator(bad, epochs=3, check_every=0,
+                                               build_root=tmp_path / "v")
+    assert mismatch is not None and mismatch.what == "counter", mismatch
+    path = write_regression(tmp_path / "test_v.py", bad, mismatch, name="v",
+                            engine="verilator", epochs=3, check_every=0)
+    assert "engine='verilator'" in path.read_text()
+
+
+@pytest.mark.slow
+def test_campaign_twenty_configurations(tmp_path, capsys):
+    """CI's slow stage: 20 random configurations, every counter after every sample."""
+    out = tmp_path / "c.json"
+    assert _script().main(["--seed", "20", "--configs", "20", "--samples", "6",
+                           "--json", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    assert rec["configs_run"] == 20 and rec["first_mismatch"] is None
