@@ -98,7 +98,7 @@ def blocks_for(depth, width, aspects):
     return best
 
 
-def trainer_memories(cfg):
+def trainer_memories(cfg, sweep_search="pipelined"):
     from ..hw.signbank import SignLayout
     from ..hw.trainer import TrainerLayout
     lay, slay = TrainerLayout(cfg), SignLayout(cfg)
@@ -110,23 +110,28 @@ def trainer_memories(cfg):
         MemoryUse("activations", lay.act_depth, cfg.forward_bits),
         MemoryUse("chosen", max(lay.groups), max(2, max_n - 1).bit_length()),
         MemoryUse("link buffer", proto.max_payload(cfg), 8),
-        # the sweep engine's skip tables: a memory per binary-search level (hw/sweep.py)
+        # the sweep engine's skip tables (hw/sweep.py): a memory per binary-search level, or
+        # one memory for the sequential search
         *[MemoryUse(f"sweep table, {name}", d, w, style={"ice40": "bram", "ecp5": "lutram"})
-          for name, (d, w) in zip([f"level {k}" for k in range(1, 6)] + ["top"],
-                                  sweep_table_shapes(cfg))],
+          for name, (d, w) in sweep_table_shapes(cfg, sweep_search)],
     ]
 
 
-def sweep_table_shapes(cfg):
-    """(depth, width) of the sweep engine's table memories, from the engine built for
-    ``cfg`` (its level memories and the top word)."""
+def sweep_table_shapes(cfg, search="pipelined"):
+    """``(name, (depth, width))`` of the sweep engine's table memories, from the engine built
+    for ``cfg`` with ``search`` (its level memories and the top word, or its one table)."""
     from ..hw.sweep import SweepEngine
     eng = SweepEngine(cfg.widths[:-1], cfg.layers, cfg.prob_bits, lanes=cfg.lanes,
-                      external_hash=True)
-    for obj in [eng, eng.tags, *eng.level_mems, eng.top_mem]:
+                      external_hash=True, search=search)
+    if search == "sequential":
+        named = [("all levels", eng.table_mem)]
+    else:
+        named = [(f"level {k}", mem) for k, mem in enumerate(eng.level_mems, start=1)]
+        named.append(("top", eng.top_mem))
+    for obj in [eng, eng.tags] + [mem for _, mem in named]:
         obj._MustUse__silence = True          # built for its shapes only, never elaborated
     from amaranth import Shape
-    return [(m.depth, Shape.cast(m.shape).width) for m in eng.level_mems + [eng.top_mem]]
+    return [(name, (mem.depth, Shape.cast(mem.shape).width)) for name, mem in named]
 
 
 def estimate_luts(cfg, family, rows=1):
@@ -190,7 +195,8 @@ def fit_report(board, cfg, bank=None):
     bank = bank or board.bank
     rep = FitReport(board.name)
     ebr = spram = 0
-    for mem in trainer_memories(cfg):
+    search = "sequential" if bank == "spram" else "pipelined"   # hw/spram.py sweep_search
+    for mem in trainer_memories(cfg, search):
         if mem.name == "counters" and bank == "spram":
             mem.kind = "spram"
             mem.blocks, wide, deep = spram_bank_shape(cfg, mem.depth)

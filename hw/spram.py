@@ -28,6 +28,7 @@ from amaranth.utils import ceil_log2
 
 from .counters import (BankOp, CounterBank, _writeback, apply_lane_ops, bank_signature,
                        command_layout)
+from .signbank import ICE40_BLOCK_ROWS
 
 __all__ = ["SpramCounterBank", "SpramModel", "SPRAM_DEPTH", "SPRAM_WIDTH"]
 
@@ -138,6 +139,11 @@ class SpramCounterBank(wiring.Component):
     read_latency = 1
     #: two same-parity commands in consecutive cycles stall (the trainer core leaves a gap)
     parity_interleaved = True
+    #: the UP5K's 30 block RAMs are spoken for (sign copy, activations, link buffer): the
+    #: trainer's sweep engine keeps its skip tables in one of them, not seven
+    sweep_search = "sequential"
+    #: … and the sign copy is built from single SB_RAM40_4K rows (hw/signbank.py)
+    sign_block_rows = ICE40_BLOCK_ROWS
     from_config = classmethod(CounterBank.from_config.__func__)
 
     def peek_words(self, ctx):

@@ -36,6 +36,7 @@ from ..sw import prng as sw_prng
 from ..sw import protocol
 from ..sw.config import Config
 from ..sw.protocol import Status
+from .bram import registered_read
 from .counters import BankOp, CounterBank, LaneOp
 from .decision import DecisionUnit
 from .popcount import XnorPopcount
@@ -140,6 +141,15 @@ class TrainerCore(wiring.Component):
         every earlier command (the core never reads a word in the cycle after updating it).
         A bank with ``parity_interleaved = True`` (the SPRAM bank) also never gets two UPDATEs
         of same-parity addresses in consecutive cycles: the sweep leaves a gap.
+    sweep_search : str, optional
+        The sweep engine's table search (:class:`~xnorlearn.hw.sweep.SweepEngine`):
+        ``"pipelined"`` or ``"sequential"`` (one block RAM instead of seven). Default: the
+        bank class's ``sweep_search`` attribute if it has one (the UP5K's SPRAM bank asks
+        for ``"sequential"``), else ``"pipelined"``.
+    sign_block_rows : int, optional
+        ``block_rows`` of the sign copy (:class:`~xnorlearn.hw.signbank.SignBank`); default:
+        the bank class's ``sign_block_rows`` attribute if it has one (the SPRAM bank: the
+        iCE40's 256-row blocks), else ``None``.
 
     Attributes
     ----------
@@ -156,7 +166,7 @@ class TrainerCore(wiring.Component):
     """
 
     def __init__(self, cfg: Config, identify: bytes, max_payload: int, levels_per_stage=2,
-                 bank_cls=CounterBank, state=None):
+                 bank_cls=CounterBank, state=None, sweep_search=None, sign_block_rows=None):
         self.cfg = cfg
         self.lay = TrainerLayout(cfg)
         self.identify = bytes(identify)
@@ -178,7 +188,8 @@ class TrainerCore(wiring.Component):
         self.bank = bank_cls(cfg.lanes, cfg.counter_bits, self.lay.cnt_depth,
                              init=self.lay.counter_words(state),
                              tag_bits=self.tag_layout.size)
-        self.signs = SignBank.from_config(cfg, state)
+        self.signs = SignBank.from_config(
+            cfg, state, block_rows=sign_block_rows or getattr(bank_cls, "sign_block_rows", None))
         r_words = []
         for l in range(cfg.n_layers):
             r = golden.classifier(l)
@@ -201,7 +212,8 @@ class TrainerCore(wiring.Component):
             word_bases=self.lay.cnt_base,
             init_tables=[sw_prng.reinforce_table(cfg.p_reinforce, 0.0, cfg.fan_in(l),
                                                  cfg.prob_bits) for l in range(cfg.n_layers)],
-            external_hash=True, hash_depth=self.hashes[0].latency)
+            external_hash=True, hash_depth=self.hashes[0].latency,
+            search=sweep_search or getattr(bank_cls, "sweep_search", "pipelined"))
         super().__init__({
             "req": In(stream.Signature(req_layout())),
             "buf_addr": Out(range(max_payload)),
@@ -225,19 +237,24 @@ class TrainerCore(wiring.Component):
         m.submodules.r_mem = r_mem = self.r_mem
         m.submodules.act_mem = act_mem = self.act_mem
         m.submodules.chosen_mem = chosen_mem = self.chosen_mem
-        act_rd, act_wr = act_mem.read_port(), act_mem.write_port(granularity=self.act_gran)
+        # No word of these memories is ever read in the cycle it is written (the forward pass
+        # reads a layer's inputs while it writes its outputs, the update engine reads the
+        # layer before; the classifiers are written by INIT only): hw/bram.py
+        act_rd = registered_read(m, act_mem, "act")
+        act_wr = act_mem.write_port(granularity=self.act_gran)
         m.submodules.signs = signs = self.signs
         m.submodules.updater = upd = self.updater
 
         slay = self.slay
         NL, G, BW = slay.lanes, slay.words, cfg.forward_bits
         lg_nl, lg_g = ceil_log2(NL), ceil_log2(G)
-        r_rd, r_wr = r_mem.read_port(), r_mem.write_port()
+        r_rd, r_wr = registered_read(m, r_mem, "classifiers"), r_mem.write_port()
         ch_rd, ch_wr = chosen_mem.read_port(), chosen_mem.write_port()
         m.d.comb += [ch_rd.addr.eq(upd.ch_addr), upd.ch_data.eq(ch_rd.data),
                      upd.act_data.eq(act_rd.data)]
         fwd_reads = Signal()        # the forward pass owns the activation read port
-        pcs = [XnorPopcount(BW, max_f, self.levels_per_stage, mask_tail=False)
+        # framed: one beat counter (f_sb) serves every lane
+        pcs = [XnorPopcount(BW, max_f, self.levels_per_stage, mask_tail=False, framed=True)
                for _ in range(NL)]
         for q, pc in enumerate(pcs):
             m.submodules[f"popcount{q}"] = pc
@@ -366,18 +383,20 @@ class TrainerCore(wiring.Component):
         # ---------------------------------------------------------------- payload byte reads
         rd_idx = Signal(range(self.max_payload + 2))   # payload byte to read next
         m.d.comb += self.buf_addr.eq(rd_idx)
-        seed_acc = Signal(32)
+        # payload header bytes (READ/WRITE_STATE: 6; the seed of INIT and the batch number
+        # of SET_BATCH: 4) shift in from the top
+        hdr = Signal(6 * 8)
 
-        def shift_in(reg):
-            """In the current state, read payload bytes 0 … len(reg)/8 − 1 into ``reg``
+        def shift_in(n_bytes):
+            """In the current state, read payload bytes 0 … n_bytes − 1 into the top of ``hdr``
             (little-endian; ``rd_idx`` starts at 0 and runs one byte ahead of ``buf_data``).
             Returns (the last byte is in ``buf_data`` now, the complete value)."""
             m.d.comb += self.busy.eq(1)
             m.d.sync += rd_idx.eq(rd_idx + 1)
-            value = Cat(reg[8:], self.buf_data)
+            value = Cat(hdr[8:], self.buf_data)
             with m.If(rd_idx != 0):
-                m.d.sync += reg.eq(value)
-            return rd_idx == len(reg) // 8, value
+                m.d.sync += hdr.eq(value)
+            return rd_idx == n_bytes, value[-8 * n_bytes:]
 
         # ---------------------------------------------------------------- forward datapath
         # issue side: rounds of NL neurons, one sign-bank row (NL × BW bits) per cycle
@@ -453,14 +472,12 @@ class TrainerCore(wiring.Component):
         i_gran = Signal(range(max(2, G)))
 
         # ---------------------------------------------------------------- state-access commands
-        st_layer = Signal(8)
-        st_neuron = Signal(16)
-        st_first = Signal(16)
-        st_count = Signal(8)
+        # the request's header, as shifted in (hdr holds it until the command ends)
+        st_layer, st_neuron, st_first, st_count = hdr[0:8], hdr[8:24], hdr[24:40], hdr[40:48]
         st_k = Signal(8)                 # counter number within the request
         st_beat = Signal(range(max(2, max(lay.beats) + 1)))
         st_lane = Signal(range(max(2, P + 1)))
-        st_scan = Signal(16)
+        st_scan = Signal(range(max_f))   # `first` (< F once the header passed its checks)
         st_addr = Signal.like(caddr)     # word of the counter being accessed
         st_ok = Signal()                 # the request's header passed its range checks
         st_end = Signal(range(6 + 2 * protocol.STATE_CHUNK + 1))   # payload end: 6 + 2·count
@@ -482,7 +499,6 @@ class TrainerCore(wiring.Component):
                 m.d.sync += st_lane.eq(st_lane + 1)
         st_value = Signal(16)
         st_word = Signal(data.ArrayLayout(signed(K), P))
-        hdr = Signal(6 * 8)
         bad = Signal()
         # SET_THRESHOLDS: payload byte number, low byte of the entry, the previous entry
         TBL_BITS = ceil_log2(sw_prng.SWEEP_SKIP)
@@ -580,13 +596,13 @@ class TrainerCore(wiring.Component):
 
             # ======================================================== INIT
             with m.State("SET_BATCH"):
-                done, value = shift_in(seed_acc)          # batch number: u32
+                done, value = shift_in(4)                 # batch number: u32
                 with m.If(done):
                     m.d.sync += [batch_n.eq(value), since.eq(0), updated.eq(0)]
                     m.next = "REPLY"
 
             with m.State("INIT_SEED"):
-                done, value = shift_in(seed_acc)          # seed: u32
+                done, value = shift_in(4)                 # seed: u32
                 with m.If(done):
                     m.d.sync += [seed.eq(value), layer.eq(0), init_phase.eq(0),
                                  sweep_mode.eq(0)]
@@ -652,9 +668,9 @@ class TrainerCore(wiring.Component):
             # popcount does not mask them), so the last byte is masked
             n_bytes = -(-cfg.n_inputs // 8)
             last_byte_mask = (1 << (cfg.n_inputs - 8 * (n_bytes - 1))) - 1
-            byte_i = Signal(16)
+            byte_i = Signal(range(n_bytes + 1))
             load_pend = Signal()               # a byte read was issued last cycle
-            issued = Signal(16)                # bytes read so far
+            issued = Signal(range(n_bytes + 1))   # bytes read so far
             byte_in = Signal(8)
             m.d.comb += byte_in.eq(Mux(byte_i == n_bytes - 1,
                                        self.buf_data & last_byte_mask, self.buf_data))
@@ -748,11 +764,13 @@ class TrainerCore(wiring.Component):
                 with m.Elif(f_gap != 0):
                     m.d.sync += f_gap.eq(f_gap - 1)
                 # data side: both reads take one cycle
-                beat_valid = Signal()
-                m.d.sync += beat_valid.eq(issuing)
+                beat_valid, beat_first, beat_last = Signal(), Signal(), Signal()
+                m.d.sync += [beat_valid.eq(issuing), beat_first.eq(f_sb == 0),
+                             beat_last.eq(f_sb == SBEATS - 1)]
                 for q, pc in enumerate(pcs):
                     m.d.comb += [pc.i.valid.eq(beat_valid), pc.i.p.a.eq(act_rd.data),
-                                 pc.i.p.w.eq(signs.rd_data[q])]
+                                 pc.i.p.w.eq(signs.rd_data[q]), pc.i.p.first.eq(beat_first),
+                                 pc.i.p.last.eq(beat_last)]
                 # serializer: a round's results (all lanes in the same cycle) leave in
                 # neuron order; padding neurons past N are never emitted
                 emit = (ser_cnt != 0) & (j_out != N)
@@ -1001,10 +1019,8 @@ class TrainerCore(wiring.Component):
             # ---------------------------------------------------------------- READ/WRITE_STATE
             with m.State("ST_HDR"):
                 # 6 header bytes: layer u8, neuron u16, first u16, count u8
-                done, h6 = shift_in(hdr)
+                done, _ = shift_in(6)
                 with m.If(done):
-                    m.d.sync += [st_layer.eq(h6[0:8]), st_neuron.eq(h6[8:24]),
-                                 st_first.eq(h6[24:40]), st_count.eq(h6[40:48])]
                     m.next = "ST_CHECK"
             with m.State("ST_CHECK"):
                 # the header's range checks land in `st_ok` (a register) and ST_ACCEPT acts on
