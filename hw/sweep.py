@@ -103,6 +103,9 @@ class SweepEngine(wiring.Component):
         in flight (a :class:`~xnorlearn.hw.prng.Hash32` holds at most its latency).
     hash_depth : int
         Bound on the lent hash's in-flight inputs (sizes the tag FIFO; default 6).
+    key_held : bool
+        The caller holds ``start.payload.key`` from the request until the sweep is done (not
+        busy), so it is not copied into a register here.
     search : str
         ``"pipelined"`` (default): a draw per cycle through six table memories;
         ``"sequential"``: one table memory (a block RAM on the iCE40) and a search of six
@@ -129,7 +132,8 @@ class SweepEngine(wiring.Component):
     """
 
     def __init__(self, fan_ins, rows, prob_bits, lanes=1, word_bases=None, init_tables=None,
-                 hash_steps=1, external_hash=False, hash_depth=6, search="pipelined"):
+                 hash_steps=1, external_hash=False, hash_depth=6, search="pipelined",
+                 key_held=False):
         self.fan_ins, self.rows = [int(f) for f in fan_ins], [int(n) for n in rows]
         L = len(self.fan_ins)
         if L < 1 or len(self.rows) != L or min(self.fan_ins + self.rows) < 1:
@@ -158,6 +162,7 @@ class SweepEngine(wiring.Component):
         if search not in ("pipelined", "sequential"):
             raise ValueError(f"search must be 'pipelined' or 'sequential', got {search!r}")
         self.search = search
+        self.key_held = key_held
         self.external_hash = external_hash
         self.hash_steps = hash_steps
         self.hash_depth = 6 // hash_steps if not external_hash else hash_depth
@@ -370,7 +375,7 @@ class SweepEngine(wiring.Component):
             return Array(Const(int(v), w) for v in values)
 
         # ------------------------------------------------------------ per-sweep registers
-        key = Signal(32)
+        key = self.start.p.key if self.key_held else Signal(32)
         layer = Signal(range(max(2, L)))
         f_last = Signal(range(max_f))                       # F − 1
         n_rows = Signal(range(max_n + 1))
@@ -463,7 +468,9 @@ class SweepEngine(wiring.Component):
                 m.d.comb += [idle.eq(1), self.start.ready.eq(pipe_empty)]
                 with m.If(self.start.valid & pipe_empty):
                     lay = self.start.p.layer
-                    m.d.sync += [key.eq(self.start.p.key), layer.eq(lay),
+                    if not self.key_held:
+                        m.d.sync += key.eq(self.start.p.key)
+                    m.d.sync += [layer.eq(lay),
                                  f_last.eq(const_array([f - 1 for f in self.fan_ins])[lay]),
                                  n_rows.eq(const_array(self.rows)[lay]),
                                  beats.eq(const_array(self.beats)[lay]),

@@ -212,7 +212,7 @@ class TrainerCore(wiring.Component):
             word_bases=self.lay.cnt_base,
             init_tables=[sw_prng.reinforce_table(cfg.p_reinforce, 0.0, cfg.fan_in(l),
                                                  cfg.prob_bits) for l in range(cfg.n_layers)],
-            external_hash=True, hash_depth=self.hashes[0].latency,
+            external_hash=True, hash_depth=self.hashes[0].latency, key_held=True,
             search=sweep_search or getattr(bank_cls, "sweep_search", "pipelined"))
         super().__init__({
             "req": In(stream.Signature(req_layout())),
@@ -247,7 +247,7 @@ class TrainerCore(wiring.Component):
 
         slay = self.slay
         NL, G, BW = slay.lanes, slay.words, cfg.forward_bits
-        lg_nl, lg_g = ceil_log2(NL), ceil_log2(G)
+        lg_nl = ceil_log2(NL)
         r_rd, r_wr = registered_read(m, r_mem, "classifiers"), r_mem.write_port()
         ch_rd, ch_wr = chosen_mem.read_port(), chosen_mem.write_port()
         m.d.comb += [ch_rd.addr.eq(upd.ch_addr), upd.ch_data.eq(ch_rd.data),
@@ -263,7 +263,8 @@ class TrainerCore(wiring.Component):
         for d, hu in enumerate(hashes):
             m.submodules[f"hash{d}"] = hu
         hsh = hashes[0]
-        m.submodules.keygen = keygen = StreamKey(1, external_hash=True)   # borrows hsh
+        # borrows hsh; its request comes from registers held until the key is taken
+        m.submodules.keygen = keygen = StreamKey(1, external_hash=True, held=True)
         m.submodules.sweep = sweep = self.sweep                           # borrows hsh
         # one decision unit and one group selector serve every layer (layers run one at a
         # time through them); their per-layer parameters come from registers
@@ -285,22 +286,7 @@ class TrainerCore(wiring.Component):
         GAP = _const_array([max(0, NL - b) for b in slay.beats])[layer]
         last_layer = layer == L - 1
 
-        def times_beats(x):
-            """x · beats[layer] with one constant multiplier per layer."""
-            return Array(x * lay.beats[l] for l in range(L))[layer]
-
-        # First counter word of neuron `row_sel` of the current layer, through two pipeline
-        # registers (valid 2 cycles after row_sel and layer settle): keeps the multiply-add
-        # off the bank's address path.
-        row_sel = Signal(range(max(2, max(cfg.layers))))
-        row_prod = Signal(range(max(2, lay.cnt_depth + 1)))
-        row_addr = Signal(range(max(2, lay.cnt_depth + 1)))
-        m.d.sync += [row_prod.eq(times_beats(row_sel)), row_addr.eq(CNT_BASE + row_prod)]
-        # ... and the first sign-bank row of its round (same two-register timing)
-        srow_prod = Signal(range(max(2, slay.depth + 1)))
-        srow_addr = Signal(range(max(2, slay.depth + 1)))
-        m.d.sync += [srow_prod.eq(Array((row_sel >> lg_nl) * b for b in slay.beats)[layer]),
-                     srow_addr.eq(SB_BASE + srow_prod)]
+        BEATS = _const_array(lay.beats)[layer]
         tag = Signal(self.tag_layout)       # tag of the bank command issued this cycle
         m.d.comb += bank.cmd.p.tag.eq(tag)
         # every counter write the bank reports lands in the sign copy
@@ -318,7 +304,7 @@ class TrainerCore(wiring.Component):
         updated = Signal(L)
         samples = Signal(32)
         correct = Signal(32)
-        busy_cycles = Signal(64)
+        busy_cycles = Signal(48)     # u64 in the reply; 48 bits wrap after 135 days at 24 MHz
         code = Signal(8)
         length = Signal(16)
         label = Signal(8)
@@ -365,7 +351,8 @@ class TrainerCore(wiring.Component):
         counters_vec = Signal(24 * 8)
         since32 = Signal(32)
         m.d.comb += [since32.eq(since),
-                     counters_vec.eq(Cat(samples, correct, busy_cycles, batch_n, since32))]
+                     counters_vec.eq(Cat(samples, correct, busy_cycles.as_unsigned(),
+                                         Const(0, 64 - len(busy_cycles)), batch_n, since32))]
         reply_byte = Signal(8)
         # The byte handed to the link comes from a register (rb, one cycle behind reply_idx),
         # so the link's CRC/transmit logic does not sit behind these muxes.
@@ -424,7 +411,7 @@ class TrainerCore(wiring.Component):
         max_r_draws = max(n * C for n in cfg.layers)
         idx_in = Signal(range(max_r_draws + 1))      # next classifier draw index
         idx_total = Signal(range(max_r_draws + 1))   # N·C of the layer
-        key = Signal(32)
+        key = keygen.key.payload         # the last key made (held until the next request)
         # output-side position
         o_i = Signal(range(max(2, C)))   # class within the classifier row
         o_done = Signal(range(max_r_draws + 1))
@@ -441,6 +428,12 @@ class TrainerCore(wiring.Component):
         r_waddr = Signal(range(max(2, lay.r_depth + 1)))
         sweep_mode = Signal()            # 1: the key is a sweep's, 0: INIT's
         init_phase = Signal()            # 0: counters, 1: classifier rows
+        # the key generator's and the sweep engine's requests are held (registers that do
+        # not change while a key is made or a sweep runs)
+        m.d.comb += [keygen.req.p.seed.eq(seed), keygen.req.p.layer.eq(layer),
+                     keygen.req.p.stream.eq(Mux(sweep_mode, 2, init_phase)),
+                     keygen.req.p.n.eq(Mux(sweep_mode, batch_n, 0)),
+                     sweep.start.p.key.eq(key)]
         draw = hsh.o.payload
         cmin, cmax = cfg.counter_min, cfg.counter_max
 
@@ -475,7 +468,7 @@ class TrainerCore(wiring.Component):
         # the request's header, as shifted in (hdr holds it until the command ends)
         st_layer, st_neuron, st_first, st_count = hdr[0:8], hdr[8:24], hdr[24:40], hdr[40:48]
         st_k = Signal(8)                 # counter number within the request
-        st_beat = Signal(range(max(2, max(lay.beats) + 1)))
+        st_j = Signal(range(max_n + 1))   # neurons stepped over (to `neuron`)
         st_lane = Signal(range(max(2, P + 1)))
         st_scan = Signal(range(max_f))   # `first` (< F once the header passed its checks)
         st_addr = Signal.like(caddr)     # word of the counter being accessed
@@ -869,10 +862,7 @@ class TrainerCore(wiring.Component):
 
             # ---------------------------------------------------------------- draw engine
             with m.State("KEY_REQ"):
-                m.d.comb += [self.busy.eq(1), keygen.req.valid.eq(1),
-                             keygen.req.p.seed.eq(seed), keygen.req.p.layer.eq(layer),
-                             keygen.req.p.stream.eq(Mux(sweep_mode, 2, init_phase)),
-                             keygen.req.p.n.eq(Mux(sweep_mode, batch_n, 0))]
+                m.d.comb += [self.busy.eq(1), keygen.req.valid.eq(1)]
                 with m.If(keygen.req.ready):
                     m.next = "KEY_WAIT"
             with m.State("KEY_WAIT"):
@@ -882,7 +872,7 @@ class TrainerCore(wiring.Component):
                              keygen.hash_i.ready.eq(hsh.i.ready)]
                 with m.If(keygen.key.valid):
                     in_r = ~sweep_mode & init_phase
-                    m.d.sync += [key.eq(keygen.key.payload), idx_in.eq(0), o_done.eq(0),
+                    m.d.sync += [idx_in.eq(0), o_done.eq(0),
                                  o_i.eq(0), idx_total.eq(N * C),
                                  w_addr.eq(CNT_BASE), r_waddr.eq(R_BASE),
                                  lane_vals.eq(0), r_row.eq(0),
@@ -951,7 +941,7 @@ class TrainerCore(wiring.Component):
             # when a hit of a later word arrives or the engine is done.
             with m.State("SWEEP_START"):
                 m.d.comb += [self.busy.eq(1), sweep.start.valid.eq(1),
-                             sweep.start.p.key.eq(key), sweep.start.p.layer.eq(layer)]
+                             sweep.start.p.layer.eq(layer)]
                 m.d.sync += [acc_valid.eq(0), upd_last.eq(0)]
                 with m.If(sweep.start.ready):
                     m.next = "SWEEP_RUN"
@@ -1043,30 +1033,39 @@ class TrainerCore(wiring.Component):
                     m.next = "REPLY"
                 with m.Else():
                     m.d.sync += [layer.eq(st_layer), st_k.eq(0), st_scan.eq(st_first),
-                                 st_beat.eq(0), rd_idx.eq(6), row_sel.eq(st_neuron)]
+                                 st_j.eq(0), rd_idx.eq(6)]
+                    m.next = "ST_BASE"
+            # The counter's word and sign-copy place are found by stepping (no multipliers):
+            # over `neuron` neurons of `beats` words, then over the words of `first`.
+            with m.State("ST_BASE"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [st_addr.eq(CNT_BASE), st_srow.eq(SB_BASE), st_gran.eq(0)]
+                m.next = "ST_ROW"
+            with m.State("ST_ROW"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(st_j != st_neuron):
+                    m.d.sync += [st_j.eq(st_j + 1), st_addr.eq(st_addr + BEATS)]
+                    with m.If(st_j[:lg_nl] == NL - 1 if lg_nl else 1):   # a round of NL
+                        m.d.sync += st_srow.eq(st_srow + SBEATS)
+                with m.Else():
                     m.next = "ST_DIV"
             with m.State("ST_DIV"):
-                # (beat, lane) of `first` by repeated subtraction (P need not be a power of 2)
+                # (word, lane) of `first` by repeated subtraction (P need not be a power of 2)
                 m.d.comb += self.busy.eq(1)
                 with m.If(st_scan >= P):
-                    m.d.sync += [st_scan.eq(st_scan - P), st_beat.eq(st_beat + 1)]
+                    m.d.sync += [st_scan.eq(st_scan - P), st_addr.eq(st_addr + 1)]
+                    with m.If(st_gran == G - 1):
+                        m.d.sync += [st_gran.eq(0), st_srow.eq(st_srow + 1)]
+                    with m.Else():
+                        m.d.sync += st_gran.eq(st_gran + 1)
                 with m.Else():
                     m.d.sync += st_lane.eq(st_scan)
-                    m.next = "ST_W1"
-            with m.State("ST_W1"):
-                m.d.comb += self.busy.eq(1)
-                m.next = "ST_W2"
-            with m.State("ST_W2"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [st_addr.eq(row_addr + st_beat),
-                             st_srow.eq(srow_addr + (st_beat >> lg_g)),
-                             st_gran.eq(st_beat[:lg_g] if lg_g else 0)]
-                with m.If(code == Cmd.WRITE_STATE):
-                    m.d.sync += rd_idx.eq(6)
-                    m.next = "WS_CHECK"
-                with m.Else():
-                    m.d.sync += [rsp_len.eq(2 * st_count)]
-                    m.next = "RS_HDR"
+                    with m.If(code == Cmd.WRITE_STATE):
+                        m.d.sync += rd_idx.eq(6)
+                        m.next = "WS_CHECK"
+                    with m.Else():
+                        m.d.sync += [rsp_len.eq(2 * st_count)]
+                        m.next = "RS_HDR"
             # READ_STATE: header, then per counter READ -> 2 bytes
             with m.State("RS_HDR"):
                 m.d.comb += [self.busy.eq(1), self.rsp.valid.eq(1),

@@ -121,8 +121,10 @@ def test_host_tables_many_keys_backpressure(search):
     tables = [random_table(rng, 16, (0.5, 0.0, 3)),       # large p (~0.23)
               random_table(rng, 16, (0.5, 0.85, 130)),    # small p
               random_table(rng, 16, "sorted")]
+    # (the sequential case with the key held by the caller, as in the trainer core: the
+    # bench keeps start.p.key until the next sweep)
     eng = SweepEngine(fan_ins, rows, 16, lanes=8, word_bases=(1000, 0, 600), init_tables=init,
-                      search=search)
+                      search=search, key_held=search == "sequential")
     jobs = [(rng.getrandbits(32), rng.randrange(3)) for _ in range(24)]
     results = run_sweeps(eng, jobs, host_tables=tables, p_ready=0.6, seed=3)
     check(eng, jobs, tables, results)
