@@ -14,6 +14,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..sw import protocol as proto
+from .bram import registered_read
 from .uart import UartRx, UartTx
 
 __all__ = ["HostLink", "request_layout", "reply_layout", "crc16_next"]
@@ -115,17 +116,23 @@ class HostLink(wiring.Component):
         })
 
     def _length_ok(self, code, length):
-        """Combinational: ``length`` is right for ``code`` (request_length_ok in gateware)."""
+        """Combinational: ``length`` is right for ``code`` (request_length_ok in gateware).
+        The fixed lengths come from one table indexed by the code's low bits and one compare
+        (a compare per command would cost ~6 LUTs each)."""
         cfg = self.cfg
-        ok = Const(0)
-        for cmd in proto.Command:
-            if cmd == proto.Command.WRITE_STATE:
-                lo, hi = proto.STATE_HEADER + 2, proto.STATE_HEADER + 2 * proto.STATE_CHUNK
-                good = (length >= lo) & (length <= hi) & (length[0] == proto.STATE_HEADER % 2)
-            else:
-                good = length == proto.fixed_request_length(cfg, cmd)
-            ok = ok | ((code == cmd) & good)
-        return ok
+        codes = [int(c) for c in proto.Command]
+        bits = max(codes).bit_length()
+        table = [proto.fixed_request_length(cfg, c) if c in codes else None
+                 for c in range(1 << bits)]
+        width = max(1, max(v for v in table if v is not None).bit_length())
+        fixed = Array(Const(v or 0, width) for v in table)[code[:bits]]
+        has_fixed = Array(Const(v is not None and c != proto.Command.WRITE_STATE)
+                          for c, v in enumerate(table))[code[:bits]]
+        in_table = (code >> bits) == 0
+        lo, hi = proto.STATE_HEADER + 2, proto.STATE_HEADER + 2 * proto.STATE_CHUNK
+        write_ok = ((code == proto.Command.WRITE_STATE) & (length >= lo) & (length <= hi)
+                    & (length[0] == proto.STATE_HEADER % 2))
+        return write_ok | (in_table & has_fixed & (length == fixed))
 
     def elaborate(self, platform):
         m = Module()
@@ -136,7 +143,9 @@ class HostLink(wiring.Component):
 
         m.submodules.buf = buf = Memory(shape=8, depth=self.max_payload, init=[])
         wr = buf.write_port()
-        rd = buf.read_port()
+        # the trainer reads the buffer only while a request is being served, and nothing is
+        # written then (hw/bram.py: no read-during-write logic)
+        rd = registered_read(m, buf, "link_buf")
         m.d.comb += [rd.addr.eq(self.buf_addr), self.buf_data.eq(rd.data)]
 
         byte = urx.o.payload
@@ -153,11 +162,19 @@ class HostLink(wiring.Component):
 
         code = Signal(8)
         length = Signal(16)
-        index = Signal(16)
+        # payload byte written next / identify byte sent next (it also counts the bytes of
+        # other replies, wrapping harmlessly: only the ROM's first bytes are ever used)
+        index = Signal(range(max(self.max_payload, len(self.identify_rom)) + 1))
         left = Signal(range(max(self.max_payload, proto.max_reply_payload(self.cfg)) + 1))
                                     # bytes after the current one (a down-counter: the "last
                                     # byte" test is a zero check, not an add-and-compare)
         crc = Signal(16, init=0xFFFF)
+        # one CRC network for every byte received or sent: the byte is the received one, or
+        # the one handed to the transmitter in the sending states (one XOR network per use
+        # would cost ~50 LUTs each)
+        crc_byte = Signal(8)
+        crc_next = Signal(16)
+        m.d.comb += [crc_byte.eq(byte), crc_next.eq(crc16_next(crc, crc_byte))]
         crc_lo = Signal(8)
         crc_ok = Signal()
         status = Signal(8)          # reply being sent
@@ -191,18 +208,18 @@ class HostLink(wiring.Component):
                     m.next = "CODE"
             with m.State("CODE"):
                 with m.If(got):
-                    m.d.sync += [code.eq(byte), crc.eq(crc16_next(crc, byte))]
+                    m.d.sync += [code.eq(byte), crc.eq(crc_next)]
                     m.next = "LEN0"
                 in_frame_timeout()
             with m.State("LEN0"):
                 with m.If(got):
-                    m.d.sync += [length[:8].eq(byte), crc.eq(crc16_next(crc, byte))]
+                    m.d.sync += [length[:8].eq(byte), crc.eq(crc_next)]
                     m.next = "LEN1"
                 in_frame_timeout()
             with m.State("LEN1"):
                 with m.If(got):
                     n = Cat(length[:8], byte)
-                    m.d.sync += [length[8:].eq(byte), crc.eq(crc16_next(crc, byte)),
+                    m.d.sync += [length[8:].eq(byte), crc.eq(crc_next),
                                  index.eq(0), left.eq(n - 1)]
                     with m.If(n > self.max_payload):
                         m.d.sync += status.eq(proto.Status.BAD_LENGTH)
@@ -216,7 +233,7 @@ class HostLink(wiring.Component):
                 m.d.comb += wr.en.eq(got)
                 with m.If(got):
                     m.d.sync += [index.eq(index + 1), left.eq(left - 1),
-                                 crc.eq(crc16_next(crc, byte))]
+                                 crc.eq(crc_next)]
                     with m.If(left == 0):
                         m.next = "CRC0"
                 in_frame_timeout()
@@ -261,7 +278,8 @@ class HostLink(wiring.Component):
                 m.d.comb += [utx.i.valid.eq(1), utx.i.payload.eq(value)]
                 with m.If(utx.i.ready):
                     if update_crc:
-                        m.d.sync += crc.eq(crc16_next(crc, value))
+                        m.d.comb += crc_byte.eq(value)
+                        m.d.sync += crc.eq(crc_next)
                     m.next = then
 
             with m.State("SEND_SYNC"):
@@ -284,7 +302,8 @@ class HostLink(wiring.Component):
                 m.d.comb += [utx.i.valid.eq(valid), utx.i.payload.eq(value),
                              self.rsp_data.ready.eq(~from_rom & utx.i.ready)]
                 with m.If(valid & utx.i.ready):
-                    m.d.sync += [crc.eq(crc16_next(crc, value)), index.eq(index + 1),
+                    m.d.comb += crc_byte.eq(value)
+                    m.d.sync += [crc.eq(crc_next), index.eq(index + 1),
                                  left.eq(left - 1), rom_ok.eq(0)]
                     with m.If(left == 0):
                         m.next = "SEND_CRC0"

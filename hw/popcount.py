@@ -152,15 +152,16 @@ class XnorPopcount(wiring.Component):
 
         # Accumulator of h itself: it starts at −N on a vector's first beat and adds 2·(beat
         # popcount) per beat, so the output needs no subtraction after the last addition (one
-        # carry chain per cycle instead of two). Registered output.
-        acc = Signal(signed(self.count_width + 1))
+        # carry chain per cycle instead of two). The accumulator is the output register: a
+        # result waiting on `o` holds the pipeline (en), so no beat overwrites it (two
+        # registers fed by the same adder would each need a logic cell of their own).
+        acc = self.o.payload
         total = Signal(signed(self.count_width + 1))
         m.d.comb += total.eq(Mux(tfirst, -tn, acc) + (beat_sum << 1))
         with m.If(en):
             m.d.sync += self.o.valid.eq(0)
             with m.If(valid):
+                m.d.sync += acc.eq(total)
                 with m.If(tlast):
-                    m.d.sync += [self.o.payload.eq(total), self.o.valid.eq(1)]
-                with m.Else():
-                    m.d.sync += acc.eq(total)
+                    m.d.sync += self.o.valid.eq(1)
         return m

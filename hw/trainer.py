@@ -305,7 +305,7 @@ class TrainerCore(wiring.Component):
         samples = Signal(32)
         correct = Signal(32)
         busy_cycles = Signal(48)     # u64 in the reply; 48 bits wrap after 135 days at 24 MHz
-        code = Signal(8)
+        st_write = Signal()              # the command is WRITE_STATE (not READ_STATE)
         length = Signal(16)
         label = Signal(8)
         training = Signal()
@@ -327,12 +327,18 @@ class TrainerCore(wiring.Component):
             keygen.hash_o.valid.eq(hsh.o.valid), keygen.hash_o.payload.eq(hsh.o.payload),
             sweep.hash_o.payload.eq(hsh.o.payload), sweep.host_tables.eq(host_tables),
         ]
-        n_reg = Signal(range(max_n + 1))
-        gamma_reg = Signal(range(max_n + 1))
-        margin_reg = Signal(range(max_n + 1))
-        m.d.sync += [n_reg.eq(N), gamma_reg.eq(_const_array(cfg.group_sizes)[layer]),
-                     margin_reg.eq(_const_array([cfg.margin_threshold(l) for l in range(L)]
-                                                )[layer])]
+        def per_layer(name, values):
+            """A per-layer parameter of the decision unit and selector: a register loaded from
+            `layer` (off the layer-select path), or a constant when every layer has the same
+            value (a register would keep its power-on 0 and cost a logic cell per bit)."""
+            if len(set(values)) == 1:
+                return Const(values[0], range(max_n + 1))
+            reg = Signal(range(max_n + 1), name=name)
+            m.d.sync += reg.eq(_const_array(values)[layer])
+            return reg
+        n_reg = per_layer("n_reg", list(cfg.layers))
+        gamma_reg = per_layer("gamma_reg", list(cfg.group_sizes))
+        margin_reg = per_layer("margin_reg", [cfg.margin_threshold(l) for l in range(L)])
         m.d.comb += [dec.label.eq(label), dec.o.ready.eq(0), dec.n.eq(n_reg),
                      dec.margin_threshold.eq(margin_reg),
                      sel.o.ready.eq(1), sel.n.eq(n_reg), sel.gamma.eq(gamma_reg)]
@@ -409,7 +415,6 @@ class TrainerCore(wiring.Component):
 
         # ---------------------------------------------------------------- draw engine (init/sweep)
         max_r_draws = max(n * C for n in cfg.layers)
-        idx_in = Signal(range(max_r_draws + 1))      # next classifier draw index
         idx_total = Signal(range(max_r_draws + 1))   # N·C of the layer
         key = keygen.key.payload         # the last key made (held until the next request)
         # output-side position
@@ -418,13 +423,11 @@ class TrainerCore(wiring.Component):
         lane_vals = Signal(data.ArrayLayout(signed(K), P))
         # sweep: the counter word being collected and its lane operations
         acc_valid = Signal()
-        acc_word = Signal(range(max(2, lay.cnt_depth)))
         acc_ops = Signal(data.ArrayLayout(LaneOp, P))
         upd_last = Signal()              # an UPDATE was issued in the previous cycle …
         upd_parity = Signal()            # … to a word of this address parity
         parity_gap = getattr(bank, "parity_interleaved", False)
         r_row = Signal(C)
-        w_addr = Signal.like(caddr)
         r_waddr = Signal(range(max(2, lay.r_depth + 1)))
         sweep_mode = Signal()            # 1: the key is a sweep's, 0: INIT's
         init_phase = Signal()            # 0: counters, 1: classifier rows
@@ -453,16 +456,19 @@ class TrainerCore(wiring.Component):
         o_off = Signal.like(in_off)
         max_c_index = max(n * f for n, f in zip(cfg.layers, widths[:-1])) + max(lay.beats) * P
         row_base = Signal(range(max_c_index + 1))
-        c_idx = Signal(range(max_c_index + 1))      # = row_base + in_off, kept in a register
+        c_idx = Signal(range(max(max_c_index, max_r_draws) + 1))   # = row_base + in_off,
+                                                    # kept in a register
+        idx_in = c_idx                  # DRAW_R: next classifier draw index (the same
+                                        # register: the hash's input is key ^ c_idx in both)
+        m.d.comb += hsh.i.payload.eq(key ^ c_idx)  # the draws of INIT (KEY_WAIT, SWEEP_RUN
+                                                    # lend the hash to others)
                                                     # (no adder in front of the hash)
         in_rows = Signal(range(max_n + 1))
         o_rows = Signal(range(max_n + 1))
         o_chunk = Signal(range(max(2, P // D)))
         # sign-bank place of the counter word INIT writes next
         i_lane = Signal(range(max(2, NL)))
-        i_row = Signal(range(max(2, slay.depth + 1)))
         i_rbase = Signal(range(max(2, slay.depth + 1)))    # first row of the current round
-        i_gran = Signal(range(max(2, G)))
 
         # ---------------------------------------------------------------- state-access commands
         # the request's header, as shifted in (hdr holds it until the command ends)
@@ -478,6 +484,11 @@ class TrainerCore(wiring.Component):
 
         st_srow = Signal(range(max(2, slay.depth + 1)))   # sign-bank row and granule
         st_gran = Signal(range(max(2, G)))                # of st_addr's word
+        # INIT's counter draws and the sweep's UPDATEs (never at the same time as a state
+        # access) address the bank and the sign copy through the same registers: one source
+        # for the bank's address and tag instead of three
+        w_addr = acc_word = st_addr      # INIT: word written next; sweep: word collected
+        i_row, i_gran = st_srow, st_gran  # INIT: sign-copy place of w_addr
 
         def next_counter():
             """READ/WRITE_STATE: step to the next counter (next lane, or next word)."""
@@ -527,7 +538,8 @@ class TrainerCore(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.req.ready.eq(1)
                 with m.If(self.req.valid):
-                    m.d.sync += [code.eq(self.req.p.code), length.eq(self.req.p.length),
+                    m.d.sync += [st_write.eq(self.req.p.code == Cmd.WRITE_STATE),
+                                 length.eq(self.req.p.length),
                                  rd_idx.eq(0), reply_idx.eq(0), rsp_len.eq(0),
                                  rsp_status.eq(Status.OK), reply_kind.eq(0), bad.eq(0)]
                     with m.Switch(self.req.p.code):
@@ -872,7 +884,7 @@ class TrainerCore(wiring.Component):
                              keygen.hash_i.ready.eq(hsh.i.ready)]
                 with m.If(keygen.key.valid):
                     in_r = ~sweep_mode & init_phase
-                    m.d.sync += [idx_in.eq(0), o_done.eq(0),
+                    m.d.sync += [o_done.eq(0),
                                  o_i.eq(0), idx_total.eq(N * C),
                                  w_addr.eq(CNT_BASE), r_waddr.eq(R_BASE),
                                  lane_vals.eq(0), r_row.eq(0),
@@ -893,7 +905,7 @@ class TrainerCore(wiring.Component):
                 with m.If(in_rows != N):
                     for d, hu in enumerate(hashes):
                         m.d.comb += [hu.i.valid.eq(1),
-                                     hu.i.payload.eq(key ^ (c_idx + d if d else c_idx))]
+                                     hu.i.payload.eq(key ^ (c_idx + d) if d else key ^ c_idx)]
                     with m.If(in_off == LAST_OFF):
                         m.d.sync += [in_off.eq(0), row_base.eq(row_base + F),
                                      c_idx.eq(row_base + F),
@@ -976,7 +988,7 @@ class TrainerCore(wiring.Component):
                 # classifier rows: C bits per row, one draw per cycle
                 m.d.comb += self.busy.eq(1)
                 with m.If(idx_in != idx_total):
-                    m.d.comb += [hsh.i.valid.eq(1), hsh.i.payload.eq(key ^ idx_in)]
+                    m.d.comb += hsh.i.valid.eq(1)          # key ^ idx_in: the default
                     m.d.sync += idx_in.eq(idx_in + 1)
                 with m.If(hsh.o.valid):
                     row_end = o_i == C - 1
@@ -1021,7 +1033,7 @@ class TrainerCore(wiring.Component):
                 ln = _const_array(list(cfg.layers) + [0])[Mux(ok_layer, st_layer, L)]
                 ok = (ok_layer & (st_neuron < ln) & (st_count >= 1) & (st_count <= 64)
                       & (st_first + st_count <= lf))
-                is_write = code == Cmd.WRITE_STATE
+                is_write = st_write
                 ok_len = Mux(is_write, length == 6 + 2 * st_count, 1)
                 m.d.sync += [st_ok.eq(ok & ok_len), st_end.eq(6 + 2 * st_count),
                              st_kmax.eq(st_count - 1)]
@@ -1060,7 +1072,7 @@ class TrainerCore(wiring.Component):
                         m.d.sync += st_gran.eq(st_gran + 1)
                 with m.Else():
                     m.d.sync += st_lane.eq(st_scan)
-                    with m.If(code == Cmd.WRITE_STATE):
+                    with m.If(st_write):
                         m.d.sync += rd_idx.eq(6)
                         m.next = "WS_CHECK"
                     with m.Else():
