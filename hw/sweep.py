@@ -27,8 +27,9 @@ Pipeline (one hash input per cycle, ``Lh`` = hash latency, 6 with one step per s
   iCE40 UP5K) — one table memory (``C[i]`` at address ``i`` of its layer and bank) and one
   comparator: ``u ≥ C[63]`` against a register (loaded when a sweep starts) decides a skip in
   the cycle the draw arrives; any other draw searches the six levels one per cycle
-  (``lo += 2^(5−k)`` if ``u ≥ C[lo + 2^(5−k) − 1]``), holding the pipeline, so a hit costs
-  six cycles more than a skip. Draws of a row that has already ended are dropped unsearched.
+  (``lo += 2^(5−k)`` if ``u ≥ C[lo + 2^(5−k) − 1]``) while the draw waits at the hash's
+  output, holding the pipeline, so a hit costs seven cycles more than a skip. Draws of a row
+  that has already ended are dropped unsearched.
 * **walk** — ``pos`` (as the linear column and as counter word/lane, so no division by ``P``)
   advances by the step ``m + 1`` or 64; a hit is registered on ``o``. When a row ends, the draws
   of that row still in flight (about ``Lh + 7``) are discarded by their generation bit and the
@@ -108,7 +109,7 @@ class SweepEngine(wiring.Component):
         busy), so it is not copied into a register here.
     search : str
         ``"pipelined"`` (default): a draw per cycle through six table memories;
-        ``"sequential"``: one table memory (a block RAM on the iCE40) and a search of six
+        ``"sequential"``: one table memory (a block RAM on the iCE40) and a search of seven
         cycles per draw that is not a skip (see above). Same hits, in the same order.
 
     Attributes
@@ -219,7 +220,7 @@ class SweepEngine(wiring.Component):
     def latency(self):
         """Cycles from a draw's hash input to its hit on ``o`` (hash, search, walk); with
         ``search="sequential"`` that of a draw that follows no search (a hit adds
-        ``LEVELS``)."""
+        ``LEVELS + 1``)."""
         return self.hash_depth + (2 if self.search == "sequential" else LEVELS + 1)
 
     def _pipelined_search(self, m, en, idle, ho, tags, tw_layer, bank_layer,
@@ -291,7 +292,7 @@ class SweepEngine(wiring.Component):
     def _sequential_search(self, m, en, idle, ho, tags, tw_layer, bank_layer, gen,
                            w_valid, w_gen, w_hit, w_step):
         """One table memory, one comparator: a skip in the cycle its draw arrives, any other
-        draw in six more (one level per cycle, the pipeline held); returns (pop, a search
+        draw in seven more (one level per cycle, the pipeline held); returns (pop, a search
         is under way)."""
         b, lb = self.prob_bits, self.lb
         tw = self.tw.p
@@ -316,19 +317,20 @@ class SweepEngine(wiring.Component):
         draw = ho.valid & ~tag_key & (tag_gen == gen)
         skip = draw & (u0 >= c63)
 
+        # The draw being searched stays at the hash's output (not taken, so the hash holds
+        # it) until its search ends: no copy of it here.
         busy = Signal()                  # a search is under way
-        s_u = Signal(b)
-        s_gen = Signal()
         lo = Signal(LEVELS)              # m's bits found so far
         step = Signal(LEVELS)            # one-hot: the bit this level decides
         bit = Signal()
-        m.d.comb += bit.eq(s_u >= rd.data)      # rd.data = C[lo | (step − 1)]
+        m.d.comb += bit.eq(u0 >= rd.data)       # rd.data = C[lo | (step − 1)]
         lo_next = Signal(LEVELS)
         m.d.comb += lo_next.eq(lo | Mux(bit, step, 0))
         done = busy & step[0]
-        # a new draw is taken when no search runs, or as the last level's compare ends one,
-        # unless it is a skip (two results for the walk in one cycle)
-        take = ~busy | (done & ~skip)
+        search = ~busy & draw & ~skip    # a search starts on the draw at the output
+        # taken: a row key, a skip or a dropped draw at once, a searched draw when its last
+        # level's compare ends
+        take = Mux(busy, done, ~search)
         pop = ho.valid & en & take
         m.d.comb += [ho.ready.eq(en & take), tags.r_en.eq(pop)]
 
@@ -342,15 +344,14 @@ class SweepEngine(wiring.Component):
             m.d.comb += rd.addr.eq(Cat(Const(SKIP // 2 - 1, LEVELS), bank_layer))
 
         with m.If(en):
-            m.d.sync += [w_valid.eq(done | (pop & skip)), w_gen.eq(Mux(done, s_gen, tag_gen)),
+            m.d.sync += [w_valid.eq(done | (pop & skip)), w_gen.eq(tag_gen),
                          w_hit.eq(done), w_step.eq(Mux(done, lo_next + 1, SKIP))]
             with m.If(busy):
                 m.d.sync += [lo.eq(lo_next), step.eq(step >> 1)]
                 with m.If(done):
                     m.d.sync += busy.eq(0)
-            with m.If(pop & draw & ~skip):
-                m.d.sync += [busy.eq(1), s_u.eq(u0), s_gen.eq(tag_gen), lo.eq(0),
-                             step.eq(first)]
+            with m.If(search):
+                m.d.sync += [busy.eq(1), lo.eq(0), step.eq(first)]
         return pop, busy
 
     def elaborate(self, platform):

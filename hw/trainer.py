@@ -143,13 +143,16 @@ class TrainerCore(wiring.Component):
         of same-parity addresses in consecutive cycles: the sweep leaves a gap.
     sweep_search : str, optional
         The sweep engine's table search (:class:`~xnorlearn.hw.sweep.SweepEngine`):
-        ``"pipelined"`` or ``"sequential"`` (one block RAM instead of seven). Default: the
-        bank class's ``sweep_search`` attribute if it has one (the UP5K's SPRAM bank asks
-        for ``"sequential"``), else ``"pipelined"``.
+        ``"pipelined"`` or ``"sequential"`` (one block RAM instead of seven).
     sign_block_rows : int, optional
-        ``block_rows`` of the sign copy (:class:`~xnorlearn.hw.signbank.SignBank`); default:
-        the bank class's ``sign_block_rows`` attribute if it has one (the SPRAM bank: the
-        iCE40's 256-row blocks), else ``None``.
+        ``block_rows`` of the sign copy (:class:`~xnorlearn.hw.signbank.SignBank`).
+    update_prefetch : int, optional
+        Activation words the update engine buffers (:class:`~xnorlearn.hw.update.UpdateEngine`;
+        2: updates wait less for the forward pass's read port, 1: 32 flip-flops fewer).
+
+        These three default to the bank class's ``trainer_options`` (a dict) where it has one:
+        the UP5K's SPRAM bank asks for the small variants (``"sequential"``, 256-row blocks,
+        1), the others get ``"pipelined"``, one memory per lane and 2.
 
     Attributes
     ----------
@@ -166,12 +169,18 @@ class TrainerCore(wiring.Component):
     """
 
     def __init__(self, cfg: Config, identify: bytes, max_payload: int, levels_per_stage=2,
-                 bank_cls=CounterBank, state=None, sweep_search=None, sign_block_rows=None):
+                 bank_cls=CounterBank, state=None, sweep_search=None, sign_block_rows=None,
+                 update_prefetch=None):
         self.cfg = cfg
         self.lay = TrainerLayout(cfg)
         self.identify = bytes(identify)
         self.max_payload = max_payload
         self.levels_per_stage = levels_per_stage
+        options = {"sweep_search": "pipelined", "sign_block_rows": None, "update_prefetch": 2,
+                   **getattr(bank_cls, "trainer_options", {})}
+        sweep_search = sweep_search or options["sweep_search"]
+        sign_block_rows = sign_block_rows or options["sign_block_rows"]
+        update_prefetch = update_prefetch or options["update_prefetch"]
         # Power-on state = init(cfg.seed): counters and classifiers from the golden model's
         # PRNG (spec §4), so a freshly configured chip needs no INIT; or the counters of
         # ``state`` (e.g. a trained checkpoint's), in the bank and in the sign copy alike.
@@ -189,7 +198,7 @@ class TrainerCore(wiring.Component):
                              init=self.lay.counter_words(state),
                              tag_bits=self.tag_layout.size)
         self.signs = SignBank.from_config(
-            cfg, state, block_rows=sign_block_rows or getattr(bank_cls, "sign_block_rows", None))
+            cfg, state, block_rows=sign_block_rows)
         r_words = []
         for l in range(cfg.n_layers):
             r = golden.classifier(l)
@@ -203,7 +212,8 @@ class TrainerCore(wiring.Component):
         # update engine reads one layer's while the next layer's selector writes
         self.chosen_mem = Memory(shape=chosen_layout(max(cfg.layers)),
                                  depth=2 * max(self.lay.groups), init=[])
-        self.updater = UpdateEngine(cfg, self.lay, self.slay, self.tag_layout)
+        self.updater = UpdateEngine(cfg, self.lay, self.slay, self.tag_layout,
+                                    prefetch=update_prefetch)
         # the draw hashes (INIT draws sweep_lanes per cycle); the first one is lent to the key
         # generator and to the sweep engine, whose power-on / INIT skip tables are A = 0's
         self.hashes = [Hash32(1) for _ in range(cfg.sweep_lanes)]
@@ -213,7 +223,7 @@ class TrainerCore(wiring.Component):
             init_tables=[sw_prng.reinforce_table(cfg.p_reinforce, 0.0, cfg.fan_in(l),
                                                  cfg.prob_bits) for l in range(cfg.n_layers)],
             external_hash=True, hash_depth=self.hashes[0].latency, key_held=True,
-            search=sweep_search or getattr(bank_cls, "sweep_search", "pipelined"))
+            search=sweep_search)
         super().__init__({
             "req": In(stream.Signature(req_layout())),
             "buf_addr": Out(range(max_payload)),
@@ -510,17 +520,15 @@ class TrainerCore(wiring.Component):
         thr_n = Signal(range(THR_BYTES + 1))
         thr_lo = Signal(8)
         thr_prev = Signal(16)
-        # the entry just read, registered before its checks (the payload buffer's block-RAM
-        # output is slow: its compare against the previous entry is a path of its own)
-        thr_val = Signal(16)
-        thr_val_valid = Signal()
-        thr_val_first = Signal()
-        m.d.sync += thr_val_valid.eq(0)
-        with m.If(thr_val_valid):
-            too_big = (thr_val >> cfg.prob_bits) != 0 if cfg.prob_bits < 16 else Const(0)
-            with m.If(too_big | (~thr_val_first & (thr_val < thr_prev))):
+
+        def check_entry(value, first):
+            """SET_THRESHOLDS: an entry is < 2^prob_bits and not below the previous one of its
+            layer (checked as its high byte leaves the payload buffer: the buffer's read
+            register is the block RAM's own, hw/bram.py, so the compare has the cycle)."""
+            too_big = (value >> cfg.prob_bits) != 0 if cfg.prob_bits < 16 else Const(0)
+            with m.If(too_big | (~first & (value < thr_prev))):
                 m.d.sync += bad.eq(1)
-            m.d.sync += thr_prev.eq(thr_val)
+            m.d.sync += thr_prev.eq(value)
 
         # Group choices: the selector of the active layer writes them as groups complete
         # (the last one two cycles after the layer's last neuron, long before the decision).
@@ -624,14 +632,12 @@ class TrainerCore(wiring.Component):
                     with m.If(~thr_n[0]):
                         m.d.sync += thr_lo.eq(self.buf_data)
                     with m.Else():
-                        m.d.sync += [thr_val.eq(Cat(thr_lo, self.buf_data)),
-                                     thr_val_valid.eq(1),
-                                     thr_val_first.eq(thr_n[1:1 + TBL_BITS] == 0)]
+                        check_entry(Cat(thr_lo, self.buf_data), thr_n[1:1 + TBL_BITS] == 0)
                 with m.If(rd_idx == THR_BYTES):
                     m.d.sync += [rd_idx.eq(0), thr_n.eq(0)]
                     m.next = "THR_SETTLE"
             with m.State("THR_SETTLE"):
-                # the last entry's checks
+                # (the last entry was checked as it arrived; this cycle is kept)
                 m.d.comb += self.busy.eq(1)
                 m.next = "THR_WRITE"
             with m.State("THR_WRITE"):
