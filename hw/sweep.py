@@ -360,7 +360,7 @@ class SweepEngine(wiring.Component):
         for mem in self.level_mems + [self.top_mem, self.table_mem]:
             if style and mem is not None:
                 mem.attrs["ram_style"] = style
-        L, P, b = len(self.fan_ins), self.lanes, self.prob_bits
+        L, P = len(self.fan_ins), self.lanes
         lb = self.lb
         max_n, max_f = max(self.rows), max(self.fan_ins)
 
@@ -400,7 +400,7 @@ class SweepEngine(wiring.Component):
         m.d.comb += en.eq(~self.o.valid | self.o.ready)
 
         idle = Signal()
-        tag_key, tag_gen = tags.r_data[0], tags.r_data[1]
+        tag_key = tags.r_data[0]
         w_valid, w_gen, w_hit = Signal(), Signal(), Signal()   # the walk's input register:
         w_step = Signal(range(SKIP + 1))            # the step (m + 1, or SKIP for a skip)
         m.d.comb += self.tw.ready.eq(1)
