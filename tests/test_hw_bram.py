@@ -3,7 +3,7 @@ while ``en`` is low) in Amaranth's simulator, and the attributes synthesis relie
 
 import random
 
-from amaranth import Module, Signal
+from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
