@@ -34,14 +34,17 @@ ICE40_FF_MAX_BITS = 64
 # where rows is how many block-RAM rows the counter memory is deep (the read data of a deep
 # memory goes through a rows:1 multiplexer per bit) and the last term is the forward pass
 # (sign-copy read multiplexers and popcounts). Calibration points (measured, nextpnr):
-#   iCE40, trainer with sign copy, update and sweep engines: 64-32 P4 k8 SPRAM 5319 LC,
-#   32-16 P4 k8 5062 LC, 784-75-75 P4 k8 forward 1x32 6450 LC, forward 2x32 6731 LC
+#   iCE40 (recalibrated after the UP5K area work, base and per_addr_bit fitted, the other
+#   slopes kept): iCEBreaker default 784-75-75 P4 k8 SPRAM forward 4x32 5751 LC, 32-16 P4 k8
+#   forward 1x4 4228 LC; before it (the slopes' origin): 64-32 5319 LC, 32-16 5062 LC,
+#   784-75-75 forward 1x32 6450 LC, 2x32 6731 LC, 4x32 7625 LC.
 #   ECP5: ULX3S-85F default (784-255-255 P16, 9 rows, forward 8x128) 14962 LUT4, ULX3S-12F
-#   default (784-75-75 P6 k6, 6 rows, forward 2x48) 7553 LUT4
+#   default (784-75-75 P6 k6, 6 rows, forward 2x48) 7553 LUT4 (both before the area work,
+#   which also shrank the link, popcounts and key path there: conservative now)
 # Expect ±15 %; the check fails only when the estimate exceeds the device.
 LUT_MODEL = {
-    "ice40": dict(base=3453, per_bit=13.5, per_layer=242, mux=0.7, per_fwd_bit=8.8,
-                  per_addr_bit=128.5),
+    "ice40": dict(base=3329, per_bit=13.5, per_layer=242, mux=0.7, per_fwd_bit=8.8,
+                  per_addr_bit=27.1),
     "ecp5": dict(base=5012, per_bit=13.5, per_layer=670, mux=0.84, per_fwd_bit=5.88,
                  per_addr_bit=0),
 }
@@ -104,7 +107,7 @@ def blocks_for(depth, width, aspects):
     return best
 
 
-def trainer_memories(cfg, store=False):
+def trainer_memories(cfg, store=False, sweep_search="pipelined"):
     from ..hw.link import buffer_depth as link_buffer_depth
     from ..hw.signbank import SignLayout
     from ..hw.trainer import TrainerLayout
@@ -121,10 +124,10 @@ def trainer_memories(cfg, store=False):
         MemoryUse("activations", lay.act_depth, cfg.forward_bits),
         MemoryUse("chosen", max(lay.groups), max(2, max_n - 1).bit_length()),
         MemoryUse("link buffer", link_buffer_depth(cfg), 8),     # LINK_DEPTH payload slots
-        # the sweep engine's skip tables: a memory per binary-search level (hw/sweep.py)
+        # the sweep engine's skip tables (hw/sweep.py): a memory per binary-search level, or
+        # one memory for the sequential search
         *[MemoryUse(f"sweep table, {name}", d, w, style={"ice40": "bram", "ecp5": "lutram"})
-          for name, (d, w) in zip([f"level {k}" for k in range(1, 6)] + ["top"],
-                                  sweep_table_shapes(cfg))],
+          for name, (d, w) in sweep_table_shapes(cfg, sweep_search)],
     ]
 
 
@@ -142,16 +145,21 @@ def store_buffer_depth(cfg):
     return depth
 
 
-def sweep_table_shapes(cfg):
-    """(depth, width) of the sweep engine's table memories, from the engine built for
-    ``cfg`` (its level memories and the top word)."""
+def sweep_table_shapes(cfg, search="pipelined"):
+    """``(name, (depth, width))`` of the sweep engine's table memories, from the engine built
+    for ``cfg`` with ``search`` (its level memories and the top word, or its one table)."""
     from ..hw.sweep import SweepEngine
     eng = SweepEngine(cfg.widths[:-1], cfg.layers, cfg.prob_bits, lanes=cfg.lanes,
-                      external_hash=True)
-    for obj in [eng, eng.tags, *eng.level_mems, eng.top_mem]:
+                      external_hash=True, search=search)
+    if search == "sequential":
+        named = [("all levels", eng.table_mem)]
+    else:
+        named = [(f"level {k}", mem) for k, mem in enumerate(eng.level_mems, start=1)]
+        named.append(("top", eng.top_mem))
+    for obj in [eng, eng.tags] + [mem for _, mem in named]:
         obj._MustUse__silence = True          # built for its shapes only, never elaborated
     from amaranth import Shape
-    return [(m.depth, Shape.cast(m.shape).width) for m in eng.level_mems + [eng.top_mem]]
+    return [(name, (mem.depth, Shape.cast(mem.shape).width)) for name, mem in named]
 
 
 def estimate_luts(cfg, family, rows=1):
@@ -217,7 +225,8 @@ def fit_report(board, cfg, bank=None, store=False):
     bank = bank or board.bank
     rep = FitReport(board.name)
     ebr = spram = 0
-    for mem in trainer_memories(cfg, store):
+    search = "sequential" if bank == "spram" else "pipelined"   # hw/spram.py sweep_search
+    for mem in trainer_memories(cfg, store, search):
         if mem.name == "counters" and bank == "spram":
             mem.kind = "spram"
             mem.blocks, wide, deep = spram_bank_shape(cfg, mem.depth)

@@ -14,9 +14,13 @@ from amaranth.utils import ceil_log2
 __all__ = ["XnorPopcount", "beat_layout"]
 
 
-def beat_layout(lanes):
-    """Payload of one input beat: ``a`` (activations) and ``w`` (weights), bit ``i`` = lane ``i``."""
-    return data.StructLayout({"a": lanes, "w": lanes})
+def beat_layout(lanes, framed=False):
+    """Payload of one input beat: ``a`` (activations) and ``w`` (weights), bit ``i`` = lane ``i``;
+    ``framed``: also ``first`` and ``last`` (the beat opens / closes a vector)."""
+    fields = {"a": lanes, "w": lanes}
+    if framed:
+        fields.update(first=1, last=1)
+    return data.StructLayout(fields)
 
 
 class XnorPopcount(wiring.Component):
@@ -35,13 +39,19 @@ class XnorPopcount(wiring.Component):
         Ignore the lanes at or beyond ``N`` of the last beat (one compare per lane). With
         ``False`` the caller guarantees that they contribute nothing (``XNOR(a, w) = 0``
         there, e.g. activation 0 and weight 1), which saves the compares on wide arrays.
+    framed : bool
+        The caller marks every beat ``first`` / ``last`` of its vector (``i.p.first``,
+        ``i.p.last``) and holds ``n`` for the whole vector, so the block counts no beats: several
+        arrays fed in lock-step (the trainer's neuron lanes) share one beat counter. Needs
+        ``mask_tail=False``.
 
     Attributes
     ----------
     n : In(range(max_inputs + 1))
         Vector length ``N`` (>= 1). Sampled on the first beat of each vector, so it may change
-        as soon as that beat is accepted.
-    i : In(stream.Signature(beat_layout(lanes)))
+        as soon as that beat is accepted (``framed``: read as the vector's result is formed;
+        hold it until then).
+    i : In(stream.Signature(beat_layout(lanes, framed)))
         Input beats. Beat ``b`` of a vector carries bits ``b·P … b·P + P − 1`` in lanes
         ``0 … P − 1``; a vector is exactly ``ceil(N / P)`` beats (the block counts them).
         Lanes at or beyond ``N`` on the last beat are ignored.
@@ -55,9 +65,12 @@ class XnorPopcount(wiring.Component):
     :attr:`latency` cycles.
     """
 
-    def __init__(self, lanes, max_inputs, levels_per_stage=0, mask_tail=True):
+    def __init__(self, lanes, max_inputs, levels_per_stage=0, mask_tail=True, framed=False):
         if lanes < 1 or max_inputs < 1 or levels_per_stage < 0:
             raise ValueError("lanes and max_inputs must be >= 1, levels_per_stage >= 0")
+        if framed and mask_tail:
+            raise ValueError("framed needs mask_tail=False (the block counts no beats)")
+        self.framed = framed
         self.lanes = lanes
         self.max_inputs = max_inputs
         self.levels_per_stage = levels_per_stage
@@ -70,7 +83,7 @@ class XnorPopcount(wiring.Component):
         self.count_width = ceil_log2(max_inputs + 1)
         super().__init__({
             "n": In(range(max_inputs + 1)),
-            "i": In(stream.Signature(beat_layout(lanes))),
+            "i": In(stream.Signature(beat_layout(lanes, framed))),
             "o": Out(stream.Signature(signed(self.count_width + 1))),
         })
 
@@ -90,20 +103,23 @@ class XnorPopcount(wiring.Component):
         en = Signal()               # the whole pipeline advances together
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
 
-        # Beat counting: `remaining` bits of the current vector, 0 between vectors.
-        remaining = Signal(range(self.max_inputs + 1))
-        vec_n = Signal(range(self.max_inputs + 1))
-        cur = Signal(range(self.max_inputs + 1))
-        first = remaining == 0
-        m.d.comb += cur.eq(Mux(first, self.n, remaining))
-        last = Signal()
-        m.d.comb += last.eq(cur <= p)
-        n_of_vec = Signal.like(vec_n)
-        m.d.comb += n_of_vec.eq(Mux(first, self.n, vec_n))
-        with m.If(self.i.valid & en):
-            m.d.sync += remaining.eq(Mux(last, 0, cur - p))
-            with m.If(first):
-                m.d.sync += vec_n.eq(self.n)
+        if self.framed:
+            first, last, n_of_vec = self.i.p.first, self.i.p.last, self.n
+        else:
+            # Beat counting: `remaining` bits of the current vector, 0 between vectors.
+            remaining = Signal(range(self.max_inputs + 1))
+            vec_n = Signal(range(self.max_inputs + 1))
+            cur = Signal(range(self.max_inputs + 1))
+            first = remaining == 0
+            m.d.comb += cur.eq(Mux(first, self.n, remaining))
+            last = Signal()
+            m.d.comb += last.eq(cur <= p)
+            n_of_vec = Signal.like(vec_n)
+            m.d.comb += n_of_vec.eq(Mux(first, self.n, vec_n))
+            with m.If(self.i.valid & en):
+                m.d.sync += remaining.eq(Mux(last, 0, cur - p))
+                with m.If(first):
+                    m.d.sync += vec_n.eq(self.n)
 
         # XNOR and mask of lanes beyond N.
         bits = [~(self.i.p.a[lane] ^ self.i.p.w[lane]) for lane in range(p)]
@@ -123,25 +139,29 @@ class XnorPopcount(wiring.Component):
                 regs = [Signal(len(v), name=f"tree_l{level}_{i}") for i, v in enumerate(layer)]
                 rv = Signal(name=f"tree_l{level}_valid")
                 rl = Signal(name=f"tree_l{level}_last")
-                rn = Signal.like(vec_n, name=f"tree_l{level}_n")
+                rn = Signal.like(self.n, name=f"tree_l{level}_n")
                 rf = Signal(name=f"tree_l{level}_first")
                 with m.If(en):
                     m.d.sync += [r.eq(v) for r, v in zip(regs, layer)]
-                    m.d.sync += [rv.eq(valid), rl.eq(tlast), rn.eq(tn), rf.eq(tfirst)]
-                layer, valid, tlast, tn, tfirst = regs, rv, rl, rn, rf
+                    m.d.sync += [rv.eq(valid), rl.eq(tlast), rf.eq(tfirst)]
+                    if not self.framed:            # framed: n is held, not carried along
+                        m.d.sync += rn.eq(tn)
+                        tn = rn
+                layer, valid, tlast, tfirst = regs, rv, rl, rf
         beat_sum = layer[0]
 
         # Accumulator of h itself: it starts at −N on a vector's first beat and adds 2·(beat
         # popcount) per beat, so the output needs no subtraction after the last addition (one
-        # carry chain per cycle instead of two). Registered output.
-        acc = Signal(signed(self.count_width + 1))
+        # carry chain per cycle instead of two). The accumulator is the output register: a
+        # result waiting on `o` holds the pipeline (en), so no beat overwrites it (two
+        # registers fed by the same adder would each need a logic cell of their own).
+        acc = self.o.payload
         total = Signal(signed(self.count_width + 1))
         m.d.comb += total.eq(Mux(tfirst, -tn, acc) + (beat_sum << 1))
         with m.If(en):
             m.d.sync += self.o.valid.eq(0)
             with m.If(valid):
+                m.d.sync += acc.eq(total)
                 with m.If(tlast):
-                    m.d.sync += [self.o.payload.eq(total), self.o.valid.eq(1)]
-                with m.Else():
-                    m.d.sync += acc.eq(total)
+                    m.d.sync += self.o.valid.eq(1)
         return m

@@ -99,6 +99,10 @@ class StreamKey(wiring.Component):
         Only with ``external_hash``: to and from the lent hash (connect them to its ``i``
         and ``o`` while the key is being made; outputs that arrive while this block is idle
         are ignored).
+    held : bool
+        The caller holds ``req.payload`` from the request until the key has been taken, so it
+        is not copied into a register here (saves 96 flip-flops, each a logic cell of its own
+        on the iCE40: the trainer's request comes from registers that do not change).
 
     Notes
     -----
@@ -106,9 +110,10 @@ class StreamKey(wiring.Component):
     takes ``3 · (latency + 1) + 1`` cycles; it is needed once per sweep, so area wins over speed.
     """
 
-    def __init__(self, steps_per_stage=1, external_hash=False):
+    def __init__(self, steps_per_stage=1, external_hash=False, held=False):
         self.steps_per_stage = steps_per_stage
         self.external_hash = external_hash
+        self.held = held
         ports = {"req": In(stream.Signature(key_request_layout())),
                  "key": Out(stream.Signature(32))}
         if external_hash:
@@ -121,7 +126,7 @@ class StreamKey(wiring.Component):
             h = types.SimpleNamespace(i=self.hash_i, o=self.hash_o)
         else:
             m.submodules.hash = h = Hash32(self.steps_per_stage)
-        req = Signal(key_request_layout())
+        req = self.req.payload if self.held else Signal(key_request_layout())
         prev = Signal(32)
         step = Signal(range(3))
         m.d.comb += [
@@ -134,7 +139,9 @@ class StreamKey(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.req.ready.eq(1)
                 with m.If(self.req.valid):
-                    m.d.sync += [req.eq(self.req.payload), step.eq(0)]
+                    m.d.sync += step.eq(0)
+                    if not self.held:
+                        m.d.sync += req.eq(self.req.payload)
                     m.next = "FEED"
             with m.State("FEED"):
                 m.d.comb += h.i.valid.eq(1)

@@ -17,12 +17,14 @@ Bits of a row past the layer's fan-in are 1 (padding weight +1); the trainer kee
 activation bits there 0, so ``XNOR`` contributes nothing and the popcount needs no mask.
 """
 
-from amaranth import Module
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["SignBank", "SignLayout", "sign_write_layout"]
+from .bram import registered_read
+
+__all__ = ["SignBank", "SignLayout", "sign_write_layout", "ICE40_BLOCK_ROWS"]
 
 
 class SignLayout:
@@ -95,6 +97,17 @@ class SignBank(wiring.Component):
         Rows per lane.
     init : list of list of int, optional
         Per lane, the initial row values.
+    block_rows : int, optional
+        Split every lane into memories of this many rows (a power of two; ``None``, the
+        default: one memory per lane, split by the tools). With :data:`ICE40_BLOCK_ROWS` every
+        memory is one SB_RAM40_4K in its 256 × 16 aspect ratio (the only one with a bit mask,
+        which the granule writes need). The read row's memory is chosen by a registered
+        select; with three memories (``2·B < depth ≤ 3·B − 2``, the UP5K default's 532 rows)
+        the rows are placed so that every bit is one LUT4: rows ``0 … B−1`` in memory 0,
+        ``B … 2B−2`` in memory 1, the rest in memory 2, and the last row of memories 1 and 2
+        is a zero row that a memory not read reads instead, so the output is
+        ``Mux(sel, m1, m0) | m2``. Yosys' own split of a 532-row memory builds a wider
+        multiplexer (427 LUTs against ~150 for 4 lanes × 32 bits).
 
     Attributes
     ----------
@@ -103,16 +116,39 @@ class SignBank(wiring.Component):
     rd_data : Out(ArrayLayout(words · granule, lanes))
         The row of every lane (lane ``q`` = element ``q``).
     wr : In(sign_write_layout(...))
-        One granule write per cycle (``valid``); takes effect for reads issued after it.
+        One granule write per cycle (``valid``); takes effect for reads issued after it. A row
+        must not be read in the cycle it is written (the trainer never does: the forward pass
+        reads one layer while the update engine writes the one before), so no read-during-write
+        logic surrounds the block RAM.
     """
 
     read_latency = 1
 
-    def __init__(self, lanes, words, granule, depth, init=None):
+    def __init__(self, lanes, words, granule, depth, init=None, block_rows=None):
         self.lanes, self.words, self.granule, self.depth = lanes, words, granule, depth
         self.width = words * granule
         init = init or [[(1 << self.width) - 1] * depth for _ in range(lanes)]
-        self.mems = [Memory(shape=self.width, depth=depth, init=init[q]) for q in range(lanes)]
+        if block_rows is not None and (block_rows < 2 or block_rows & (block_rows - 1)):
+            raise ValueError(f"block_rows must be a power of two >= 2, got {block_rows}")
+        if block_rows is None or block_rows >= depth:
+            block_rows = None
+        self.block_rows = B = block_rows
+        if B is None:
+            self.starts = [0]                      # first row of every memory
+            sizes = [depth]
+        elif 2 * B < depth <= 3 * B - 2:
+            self.starts = [0, B, 2 * B - 1]        # the zero-row placement (see above)
+            sizes = [B, B, B]
+        else:
+            n = -(-depth // B)
+            self.starts = [d * B for d in range(n)]
+            sizes = [min(B, depth - d * B) for d in range(n)]
+        self.zero_rows = len(self.starts) == 3 and self.starts[2] == 2 * B - 1
+        ends = self.starts[1:] + [depth]
+        # mems[q][d]: rows starts[d] … ends[d] − 1 of lane q (zero rows and spare rows 0)
+        self.mems = [[Memory(shape=self.width, depth=size,
+                             init=init[q][a:e] + [0] * (size - (e - a)))
+                      for a, e, size in zip(self.starts, ends, sizes)] for q in range(lanes)]
         super().__init__({
             "rd_addr": In(range(max(2, depth))),
             "rd_data": Out(data.ArrayLayout(self.width, lanes)),
@@ -120,31 +156,74 @@ class SignBank(wiring.Component):
         })
 
     @classmethod
-    def from_config(cls, cfg, state=None):
+    def from_config(cls, cfg, state=None, block_rows=None):
         """The bank of ``cfg``, initialised from golden-model counters ``state``."""
         lay = SignLayout(cfg)
         return cls(lay.lanes, lay.words, cfg.lanes, lay.depth,
-                   init=lay.rows(state) if state is not None else None)
+                   init=lay.rows(state) if state is not None else None,
+                   block_rows=block_rows)
 
     def peek_rows(self, ctx):
         """Every lane's rows (lists of ints), read in an Amaranth testbench."""
-        return [[ctx.get(mem.data[i]) for i in range(self.depth)] for mem in self.mems]
+        ends = self.starts[1:] + [self.depth]
+        return [[ctx.get(mem.data[i]) for mem, a, e in zip(blocks, self.starts, ends)
+                 for i in range(e - a)] for blocks in self.mems]
+
+    def _place(self, m, row, name):
+        """(local address per memory, in-memory-d flags) of ``row``; a memory that does not
+        hold it gets its zero row (zero-row placement) or the row's low bits."""
+        B, n = self.block_rows, len(self.starts)
+        if B is None:
+            return [row], [Const(1)]
+        lo = (B - 1).bit_length()
+        if self.zero_rows:
+            in2 = Signal(name=f"{name}_in2")
+            up = Signal(lo, name=f"{name}_up")          # row − (2B − 1), low bits
+            m.d.comb += [in2.eq(row >= 2 * B - 1), up.eq(row + 1)]
+            in1 = ~in2 & row[lo]
+            return ([row[:lo], Mux(in2, B - 1, row[:lo]), Mux(in2, up, B - 1)],
+                    [~in2 & ~row[lo], in1, in2])
+        return [row[:lo]] * n, [row[lo:] == d for d in range(n)]
 
     def elaborate(self, platform):
         m = Module()
-        for q, mem in enumerate(self.mems):
-            m.submodules[f"lane{q}"] = mem
-            rd = mem.read_port(domain="sync", transparent_for=())
-            wr = mem.write_port(granularity=self.granule)
-            m.d.comb += [
-                rd.addr.eq(self.rd_addr),
-                self.rd_data[q].eq(rd.data),
-                wr.addr.eq(self.wr.row),
-                wr.data.eq(self.wr.bits.replicate(self.words)),
-            ]
-            for g in range(self.words):
-                hit = self.wr.valid & (self.wr.granule == g)
-                if self.lanes > 1:
-                    hit &= self.wr.lane == q
-                m.d.comb += wr.en[g].eq(hit)
+        n = len(self.starts)
+        rd_addrs, rd_in = self._place(m, self.rd_addr, "rd")
+        wr_addrs, wr_in = self._place(m, self.wr.row, "wr")
+        # which memory the read row is in, registered like the memories' outputs
+        rd_sel = Signal(n)
+        if n > 1:
+            if self.zero_rows:              # Mux(sel, m1, m0) | m2: sel = "not in memory 0"
+                m.d.sync += rd_sel.eq(Cat(rd_in[0], ~rd_in[0], 1))
+            else:
+                m.d.sync += rd_sel.eq(Cat(*rd_in))
+        for q, blocks in enumerate(self.mems):
+            hit_lane = self.wr.valid
+            if self.lanes > 1:
+                hit_lane = hit_lane & (self.wr.lane == q)
+            outs = []
+            for d, mem in enumerate(blocks):
+                m.submodules[f"lane{q}" if n == 1 else f"lane{q}_{d}"] = mem
+                # (see the class docstring: never read in the cycle it is written)
+                rd = registered_read(m, mem, f"signs_{q}_{d}")
+                wr = mem.write_port(granularity=self.granule)
+                hit = hit_lane & wr_in[d]
+                m.d.comb += [rd.addr.eq(rd_addrs[d]), wr.addr.eq(wr_addrs[d]),
+                             wr.data.eq(self.wr.bits.replicate(self.words))]
+                for g in range(self.words):
+                    m.d.comb += wr.en[g].eq(hit & (self.wr.granule == g))
+                outs.append(rd.data)
+            if n == 1:
+                out = outs[0]
+            elif self.zero_rows:
+                out = Mux(rd_sel[1], outs[1], outs[0]) | outs[2]
+            else:
+                out = outs[0] & rd_sel[0].replicate(self.width)
+                for d in range(1, n):
+                    out = out | (outs[d] & rd_sel[d].replicate(self.width))
+            m.d.comb += self.rd_data[q].eq(out)
         return m
+
+
+# Rows of one SB_RAM40_4K in its 256 × 16 aspect ratio (the iCE40 sign bank's block depth).
+ICE40_BLOCK_ROWS = 256

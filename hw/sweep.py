@@ -23,6 +23,13 @@ Pipeline (one hash input per cycle, ``Lh`` = hash latency, 6 with one step per s
   compares the draw against the entry its synchronous read returned and the result bit is the
   next level's address bit: six comparators of ``b`` bits and one of the skip test, no
   multiplexer over 64 entries; the memories are ``2^k · L`` entries (two banks, see below).
+* **search, sequential** (``search="sequential"``, for devices short of block RAM: the
+  iCE40 UP5K) — one table memory (``C[i]`` at address ``i`` of its layer and bank) and one
+  comparator: ``u ≥ C[63]`` against a register (loaded when a sweep starts) decides a skip in
+  the cycle the draw arrives; any other draw searches the six levels one per cycle
+  (``lo += 2^(5−k)`` if ``u ≥ C[lo + 2^(5−k) − 1]``) while the draw waits at the hash's
+  output, holding the pipeline, so a hit costs seven cycles more than a skip. Draws of a row
+  that has already ended are dropped unsearched.
 * **walk** — ``pos`` (as the linear column and as counter word/lane, so no division by ``P``)
   advances by the step ``m + 1`` or 64; a hit is registered on ``o``. When a row ends, the draws
   of that row still in flight (about ``Lh + 7``) are discarded by their generation bit and the
@@ -41,6 +48,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ..sw import prng as sw_prng
+from .bram import registered_read
 from .prng import Hash32
 
 __all__ = ["SweepEngine", "start_layout", "table_write_layout", "hit_layout", "LEVELS"]
@@ -96,6 +104,13 @@ class SweepEngine(wiring.Component):
         in flight (a :class:`~xnorlearn.hw.prng.Hash32` holds at most its latency).
     hash_depth : int
         Bound on the lent hash's in-flight inputs (sizes the tag FIFO; default 6).
+    key_held : bool
+        The caller holds ``start.payload.key`` from the request until the sweep is done (not
+        busy), so it is not copied into a register here.
+    search : str
+        ``"pipelined"`` (default): a draw per cycle through six table memories;
+        ``"sequential"``: one table memory (a block RAM on the iCE40) and a search of seven
+        cycles per draw that is not a skip (see above). Same hits, in the same order.
 
     Attributes
     ----------
@@ -118,7 +133,8 @@ class SweepEngine(wiring.Component):
     """
 
     def __init__(self, fan_ins, rows, prob_bits, lanes=1, word_bases=None, init_tables=None,
-                 hash_steps=1, external_hash=False, hash_depth=6):
+                 hash_steps=1, external_hash=False, hash_depth=6, search="pipelined",
+                 key_held=False):
         self.fan_ins, self.rows = [int(f) for f in fan_ins], [int(n) for n in rows]
         L = len(self.fan_ins)
         if L < 1 or len(self.rows) != L or min(self.fan_ins + self.rows) < 1:
@@ -144,6 +160,10 @@ class SweepEngine(wiring.Component):
         if any(t[i + 1] < t[i] for t in init_tables for i in range(SKIP - 1)):
             raise ValueError("tables must be nondecreasing")
         self.init_tables = init_tables
+        if search not in ("pipelined", "sequential"):
+            raise ValueError(f"search must be 'pipelined' or 'sequential', got {search!r}")
+        self.search = search
+        self.key_held = key_held
         self.external_hash = external_hash
         self.hash_steps = hash_steps
         self.hash_depth = 6 // hash_steps if not external_hash else hash_depth
@@ -158,20 +178,30 @@ class SweepEngine(wiring.Component):
         self.lb = ceil_log2(L) if L > 1 else 0
         b = prob_bits
         self.level_mems = []
-        for k in range(1, LEVELS):
+        if search == "sequential":
+            # C[i] of layer l, bank k at Cat(i, l, k)
             init = []
             for bank in range(2):
                 for l in range(1 << self.lb):
-                    for p in range(1 << k):
-                        idx = p * (SKIP >> k) + (SKIP >> (k + 1)) - 1
-                        init.append(init_tables[l][idx] if bank == 0 and l < L else 0)
-            self.level_mems.append(Memory(shape=b, depth=len(init), init=init))
-        top = []
-        for bank in range(2):
-            for l in range(1 << self.lb):
-                t = init_tables[l] if bank == 0 and l < L else (0,) * SKIP
-                top.append(t[SKIP // 2 - 1] | (t[SKIP - 1] << b))
-        self.top_mem = Memory(shape=2 * b, depth=len(top), init=top)
+                    init.extend(init_tables[l] if bank == 0 and l < L else (0,) * SKIP)
+            self.table_mem = Memory(shape=b, depth=len(init), init=init)
+            self.top_mem = None
+        else:
+            self.table_mem = None
+            for k in range(1, LEVELS):
+                init = []
+                for bank in range(2):
+                    for l in range(1 << self.lb):
+                        for p in range(1 << k):
+                            idx = p * (SKIP >> k) + (SKIP >> (k + 1)) - 1
+                            init.append(init_tables[l][idx] if bank == 0 and l < L else 0)
+                self.level_mems.append(Memory(shape=b, depth=len(init), init=init))
+            top = []
+            for bank in range(2):
+                for l in range(1 << self.lb):
+                    t = init_tables[l] if bank == 0 and l < L else (0,) * SKIP
+                    top.append(t[SKIP // 2 - 1] | (t[SKIP - 1] << b))
+            self.top_mem = Memory(shape=2 * b, depth=len(top), init=top)
         self.tags = SyncFIFO(width=2, depth=self.hash_depth + 1)
 
         ports = {
@@ -188,63 +218,22 @@ class SweepEngine(wiring.Component):
 
     @property
     def latency(self):
-        """Cycles from a draw's hash input to its hit on ``o`` (hash, search, walk)."""
-        return self.hash_depth + LEVELS + 1
+        """Cycles from a draw's hash input to its hit on ``o`` (hash, search, walk); with
+        ``search="sequential"`` that of a draw that follows no search (a hit adds
+        ``LEVELS + 1``)."""
+        return self.hash_depth + (2 if self.search == "sequential" else LEVELS + 1)
 
-    def elaborate(self, platform):
-        m = Module()
-        style = {"ice40": "block", "ecp5": "distributed"}.get(getattr(platform, "family", None))
-        for mem in self.level_mems + [self.top_mem]:
-            if style:
-                mem.attrs["ram_style"] = style
-        L, P, b = len(self.fan_ins), self.lanes, self.prob_bits
-        lb = self.lb
-        max_n, max_f = max(self.rows), max(self.fan_ins)
-
-        if self.external_hash:
-            hi, ho = self.hash_i, self.hash_o
-        else:
-            m.submodules.hash = h = self.hash
-            hi, ho = h.i, h.o
-        m.submodules.tags = tags = self.tags
+    def _pipelined_search(self, m, en, idle, ho, tags, tw_layer, bank_layer,
+                          w_valid, w_gen, w_hit, w_step):
+        """Six table memories, a draw per cycle; returns (pop, a draw is in the pipeline)."""
+        b, lb = self.prob_bits, self.lb
+        tw = self.tw.p
         m.submodules.top = self.top_mem
         for k, mem in enumerate(self.level_mems, start=1):
             m.submodules[f"level{k}"] = mem
-
-        def const_array(values):
-            w = max(1, max(int(v).bit_length() for v in values))
-            return Array(Const(int(v), w) for v in values)
-
-        # ------------------------------------------------------------ per-sweep registers
-        key = Signal(32)
-        layer = Signal(range(max(2, L)))
-        f_last = Signal(range(max_f))                       # F − 1
-        n_rows = Signal(range(max_n + 1))
-        beats = Signal(range(max(self.beats) + 1))
-        row = Signal(range(max_n + 1))                      # row being walked
-        row_base = Signal(range(max(2, self.depth + 1)))    # its first counter word
-        key_idx = Signal(range(max_n + 2))                  # next row key to issue
-        key_first = Signal()                                # next issue slot: a row key
-        w = Signal(32)            # t · SWEEP_STRIDE of the row's next draw t (no multiplier)
-        gen = Signal()                                      # row generation (issue and walk)
-        rk_cur = Signal(32)                                 # R_j of the row being issued
-        rk_next = Signal(32)                                # R_{j+1}
-        # walk position: last = pos − 1 (−1 at a row start, wrapping), also as word/lane
-        wl = max(2, max_f + SKIP).bit_length() + 1
-        last = Signal(wl)
-        ww = max(2, self.depth + SKIP).bit_length() + 1
-        last_word = Signal(ww)
-        last_lane = Signal(range(max(2, P)))
-
-        en = Signal()            # the whole pipeline moves (the output register is free)
-        m.d.comb += en.eq(~self.o.valid | self.o.ready)
-
         # ------------------------------------------------------------ table writes
-        tw = self.tw.p
-        m.d.comb += self.tw.ready.eq(1)
         mp1 = Signal(LEVELS + 1)
         m.d.comb += mp1.eq(tw.index + 1)
-        tw_layer = tw.layer[:lb] if lb else Const(0, 0)
         top_wr = self.top_mem.write_port(granularity=b)
         m.d.comb += [top_wr.addr.eq(Cat(tw_layer, Const(1, 1))),
                      top_wr.data.eq(Cat(tw.value, tw.value)),
@@ -258,9 +247,7 @@ class SweepEngine(wiring.Component):
 
         # ------------------------------------------------------------ search pipeline
         # s0 = the hash output (with its tag); s1 … s5 registers; level k compares in s_k.
-        bank_layer = Cat(layer[:lb] if lb else Const(0, 0), self.host_tables)
         top_rd = self.top_mem.read_port(domain="sync")
-        idle = Signal()
         # the top word is read while idle (address from the request) and then holds
         m.d.comb += [top_rd.addr.eq(Cat(self.start.p.layer[:lb] if lb else Const(0, 0),
                                         self.host_tables)),
@@ -295,12 +282,137 @@ class SweepEngine(wiring.Component):
             m.d.comb += bit[k].eq(us[k] >= rd.data)
             prefix_after[k] = Cat(bit[k], pfx[k])     # new bit is the LSB
         # s6: the step (m + 1, or SKIP for a skip) and whether it is a hit
-        w_valid, w_gen, w_hit = Signal(), Signal(), Signal()
-        w_step = Signal(range(SKIP + 1))
         with m.If(en):
             last_k = LEVELS - 1
             m.d.sync += [w_valid.eq(vs[last_k]), w_gen.eq(gs[last_k]), w_hit.eq(~ks[last_k]),
                          w_step.eq(Mux(ks[last_k], SKIP, prefix_after[last_k] + 1))]
+
+        return pop, Cat(*vs[1:]).any()
+
+    def _sequential_search(self, m, en, idle, ho, tags, tw_layer, bank_layer, gen,
+                           w_valid, w_gen, w_hit, w_step):
+        """One table memory, one comparator: a skip in the cycle its draw arrives, any other
+        draw in seven more (one level per cycle, the pipeline held); returns (pop, a search
+        is under way)."""
+        b, lb = self.prob_bits, self.lb
+        tw = self.tw.p
+        m.submodules.table = mem = self.table_mem
+        wr = mem.write_port()
+        m.d.comb += [wr.addr.eq(Cat(tw.index, tw_layer, Const(1, 1))), wr.data.eq(tw.value),
+                     wr.en.eq(self.tw.valid)]
+        # (tables are written only between sweeps; the idle reads of C[63] that a write may
+        # meet are read again before the next sweep starts)
+        rd = registered_read(m, mem, "sweep_table", en=en)
+
+        # C[63] of the layer: read while idle (address from the request), kept in a register
+        c63 = Signal(b)
+        c63_load = Signal()
+        m.d.sync += c63_load.eq(idle)
+        with m.If(c63_load):
+            m.d.sync += c63.eq(rd.data)
+
+        tag_key, tag_gen = tags.r_data[0], tags.r_data[1]
+        u0 = ho.payload[32 - b:]
+        # a draw of a row that has ended (its generation is gone) is dropped unsearched
+        draw = ho.valid & ~tag_key & (tag_gen == gen)
+        skip = draw & (u0 >= c63)
+
+        # The draw being searched stays at the hash's output (not taken, so the hash holds
+        # it) until its search ends: no copy of it here.
+        busy = Signal()                  # a search is under way
+        lo = Signal(LEVELS)              # m's bits found so far
+        step = Signal(LEVELS)            # one-hot: the bit this level decides
+        bit = Signal()
+        m.d.comb += bit.eq(u0 >= rd.data)       # rd.data = C[lo | (step − 1)]
+        lo_next = Signal(LEVELS)
+        m.d.comb += lo_next.eq(lo | Mux(bit, step, 0))
+        done = busy & step[0]
+        search = ~busy & draw & ~skip    # a search starts on the draw at the output
+        # taken: a row key, a skip or a dropped draw at once, a searched draw when its last
+        # level's compare ends
+        take = Mux(busy, done, ~search)
+        pop = ho.valid & en & take
+        m.d.comb += [ho.ready.eq(en & take), tags.r_en.eq(pop)]
+
+        first = Cat(Const(0, LEVELS - 1), Const(1, 1))       # step of level 0: 2^(L−1)
+        with m.If(idle):
+            m.d.comb += rd.addr.eq(Cat(Const(SKIP - 1, LEVELS), self.start.p.layer[:lb]
+                                       if lb else Const(0, 0), self.host_tables))
+        with m.Elif(busy & ~done):
+            m.d.comb += rd.addr.eq(Cat((lo_next | ((step >> 1) - 1))[:LEVELS], bank_layer))
+        with m.Else():
+            m.d.comb += rd.addr.eq(Cat(Const(SKIP // 2 - 1, LEVELS), bank_layer))
+
+        with m.If(en):
+            m.d.sync += [w_valid.eq(done | (pop & skip)), w_gen.eq(tag_gen),
+                         w_hit.eq(done), w_step.eq(Mux(done, lo_next + 1, SKIP))]
+            with m.If(busy):
+                m.d.sync += [lo.eq(lo_next), step.eq(step >> 1)]
+                with m.If(done):
+                    m.d.sync += busy.eq(0)
+            with m.If(search):
+                m.d.sync += [busy.eq(1), lo.eq(0), step.eq(first)]
+        return pop, busy
+
+    def elaborate(self, platform):
+        m = Module()
+        style = {"ice40": "block", "ecp5": "distributed"}.get(getattr(platform, "family", None))
+        for mem in self.level_mems + [self.top_mem, self.table_mem]:
+            if style and mem is not None:
+                mem.attrs["ram_style"] = style
+        L, P = len(self.fan_ins), self.lanes
+        lb = self.lb
+        max_n, max_f = max(self.rows), max(self.fan_ins)
+
+        if self.external_hash:
+            hi, ho = self.hash_i, self.hash_o
+        else:
+            m.submodules.hash = h = self.hash
+            hi, ho = h.i, h.o
+        m.submodules.tags = tags = self.tags
+
+        def const_array(values):
+            w = max(1, max(int(v).bit_length() for v in values))
+            return Array(Const(int(v), w) for v in values)
+
+        # ------------------------------------------------------------ per-sweep registers
+        key = self.start.p.key if self.key_held else Signal(32)
+        layer = Signal(range(max(2, L)))
+        f_last = Signal(range(max_f))                       # F − 1
+        n_rows = Signal(range(max_n + 1))
+        beats = Signal(range(max(self.beats) + 1))
+        row = Signal(range(max_n + 1))                      # row being walked
+        row_base = Signal(range(max(2, self.depth + 1)))    # its first counter word
+        key_idx = Signal(range(max_n + 2))                  # next row key to issue
+        key_first = Signal()                                # next issue slot: a row key
+        w = Signal(32)            # t · SWEEP_STRIDE of the row's next draw t (no multiplier)
+        gen = Signal()                                      # row generation (issue and walk)
+        rk_cur = Signal(32)                                 # R_j of the row being issued
+        rk_next = Signal(32)                                # R_{j+1}
+        # walk position: last = pos − 1 (−1 at a row start, wrapping), also as word/lane
+        wl = max(2, max_f + SKIP).bit_length() + 1
+        last = Signal(wl)
+        ww = max(2, self.depth + SKIP).bit_length() + 1
+        last_word = Signal(ww)
+        last_lane = Signal(range(max(2, P)))
+
+        en = Signal()            # the whole pipeline moves (the output register is free)
+        m.d.comb += en.eq(~self.o.valid | self.o.ready)
+
+        idle = Signal()
+        tag_key = tags.r_data[0]
+        w_valid, w_gen, w_hit = Signal(), Signal(), Signal()   # the walk's input register:
+        w_step = Signal(range(SKIP + 1))            # the step (m + 1, or SKIP for a skip)
+        m.d.comb += self.tw.ready.eq(1)
+        tw = self.tw.p
+        tw_layer = tw.layer[:lb] if lb else Const(0, 0)
+        bank_layer = Cat(layer[:lb] if lb else Const(0, 0), self.host_tables)
+        if self.search == "sequential":
+            pop, searching = self._sequential_search(
+                m, en, idle, ho, tags, tw_layer, bank_layer, gen, w_valid, w_gen, w_hit, w_step)
+        else:
+            pop, searching = self._pipelined_search(
+                m, en, idle, ho, tags, tw_layer, bank_layer, w_valid, w_gen, w_hit, w_step)
 
         # ------------------------------------------------------------ walk
         if P & (P - 1) == 0:
@@ -351,13 +463,15 @@ class SweepEngine(wiring.Component):
             m.d.sync += [last.eq(-1), last_word.eq(base - 1), last_lane.eq(P - 1),
                          row_base.eq(base), w.eq(0)]
 
-        pipe_empty = ~(tags.r_rdy | Cat(*vs[1:]).any() | w_valid)
+        pipe_empty = ~(tags.r_rdy | searching | w_valid)
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += [idle.eq(1), self.start.ready.eq(pipe_empty)]
                 with m.If(self.start.valid & pipe_empty):
                     lay = self.start.p.layer
-                    m.d.sync += [key.eq(self.start.p.key), layer.eq(lay),
+                    if not self.key_held:
+                        m.d.sync += key.eq(self.start.p.key)
+                    m.d.sync += [layer.eq(lay),
                                  f_last.eq(const_array([f - 1 for f in self.fan_ins])[lay]),
                                  n_rows.eq(const_array(self.rows)[lay]),
                                  beats.eq(const_array(self.beats)[lay]),

@@ -36,6 +36,7 @@ from ..sw import prng as sw_prng
 from ..sw import protocol
 from ..sw.config import Config
 from ..sw.protocol import Status
+from .bram import registered_read
 from .counters import BankOp, CounterBank, LaneOp
 from .decision import DecisionUnit
 from .popcount import XnorPopcount
@@ -140,6 +141,18 @@ class TrainerCore(wiring.Component):
         every earlier command (the core never reads a word in the cycle after updating it).
         A bank with ``parity_interleaved = True`` (the SPRAM bank) also never gets two UPDATEs
         of same-parity addresses in consecutive cycles: the sweep leaves a gap.
+    sweep_search : str, optional
+        The sweep engine's table search (:class:`~xnorlearn.hw.sweep.SweepEngine`):
+        ``"pipelined"`` or ``"sequential"`` (one block RAM instead of seven).
+    sign_block_rows : int, optional
+        ``block_rows`` of the sign copy (:class:`~xnorlearn.hw.signbank.SignBank`).
+    update_prefetch : int, optional
+        Activation words the update engine buffers (:class:`~xnorlearn.hw.update.UpdateEngine`;
+        2: updates wait less for the forward pass's read port, 1: 32 flip-flops fewer).
+
+        These three default to the bank class's ``trainer_options`` (a dict) where it has one:
+        the UP5K's SPRAM bank asks for the small variants (``"sequential"``, 256-row blocks,
+        1), the others get ``"pipelined"``, one memory per lane and 2.
 
     Attributes
     ----------
@@ -156,12 +169,18 @@ class TrainerCore(wiring.Component):
     """
 
     def __init__(self, cfg: Config, identify: bytes, max_payload: int, levels_per_stage=2,
-                 bank_cls=CounterBank, state=None):
+                 bank_cls=CounterBank, state=None, sweep_search=None, sign_block_rows=None,
+                 update_prefetch=None):
         self.cfg = cfg
         self.lay = TrainerLayout(cfg)
         self.identify = bytes(identify)
         self.max_payload = max_payload
         self.levels_per_stage = levels_per_stage
+        options = {"sweep_search": "pipelined", "sign_block_rows": None, "update_prefetch": 2,
+                   **getattr(bank_cls, "trainer_options", {})}
+        sweep_search = sweep_search or options["sweep_search"]
+        sign_block_rows = sign_block_rows or options["sign_block_rows"]
+        update_prefetch = update_prefetch or options["update_prefetch"]
         # Power-on state = init(cfg.seed): counters and classifiers from the golden model's
         # PRNG (spec §4), so a freshly configured chip needs no INIT; or the counters of
         # ``state`` (e.g. a trained checkpoint's), in the bank and in the sign copy alike.
@@ -178,7 +197,8 @@ class TrainerCore(wiring.Component):
         self.bank = bank_cls(cfg.lanes, cfg.counter_bits, self.lay.cnt_depth,
                              init=self.lay.counter_words(state),
                              tag_bits=self.tag_layout.size)
-        self.signs = SignBank.from_config(cfg, state)
+        self.signs = SignBank.from_config(
+            cfg, state, block_rows=sign_block_rows)
         r_words = []
         for l in range(cfg.n_layers):
             r = golden.classifier(l)
@@ -192,7 +212,8 @@ class TrainerCore(wiring.Component):
         # update engine reads one layer's while the next layer's selector writes
         self.chosen_mem = Memory(shape=chosen_layout(max(cfg.layers)),
                                  depth=2 * max(self.lay.groups), init=[])
-        self.updater = UpdateEngine(cfg, self.lay, self.slay, self.tag_layout)
+        self.updater = UpdateEngine(cfg, self.lay, self.slay, self.tag_layout,
+                                    prefetch=update_prefetch)
         # the draw hashes (INIT draws sweep_lanes per cycle); the first one is lent to the key
         # generator and to the sweep engine, whose power-on / INIT skip tables are A = 0's
         self.hashes = [Hash32(1) for _ in range(cfg.sweep_lanes)]
@@ -201,7 +222,8 @@ class TrainerCore(wiring.Component):
             word_bases=self.lay.cnt_base,
             init_tables=[sw_prng.reinforce_table(cfg.p_reinforce, 0.0, cfg.fan_in(l),
                                                  cfg.prob_bits) for l in range(cfg.n_layers)],
-            external_hash=True, hash_depth=self.hashes[0].latency)
+            external_hash=True, hash_depth=self.hashes[0].latency, key_held=True,
+            search=sweep_search)
         super().__init__({
             "req": In(stream.Signature(req_layout())),
             "buf_addr": Out(range(max_payload)),
@@ -225,19 +247,24 @@ class TrainerCore(wiring.Component):
         m.submodules.r_mem = r_mem = self.r_mem
         m.submodules.act_mem = act_mem = self.act_mem
         m.submodules.chosen_mem = chosen_mem = self.chosen_mem
-        act_rd, act_wr = act_mem.read_port(), act_mem.write_port(granularity=self.act_gran)
+        # No word of these memories is ever read in the cycle it is written (the forward pass
+        # reads a layer's inputs while it writes its outputs, the update engine reads the
+        # layer before; the classifiers are written by INIT only): hw/bram.py
+        act_rd = registered_read(m, act_mem, "act")
+        act_wr = act_mem.write_port(granularity=self.act_gran)
         m.submodules.signs = signs = self.signs
         m.submodules.updater = upd = self.updater
 
         slay = self.slay
         NL, G, BW = slay.lanes, slay.words, cfg.forward_bits
-        lg_nl, lg_g = ceil_log2(NL), ceil_log2(G)
-        r_rd, r_wr = r_mem.read_port(), r_mem.write_port()
+        lg_nl = ceil_log2(NL)
+        r_rd, r_wr = registered_read(m, r_mem, "classifiers"), r_mem.write_port()
         ch_rd, ch_wr = chosen_mem.read_port(), chosen_mem.write_port()
         m.d.comb += [ch_rd.addr.eq(upd.ch_addr), upd.ch_data.eq(ch_rd.data),
                      upd.act_data.eq(act_rd.data)]
         fwd_reads = Signal()        # the forward pass owns the activation read port
-        pcs = [XnorPopcount(BW, max_f, self.levels_per_stage, mask_tail=False)
+        # framed: one beat counter (f_sb) serves every lane
+        pcs = [XnorPopcount(BW, max_f, self.levels_per_stage, mask_tail=False, framed=True)
                for _ in range(NL)]
         for q, pc in enumerate(pcs):
             m.submodules[f"popcount{q}"] = pc
@@ -246,7 +273,8 @@ class TrainerCore(wiring.Component):
         for d, hu in enumerate(hashes):
             m.submodules[f"hash{d}"] = hu
         hsh = hashes[0]
-        m.submodules.keygen = keygen = StreamKey(1, external_hash=True)   # borrows hsh
+        # borrows hsh; its request comes from registers held until the key is taken
+        m.submodules.keygen = keygen = StreamKey(1, external_hash=True, held=True)
         m.submodules.sweep = sweep = self.sweep                           # borrows hsh
         # one decision unit and one group selector serve every layer (layers run one at a
         # time through them); their per-layer parameters come from registers
@@ -268,22 +296,7 @@ class TrainerCore(wiring.Component):
         GAP = _const_array([max(0, NL - b) for b in slay.beats])[layer]
         last_layer = layer == L - 1
 
-        def times_beats(x):
-            """x · beats[layer] with one constant multiplier per layer."""
-            return Array(x * lay.beats[l] for l in range(L))[layer]
-
-        # First counter word of neuron `row_sel` of the current layer, through two pipeline
-        # registers (valid 2 cycles after row_sel and layer settle): keeps the multiply-add
-        # off the bank's address path.
-        row_sel = Signal(range(max(2, max(cfg.layers))))
-        row_prod = Signal(range(max(2, lay.cnt_depth + 1)))
-        row_addr = Signal(range(max(2, lay.cnt_depth + 1)))
-        m.d.sync += [row_prod.eq(times_beats(row_sel)), row_addr.eq(CNT_BASE + row_prod)]
-        # ... and the first sign-bank row of its round (same two-register timing)
-        srow_prod = Signal(range(max(2, slay.depth + 1)))
-        srow_addr = Signal(range(max(2, slay.depth + 1)))
-        m.d.sync += [srow_prod.eq(Array((row_sel >> lg_nl) * b for b in slay.beats)[layer]),
-                     srow_addr.eq(SB_BASE + srow_prod)]
+        BEATS = _const_array(lay.beats)[layer]
         tag = Signal(self.tag_layout)       # tag of the bank command issued this cycle
         m.d.comb += bank.cmd.p.tag.eq(tag)
         # every counter write the bank reports lands in the sign copy
@@ -301,8 +314,8 @@ class TrainerCore(wiring.Component):
         updated = Signal(L)
         samples = Signal(32)
         correct = Signal(32)
-        busy_cycles = Signal(64)
-        code = Signal(8)
+        busy_cycles = Signal(48)     # u64 in the reply; 48 bits wrap after 135 days at 24 MHz
+        st_write = Signal()              # the command is WRITE_STATE (not READ_STATE)
         length = Signal(16)
         label = Signal(8)
         training = Signal()
@@ -324,12 +337,18 @@ class TrainerCore(wiring.Component):
             keygen.hash_o.valid.eq(hsh.o.valid), keygen.hash_o.payload.eq(hsh.o.payload),
             sweep.hash_o.payload.eq(hsh.o.payload), sweep.host_tables.eq(host_tables),
         ]
-        n_reg = Signal(range(max_n + 1))
-        gamma_reg = Signal(range(max_n + 1))
-        margin_reg = Signal(range(max_n + 1))
-        m.d.sync += [n_reg.eq(N), gamma_reg.eq(_const_array(cfg.group_sizes)[layer]),
-                     margin_reg.eq(_const_array([cfg.margin_threshold(l) for l in range(L)]
-                                                )[layer])]
+        def per_layer(name, values):
+            """A per-layer parameter of the decision unit and selector: a register loaded from
+            `layer` (off the layer-select path), or a constant when every layer has the same
+            value (a register would keep its power-on 0 and cost a logic cell per bit)."""
+            if len(set(values)) == 1:
+                return Const(values[0], range(max_n + 1))
+            reg = Signal(range(max_n + 1), name=name)
+            m.d.sync += reg.eq(_const_array(values)[layer])
+            return reg
+        n_reg = per_layer("n_reg", list(cfg.layers))
+        gamma_reg = per_layer("gamma_reg", list(cfg.group_sizes))
+        margin_reg = per_layer("margin_reg", [cfg.margin_threshold(l) for l in range(L)])
         m.d.comb += [dec.label.eq(label), dec.o.ready.eq(0), dec.n.eq(n_reg),
                      dec.margin_threshold.eq(margin_reg),
                      sel.o.ready.eq(1), sel.n.eq(n_reg), sel.gamma.eq(gamma_reg)]
@@ -348,7 +367,8 @@ class TrainerCore(wiring.Component):
         counters_vec = Signal(24 * 8)
         since32 = Signal(32)
         m.d.comb += [since32.eq(since),
-                     counters_vec.eq(Cat(samples, correct, busy_cycles, batch_n, since32))]
+                     counters_vec.eq(Cat(samples, correct, busy_cycles.as_unsigned(),
+                                         Const(0, 64 - len(busy_cycles)), batch_n, since32))]
         reply_byte = Signal(8)
         # The byte handed to the link comes from a register (rb, one cycle behind reply_idx),
         # so the link's CRC/transmit logic does not sit behind these muxes.
@@ -366,18 +386,20 @@ class TrainerCore(wiring.Component):
         # ---------------------------------------------------------------- payload byte reads
         rd_idx = Signal(range(self.max_payload + 2))   # payload byte to read next
         m.d.comb += self.buf_addr.eq(rd_idx)
-        seed_acc = Signal(32)
+        # payload header bytes (READ/WRITE_STATE: 6; the seed of INIT and the batch number
+        # of SET_BATCH: 4) shift in from the top
+        hdr = Signal(6 * 8)
 
-        def shift_in(reg):
-            """In the current state, read payload bytes 0 … len(reg)/8 − 1 into ``reg``
+        def shift_in(n_bytes):
+            """In the current state, read payload bytes 0 … n_bytes − 1 into the top of ``hdr``
             (little-endian; ``rd_idx`` starts at 0 and runs one byte ahead of ``buf_data``).
             Returns (the last byte is in ``buf_data`` now, the complete value)."""
             m.d.comb += self.busy.eq(1)
             m.d.sync += rd_idx.eq(rd_idx + 1)
-            value = Cat(reg[8:], self.buf_data)
+            value = Cat(hdr[8:], self.buf_data)
             with m.If(rd_idx != 0):
-                m.d.sync += reg.eq(value)
-            return rd_idx == len(reg) // 8, value
+                m.d.sync += hdr.eq(value)
+            return rd_idx == n_bytes, value[-8 * n_bytes:]
 
         # ---------------------------------------------------------------- forward datapath
         # issue side: rounds of NL neurons, one sign-bank row (NL × BW bits) per cycle
@@ -403,25 +425,28 @@ class TrainerCore(wiring.Component):
 
         # ---------------------------------------------------------------- draw engine (init/sweep)
         max_r_draws = max(n * C for n in cfg.layers)
-        idx_in = Signal(range(max_r_draws + 1))      # next classifier draw index
         idx_total = Signal(range(max_r_draws + 1))   # N·C of the layer
-        key = Signal(32)
+        key = keygen.key.payload         # the last key made (held until the next request)
         # output-side position
         o_i = Signal(range(max(2, C)))   # class within the classifier row
         o_done = Signal(range(max_r_draws + 1))
         lane_vals = Signal(data.ArrayLayout(signed(K), P))
         # sweep: the counter word being collected and its lane operations
         acc_valid = Signal()
-        acc_word = Signal(range(max(2, lay.cnt_depth)))
         acc_ops = Signal(data.ArrayLayout(LaneOp, P))
         upd_last = Signal()              # an UPDATE was issued in the previous cycle …
         upd_parity = Signal()            # … to a word of this address parity
         parity_gap = getattr(bank, "parity_interleaved", False)
         r_row = Signal(C)
-        w_addr = Signal.like(caddr)
         r_waddr = Signal(range(max(2, lay.r_depth + 1)))
         sweep_mode = Signal()            # 1: the key is a sweep's, 0: INIT's
         init_phase = Signal()            # 0: counters, 1: classifier rows
+        # the key generator's and the sweep engine's requests are held (registers that do
+        # not change while a key is made or a sweep runs)
+        m.d.comb += [keygen.req.p.seed.eq(seed), keygen.req.p.layer.eq(layer),
+                     keygen.req.p.stream.eq(Mux(sweep_mode, 2, init_phase)),
+                     keygen.req.p.n.eq(Mux(sweep_mode, batch_n, 0)),
+                     sweep.start.p.key.eq(key)]
         draw = hsh.o.payload
         cmin, cmax = cfg.counter_min, cfg.counter_max
 
@@ -441,26 +466,27 @@ class TrainerCore(wiring.Component):
         o_off = Signal.like(in_off)
         max_c_index = max(n * f for n, f in zip(cfg.layers, widths[:-1])) + max(lay.beats) * P
         row_base = Signal(range(max_c_index + 1))
-        c_idx = Signal(range(max_c_index + 1))      # = row_base + in_off, kept in a register
+        c_idx = Signal(range(max(max_c_index, max_r_draws) + 1))   # = row_base + in_off,
+                                                    # kept in a register
+        idx_in = c_idx                  # DRAW_R: next classifier draw index (the same
+                                        # register: the hash's input is key ^ c_idx in both)
+        m.d.comb += hsh.i.payload.eq(key ^ c_idx)  # the draws of INIT (KEY_WAIT, SWEEP_RUN
+                                                    # lend the hash to others)
                                                     # (no adder in front of the hash)
         in_rows = Signal(range(max_n + 1))
         o_rows = Signal(range(max_n + 1))
         o_chunk = Signal(range(max(2, P // D)))
         # sign-bank place of the counter word INIT writes next
         i_lane = Signal(range(max(2, NL)))
-        i_row = Signal(range(max(2, slay.depth + 1)))
         i_rbase = Signal(range(max(2, slay.depth + 1)))    # first row of the current round
-        i_gran = Signal(range(max(2, G)))
 
         # ---------------------------------------------------------------- state-access commands
-        st_layer = Signal(8)
-        st_neuron = Signal(16)
-        st_first = Signal(16)
-        st_count = Signal(8)
+        # the request's header, as shifted in (hdr holds it until the command ends)
+        st_layer, st_neuron, st_first, st_count = hdr[0:8], hdr[8:24], hdr[24:40], hdr[40:48]
         st_k = Signal(8)                 # counter number within the request
-        st_beat = Signal(range(max(2, max(lay.beats) + 1)))
+        st_j = Signal(range(max_n + 1))   # neurons stepped over (to `neuron`)
         st_lane = Signal(range(max(2, P + 1)))
-        st_scan = Signal(16)
+        st_scan = Signal(range(max_f))   # `first` (< F once the header passed its checks)
         st_addr = Signal.like(caddr)     # word of the counter being accessed
         st_ok = Signal()                 # the request's header passed its range checks
         st_end = Signal(range(6 + 2 * protocol.STATE_CHUNK + 1))   # payload end: 6 + 2·count
@@ -468,6 +494,11 @@ class TrainerCore(wiring.Component):
 
         st_srow = Signal(range(max(2, slay.depth + 1)))   # sign-bank row and granule
         st_gran = Signal(range(max(2, G)))                # of st_addr's word
+        # INIT's counter draws and the sweep's UPDATEs (never at the same time as a state
+        # access) address the bank and the sign copy through the same registers: one source
+        # for the bank's address and tag instead of three
+        w_addr = acc_word = st_addr      # INIT: word written next; sweep: word collected
+        i_row, i_gran = st_srow, st_gran  # INIT: sign-copy place of w_addr
 
         def next_counter():
             """READ/WRITE_STATE: step to the next counter (next lane, or next word)."""
@@ -482,7 +513,6 @@ class TrainerCore(wiring.Component):
                 m.d.sync += st_lane.eq(st_lane + 1)
         st_value = Signal(16)
         st_word = Signal(data.ArrayLayout(signed(K), P))
-        hdr = Signal(6 * 8)
         bad = Signal()
         # SET_THRESHOLDS: payload byte number, low byte of the entry, the previous entry
         TBL_BITS = ceil_log2(sw_prng.SWEEP_SKIP)
@@ -490,17 +520,15 @@ class TrainerCore(wiring.Component):
         thr_n = Signal(range(THR_BYTES + 1))
         thr_lo = Signal(8)
         thr_prev = Signal(16)
-        # the entry just read, registered before its checks (the payload buffer's block-RAM
-        # output is slow: its compare against the previous entry is a path of its own)
-        thr_val = Signal(16)
-        thr_val_valid = Signal()
-        thr_val_first = Signal()
-        m.d.sync += thr_val_valid.eq(0)
-        with m.If(thr_val_valid):
-            too_big = (thr_val >> cfg.prob_bits) != 0 if cfg.prob_bits < 16 else Const(0)
-            with m.If(too_big | (~thr_val_first & (thr_val < thr_prev))):
+
+        def check_entry(value, first):
+            """SET_THRESHOLDS: an entry is < 2^prob_bits and not below the previous one of its
+            layer (checked as its high byte leaves the payload buffer: the buffer's read
+            register is the block RAM's own, hw/bram.py, so the compare has the cycle)."""
+            too_big = (value >> cfg.prob_bits) != 0 if cfg.prob_bits < 16 else Const(0)
+            with m.If(too_big | (~first & (value < thr_prev))):
                 m.d.sync += bad.eq(1)
-            m.d.sync += thr_prev.eq(thr_val)
+            m.d.sync += thr_prev.eq(value)
 
         # Group choices: the selector of the active layer writes them as groups complete
         # (the last one two cycles after the layer's last neuron, long before the decision).
@@ -518,7 +546,8 @@ class TrainerCore(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.req.ready.eq(1)
                 with m.If(self.req.valid):
-                    m.d.sync += [code.eq(self.req.p.code), length.eq(self.req.p.length),
+                    m.d.sync += [st_write.eq(self.req.p.code == Cmd.WRITE_STATE),
+                                 length.eq(self.req.p.length),
                                  rd_idx.eq(0), reply_idx.eq(0), rsp_len.eq(0),
                                  rsp_status.eq(Status.OK), reply_kind.eq(0), bad.eq(0)]
                     with m.Switch(self.req.p.code):
@@ -584,13 +613,13 @@ class TrainerCore(wiring.Component):
 
             # ======================================================== INIT
             with m.State("SET_BATCH"):
-                done, value = shift_in(seed_acc)          # batch number: u32
+                done, value = shift_in(4)                 # batch number: u32
                 with m.If(done):
                     m.d.sync += [batch_n.eq(value), since.eq(0), updated.eq(0)]
                     m.next = "REPLY"
 
             with m.State("INIT_SEED"):
-                done, value = shift_in(seed_acc)          # seed: u32
+                done, value = shift_in(4)                 # seed: u32
                 with m.If(done):
                     m.d.sync += [seed.eq(value), layer.eq(0), init_phase.eq(0),
                                  sweep_mode.eq(0)]
@@ -607,14 +636,12 @@ class TrainerCore(wiring.Component):
                     with m.If(~thr_n[0]):
                         m.d.sync += thr_lo.eq(self.buf_data)
                     with m.Else():
-                        m.d.sync += [thr_val.eq(Cat(thr_lo, self.buf_data)),
-                                     thr_val_valid.eq(1),
-                                     thr_val_first.eq(thr_n[1:1 + TBL_BITS] == 0)]
+                        check_entry(Cat(thr_lo, self.buf_data), thr_n[1:1 + TBL_BITS] == 0)
                 with m.If(rd_idx == THR_BYTES):
                     m.d.sync += [rd_idx.eq(0), thr_n.eq(0)]
                     m.next = "THR_SETTLE"
             with m.State("THR_SETTLE"):
-                # the last entry's checks
+                # (the last entry was checked as it arrived; this cycle is kept)
                 m.d.comb += self.busy.eq(1)
                 m.next = "THR_WRITE"
             with m.State("THR_WRITE"):
@@ -656,9 +683,9 @@ class TrainerCore(wiring.Component):
             # popcount does not mask them), so the last byte is masked
             n_bytes = -(-cfg.n_inputs // 8)
             last_byte_mask = (1 << (cfg.n_inputs - 8 * (n_bytes - 1))) - 1
-            byte_i = Signal(16)
+            byte_i = Signal(range(n_bytes + 1))
             load_pend = Signal()               # a byte read was issued last cycle
-            issued = Signal(16)                # bytes read so far
+            issued = Signal(range(n_bytes + 1))   # bytes read so far
             byte_in = Signal(8)
             m.d.comb += byte_in.eq(Mux(byte_i == n_bytes - 1,
                                        self.buf_data & last_byte_mask, self.buf_data))
@@ -752,11 +779,13 @@ class TrainerCore(wiring.Component):
                 with m.Elif(f_gap != 0):
                     m.d.sync += f_gap.eq(f_gap - 1)
                 # data side: both reads take one cycle
-                beat_valid = Signal()
-                m.d.sync += beat_valid.eq(issuing)
+                beat_valid, beat_first, beat_last = Signal(), Signal(), Signal()
+                m.d.sync += [beat_valid.eq(issuing), beat_first.eq(f_sb == 0),
+                             beat_last.eq(f_sb == SBEATS - 1)]
                 for q, pc in enumerate(pcs):
                     m.d.comb += [pc.i.valid.eq(beat_valid), pc.i.p.a.eq(act_rd.data),
-                                 pc.i.p.w.eq(signs.rd_data[q])]
+                                 pc.i.p.w.eq(signs.rd_data[q]), pc.i.p.first.eq(beat_first),
+                                 pc.i.p.last.eq(beat_last)]
                 # serializer: a round's results (all lanes in the same cycle) leave in
                 # neuron order; padding neurons past N are never emitted
                 emit = (ser_cnt != 0) & (j_out != N)
@@ -855,10 +884,7 @@ class TrainerCore(wiring.Component):
 
             # ---------------------------------------------------------------- draw engine
             with m.State("KEY_REQ"):
-                m.d.comb += [self.busy.eq(1), keygen.req.valid.eq(1),
-                             keygen.req.p.seed.eq(seed), keygen.req.p.layer.eq(layer),
-                             keygen.req.p.stream.eq(Mux(sweep_mode, 2, init_phase)),
-                             keygen.req.p.n.eq(Mux(sweep_mode, batch_n, 0))]
+                m.d.comb += [self.busy.eq(1), keygen.req.valid.eq(1)]
                 with m.If(keygen.req.ready):
                     m.next = "KEY_WAIT"
             with m.State("KEY_WAIT"):
@@ -868,7 +894,7 @@ class TrainerCore(wiring.Component):
                              keygen.hash_i.ready.eq(hsh.i.ready)]
                 with m.If(keygen.key.valid):
                     in_r = ~sweep_mode & init_phase
-                    m.d.sync += [key.eq(keygen.key.payload), idx_in.eq(0), o_done.eq(0),
+                    m.d.sync += [o_done.eq(0),
                                  o_i.eq(0), idx_total.eq(N * C),
                                  w_addr.eq(CNT_BASE), r_waddr.eq(R_BASE),
                                  lane_vals.eq(0), r_row.eq(0),
@@ -889,7 +915,7 @@ class TrainerCore(wiring.Component):
                 with m.If(in_rows != N):
                     for d, hu in enumerate(hashes):
                         m.d.comb += [hu.i.valid.eq(1),
-                                     hu.i.payload.eq(key ^ (c_idx + d if d else c_idx))]
+                                     hu.i.payload.eq(key ^ (c_idx + d) if d else key ^ c_idx)]
                     with m.If(in_off == LAST_OFF):
                         m.d.sync += [in_off.eq(0), row_base.eq(row_base + F),
                                      c_idx.eq(row_base + F),
@@ -937,7 +963,7 @@ class TrainerCore(wiring.Component):
             # when a hit of a later word arrives or the engine is done.
             with m.State("SWEEP_START"):
                 m.d.comb += [self.busy.eq(1), sweep.start.valid.eq(1),
-                             sweep.start.p.key.eq(key), sweep.start.p.layer.eq(layer)]
+                             sweep.start.p.layer.eq(layer)]
                 m.d.sync += [acc_valid.eq(0), upd_last.eq(0)]
                 with m.If(sweep.start.ready):
                     m.next = "SWEEP_RUN"
@@ -972,7 +998,7 @@ class TrainerCore(wiring.Component):
                 # classifier rows: C bits per row, one draw per cycle
                 m.d.comb += self.busy.eq(1)
                 with m.If(idx_in != idx_total):
-                    m.d.comb += [hsh.i.valid.eq(1), hsh.i.payload.eq(key ^ idx_in)]
+                    m.d.comb += hsh.i.valid.eq(1)          # key ^ idx_in: the default
                     m.d.sync += idx_in.eq(idx_in + 1)
                 with m.If(hsh.o.valid):
                     row_end = o_i == C - 1
@@ -1005,10 +1031,8 @@ class TrainerCore(wiring.Component):
             # ---------------------------------------------------------------- READ/WRITE_STATE
             with m.State("ST_HDR"):
                 # 6 header bytes: layer u8, neuron u16, first u16, count u8
-                done, h6 = shift_in(hdr)
+                done, _ = shift_in(6)
                 with m.If(done):
-                    m.d.sync += [st_layer.eq(h6[0:8]), st_neuron.eq(h6[8:24]),
-                                 st_first.eq(h6[24:40]), st_count.eq(h6[40:48])]
                     m.next = "ST_CHECK"
             with m.State("ST_CHECK"):
                 # the header's range checks land in `st_ok` (a register) and ST_ACCEPT acts on
@@ -1019,7 +1043,7 @@ class TrainerCore(wiring.Component):
                 ln = _const_array(list(cfg.layers) + [0])[Mux(ok_layer, st_layer, L)]
                 ok = (ok_layer & (st_neuron < ln) & (st_count >= 1) & (st_count <= 64)
                       & (st_first + st_count <= lf))
-                is_write = code == Cmd.WRITE_STATE
+                is_write = st_write
                 ok_len = Mux(is_write, length == 6 + 2 * st_count, 1)
                 m.d.sync += [st_ok.eq(ok & ok_len), st_end.eq(6 + 2 * st_count),
                              st_kmax.eq(st_count - 1)]
@@ -1031,30 +1055,39 @@ class TrainerCore(wiring.Component):
                     m.next = "REPLY"
                 with m.Else():
                     m.d.sync += [layer.eq(st_layer), st_k.eq(0), st_scan.eq(st_first),
-                                 st_beat.eq(0), rd_idx.eq(6), row_sel.eq(st_neuron)]
+                                 st_j.eq(0), rd_idx.eq(6)]
+                    m.next = "ST_BASE"
+            # The counter's word and sign-copy place are found by stepping (no multipliers):
+            # over `neuron` neurons of `beats` words, then over the words of `first`.
+            with m.State("ST_BASE"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [st_addr.eq(CNT_BASE), st_srow.eq(SB_BASE), st_gran.eq(0)]
+                m.next = "ST_ROW"
+            with m.State("ST_ROW"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(st_j != st_neuron):
+                    m.d.sync += [st_j.eq(st_j + 1), st_addr.eq(st_addr + BEATS)]
+                    with m.If(st_j[:lg_nl] == NL - 1 if lg_nl else 1):   # a round of NL
+                        m.d.sync += st_srow.eq(st_srow + SBEATS)
+                with m.Else():
                     m.next = "ST_DIV"
             with m.State("ST_DIV"):
-                # (beat, lane) of `first` by repeated subtraction (P need not be a power of 2)
+                # (word, lane) of `first` by repeated subtraction (P need not be a power of 2)
                 m.d.comb += self.busy.eq(1)
                 with m.If(st_scan >= P):
-                    m.d.sync += [st_scan.eq(st_scan - P), st_beat.eq(st_beat + 1)]
+                    m.d.sync += [st_scan.eq(st_scan - P), st_addr.eq(st_addr + 1)]
+                    with m.If(st_gran == G - 1):
+                        m.d.sync += [st_gran.eq(0), st_srow.eq(st_srow + 1)]
+                    with m.Else():
+                        m.d.sync += st_gran.eq(st_gran + 1)
                 with m.Else():
                     m.d.sync += st_lane.eq(st_scan)
-                    m.next = "ST_W1"
-            with m.State("ST_W1"):
-                m.d.comb += self.busy.eq(1)
-                m.next = "ST_W2"
-            with m.State("ST_W2"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [st_addr.eq(row_addr + st_beat),
-                             st_srow.eq(srow_addr + (st_beat >> lg_g)),
-                             st_gran.eq(st_beat[:lg_g] if lg_g else 0)]
-                with m.If(code == Cmd.WRITE_STATE):
-                    m.d.sync += rd_idx.eq(6)
-                    m.next = "WS_CHECK"
-                with m.Else():
-                    m.d.sync += [rsp_len.eq(2 * st_count)]
-                    m.next = "RS_HDR"
+                    with m.If(st_write):
+                        m.d.sync += rd_idx.eq(6)
+                        m.next = "WS_CHECK"
+                    with m.Else():
+                        m.d.sync += [rsp_len.eq(2 * st_count)]
+                        m.next = "RS_HDR"
             # READ_STATE: header, then per counter READ -> 2 bytes
             with m.State("RS_HDR"):
                 m.d.comb += [self.busy.eq(1), self.rsp.valid.eq(1),

@@ -11,7 +11,7 @@ Its inputs: the chosen neurons in a small memory the trainer owns (two halves, b
 parity, so the next layer's selector can write while the engine reads), and the layer's
 input activations through a shared read port of the activation memory that the forward pass
 owns when it needs it (``act_req`` / ``act_grant``). One activation word serves
-``forward_words`` beats; two words are prefetched into a FIFO.
+``forward_words`` beats; ``prefetch`` words (two by default) are fetched ahead into a FIFO.
 """
 
 from amaranth import Array, Const, Module, Mux, Signal
@@ -47,6 +47,9 @@ class UpdateEngine(wiring.Component):
         Sign-copy places (tags).
     tag_layout : Layout
         The bank command tag (``en``, ``lane``, ``row``, ``granule``).
+    prefetch : int
+        Activation words buffered or on their way (default 2; 1 saves a word of flip-flops
+        and waits more often for the shared read port).
 
     Attributes
     ----------
@@ -69,8 +72,9 @@ class UpdateEngine(wiring.Component):
         UPDATE commands for the counter bank.
     """
 
-    def __init__(self, cfg, lay, slay, tag_layout):
+    def __init__(self, cfg, lay, slay, tag_layout, prefetch=2):
         self.cfg, self.lay, self.slay, self.tag_layout = cfg, lay, slay, tag_layout
+        self.prefetch = prefetch
         self.max_groups = max(lay.groups)
         L = cfg.n_layers
         super().__init__({
@@ -92,13 +96,14 @@ class UpdateEngine(wiring.Component):
         cfg, lay, slay = self.cfg, self.lay, self.slay
         P, G, NL = cfg.lanes, slay.words, slay.lanes
         lg_nl = ceil_log2(NL)
-        max_f = max(cfg.widths[:-1])
         m = Module()
-        m.submodules.fifo = fifo = SyncFIFO(width=cfg.forward_bits, depth=2)
+        m.submodules.fifo = fifo = SyncFIFO(width=cfg.forward_bits, depth=self.prefetch)
 
         layer = self.layer
-        F = _const_array(cfg.widths[:-1])[layer]
         BEATS = _const_array(lay.beats)[layer]
+        # lanes of the last counter word inside the fan-in: F − (beats − 1)·P, in 1 … P
+        LAST_LANES = _const_array([f - (b - 1) * P
+                                   for f, b in zip(cfg.widths[:-1], lay.beats)])[layer]
         SBEATS = _const_array(slay.beats)[layer]
         GROUPS = _const_array(lay.groups)[layer]
         CNT_BASE = _const_array(lay.cnt_base)[layer]
@@ -122,7 +127,6 @@ class UpdateEngine(wiring.Component):
 
         addr = Signal(range(lay.cnt_depth + 1))       # counter word of beat b
         b = Signal(range(max(lay.beats) + 1))         # beats issued
-        base_bit = Signal(range(max_f + P + 1))       # b · P
         srow = Signal(range(slay.depth + 1))          # sign-copy row …
         gran = Signal(range(max(2, G)))               # … and granule of beat b
         words = Signal(range(max(slay.beats) + 1))    # activation words requested
@@ -163,12 +167,12 @@ class UpdateEngine(wiring.Component):
             with m.State("SETUP"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [addr.eq(row_addr), srow.eq(srow_addr), gran.eq(0), b.eq(0),
-                             base_bit.eq(0), words.eq(0), act_word.eq(ACT_BASE)]
+                             words.eq(0), act_word.eq(ACT_BASE)]
                 m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
-                # prefetch: at most two words buffered or on their way
-                want = (words != SBEATS) & ((fifo.level + inflight) < 2)
+                # prefetch: at most `prefetch` words buffered or on their way
+                want = (words != SBEATS) & ((fifo.level + inflight) < self.prefetch)
                 m.d.comb += [self.act_req.eq(want), self.act_addr.eq(act_word)]
                 with m.If(want & self.act_grant):
                     m.d.sync += [inflight.eq(1), words.eq(words + 1),
@@ -182,12 +186,14 @@ class UpdateEngine(wiring.Component):
                 m.d.comb += [self.cmd.valid.eq(go), self.cmd.p.op.eq(BankOp.UPDATE),
                              self.cmd.p.addr.eq(addr), self.cmd.p.tag.eq(tag)]
                 for q in range(P):
-                    in_range = (base_bit + q) < F
+                    # b·P + q < F: every lane but those past F in the last beat (no compare
+                    # chain per lane)
+                    in_range = (b != BEATS - 1) | (q < LAST_LANES) if q else Const(1)
                     agree = a_beat[q] == tau
                     m.d.comb += self.cmd.p.lanes[q].eq(
                         Mux(in_range, Mux(agree, LaneOp.INC, LaneOp.DEC), LaneOp.HOLD))
                 with m.If(go & self.cmd.ready):
-                    m.d.sync += [b.eq(b + 1), addr.eq(addr + 1), base_bit.eq(base_bit + P)]
+                    m.d.sync += [b.eq(b + 1), addr.eq(addr + 1)]
                     last = b == BEATS - 1
                     with m.If((gran == G - 1) | last):
                         m.d.comb += fifo.r_en.eq(1)

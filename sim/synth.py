@@ -30,7 +30,10 @@ FAMILIES = {
 # rebuilds a `w[i]` of the wrong width: YoWASP Yosys 0.70 stops in ABC_OPS_REINTEGRATE with
 # `Assert GetSize(conn.first) == GetSize(conn.second)' (docs/boards.md). Renaming the wires
 # whose names end in `]` (`w[i]` -> `w_i_`; no module ports are among them) removes the clash.
-YOSYS_AFTER_READ = "rename -unescape w:*] x:* %d"
+#
+# Then the read registers of hw/bram.py (wires named NO_INIT_PREFIX…) lose their power-on value:
+# a block RAM's output register has none, and keeping it costs a gate per bit.
+YOSYS_AFTER_READ = "rename -unescape w:*] x:* %d; setattr -unset init w:noinit_*"
 
 # Cell names counted as look-up tables, flip-flops and block RAM per family.
 _LUT = {"ice40": ("SB_LUT4",), "ecp5": ("LUT4",)}

@@ -6,7 +6,8 @@ import pytest
 from amaranth.hdl import Fragment
 
 from xnorlearn.hw.popcount import XnorPopcount, beat_layout
-from xnorlearn.sim.harness import AmaranthIO, compare_records, exchange, run_amaranth, unpack
+from xnorlearn.sim.harness import (AmaranthIO, compare_records, exchange, pack, run_amaranth,
+                                    unpack)
 from xnorlearn.sim.vectors import popcount_beats, popcount_vectors
 
 # (lanes, max_inputs, levels_per_stage, vectors, p_valid, p_ready)
@@ -64,3 +65,45 @@ def test_popcount_latency_and_stages():
     assert built(8, 64, 1).tree_stages == 2      # registers after levels 1 and 2 of 3
     assert built(32, 64, 2).tree_stages == 2     # after levels 2 and 4 of 5
     assert built(1, 4, 1).tree_stages == 0
+
+
+@pytest.mark.parametrize("lanes,max_inputs,k,p_valid,p_ready", [
+    (8, 40, 2, 1.0, 1.0), (32, 100, 2, 0.7, 0.6), (5, 23, 1, 0.8, 0.8)])
+def test_popcount_framed(lanes, max_inputs, k, p_valid, p_ready):
+    """``framed``: the caller marks each vector's first and last beat and pads the last beat
+    with lanes that contribute nothing (activation 0, weight 1); same results."""
+    rng = random.Random(lanes * 7 + k)
+    vecs = popcount_vectors(rng, 600, max_inputs, lanes)
+    dut = XnorPopcount(lanes, max_inputs, k, mask_tail=False, framed=True)
+    layout = beat_layout(lanes, framed=True)
+    out_shape = dut.o.payload.shape()
+    got, order = [], []
+
+    def beats_of(a, w):
+        n_beats = -(-len(a) // lanes)
+        out = []
+        for b in range(n_beats):
+            idx = [b * lanes + j for j in range(lanes)]
+            aa = sum((a[i] if i < len(a) else 0) << j for j, i in enumerate(idx))
+            ww = sum((w[i] if i < len(w) else 1) << j for j, i in enumerate(idx))
+            out.append(pack(layout, {"a": aa, "w": ww, "first": int(b == 0),
+                                     "last": int(b == n_beats - 1)}))
+        return out
+
+    async def bench(ctx):
+        io = AmaranthIO(ctx, dut)
+        by_n = {}
+        for v in vecs:
+            by_n.setdefault(v[0], []).append(v)
+        for n, group in by_n.items():         # n held for a whole exchange
+            beats = [b for _, a, w, _ in group for b in beats_of(a, w)]
+            res, cycles = await exchange(io, {"i": beats}, {"o": len(group)}, rng=rng,
+                                         p_valid=p_valid, p_ready=p_ready, statics={"n": n})
+            if p_valid == p_ready == 1.0:
+                assert cycles == len(beats) + dut.latency
+            got.extend(unpack(out_shape, r) for r in res["o"])
+            order.extend(group)
+
+    run_amaranth(dut, bench, name=f"popcount_framed_p{lanes}_k{k}")
+    compare_records(f"popcount framed P={lanes} k={k}",
+                    [{"h": h} for _, _, _, h in order], [{"h": g} for g in got], fields=["h"])

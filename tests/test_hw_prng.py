@@ -45,3 +45,34 @@ def test_stream_key():
     run_amaranth(dut, bench, name="stream_key")
     compare_records("stream_key", [{"key": k, **r} for r, k in vecs],
                     [{"key": g} for g in got], fields=["key"])
+
+
+def test_stream_key_held():
+    """``held``: the request payload is not registered; the caller holds it until the key
+    has been taken (the trainer core's use)."""
+    rng = random.Random(10)
+    vecs = stream_key_vectors(rng, 40)
+    dut = StreamKey(held=True)
+    got = []
+
+    async def bench(ctx):
+        for req, _ in vecs:
+            for f in ("seed", "layer", "stream", "n"):
+                ctx.set(getattr(dut.req.p, f), req[f])
+            ctx.set(dut.req.valid, 1)
+            while not ctx.get(dut.req.ready):
+                await ctx.tick()
+            await ctx.tick()
+            ctx.set(dut.req.valid, 0)
+            ctx.set(dut.key.ready, 1)
+            while not ctx.get(dut.key.valid):
+                await ctx.tick()
+            got.append(ctx.get(dut.key.payload))
+            await ctx.tick()
+            ctx.set(dut.key.ready, 0)
+            for f in ("seed", "layer", "stream", "n"):      # changes only after the key
+                ctx.set(getattr(dut.req.p, f), rng.getrandbits(16))
+
+    run_amaranth(dut, bench, name="stream_key_held")
+    compare_records("stream_key held", [{"key": k} for _, k in vecs],
+                    [{"key": g} for g in got], fields=["key"])

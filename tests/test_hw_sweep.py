@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from xnorlearn.hw.sweep import SweepEngine
+from xnorlearn.hw.sweep import LEVELS, SweepEngine
 from xnorlearn.sim.harness import expect_equal, run_amaranth
 from xnorlearn.sw import prng
 
@@ -91,13 +91,17 @@ FAN_INS = (1, 5, 64, 100, 203)
 ROWS = (7, 5, 3, 4, 3)
 
 
+SEARCHES = ("pipelined", "sequential")
+
+
+@pytest.mark.parametrize("search", SEARCHES)
 @pytest.mark.parametrize("lanes", [1, 4, 3])
-def test_init_tables(lanes):
+def test_init_tables(lanes, search):
     """Power-on tables of several kinds, lane counts incl. a non-power of two, every layer."""
     rng = random.Random(lanes)
     kinds = [(0.5, 0.0, 1), "zero", (0.5, 0.3, 64), "sorted", "full"]
     tables = [random_table(rng, B, k) for k in kinds]
-    eng = SweepEngine(FAN_INS, ROWS, B, lanes=lanes, init_tables=tables)
+    eng = SweepEngine(FAN_INS, ROWS, B, lanes=lanes, init_tables=tables, search=search)
     jobs = [(rng.getrandbits(32), l) for l in range(len(FAN_INS))] * 2
     results = run_sweeps(eng, jobs)
     check(eng, jobs, tables, results)
@@ -107,7 +111,8 @@ def test_init_tables(lanes):
     assert len(results[4][0]) >= 0.8 * FAN_INS[4] * ROWS[4], "a full table reinforces ~all"
 
 
-def test_host_tables_many_keys_backpressure():
+@pytest.mark.parametrize("search", SEARCHES)
+def test_host_tables_many_keys_backpressure(search):
     """Host tables written through tw (init tables differ), large and small p, random
     backpressure on the hits, many keys back to back."""
     rng = random.Random(7)
@@ -116,32 +121,40 @@ def test_host_tables_many_keys_backpressure():
     tables = [random_table(rng, 16, (0.5, 0.0, 3)),       # large p (~0.23)
               random_table(rng, 16, (0.5, 0.85, 130)),    # small p
               random_table(rng, 16, "sorted")]
-    eng = SweepEngine(fan_ins, rows, 16, lanes=8, word_bases=(1000, 0, 600), init_tables=init)
+    # (the sequential case with the key held by the caller, as in the trainer core: the
+    # bench keeps start.p.key until the next sweep)
+    eng = SweepEngine(fan_ins, rows, 16, lanes=8, word_bases=(1000, 0, 600), init_tables=init,
+                      search=search, key_held=search == "sequential")
     jobs = [(rng.getrandbits(32), rng.randrange(3)) for _ in range(24)]
     results = run_sweeps(eng, jobs, host_tables=tables, p_ready=0.6, seed=3)
     check(eng, jobs, tables, results)
     assert sum(len(h) for h, _ in results) > 200
 
 
-def test_single_layer_random_tables():
+@pytest.mark.parametrize("search", SEARCHES)
+def test_single_layer_random_tables(search):
     rng = random.Random(11)
     for trial in range(3):
         f = rng.choice([1, 2, 63, 64, 127, 128, 129])
         b = rng.choice([8, 13, 16])
         table = random_table(rng, b, rng.choice(["sorted", "sorted", (2.0, 0.0, f)]))
-        eng = SweepEngine([f], [5], b, lanes=rng.choice([1, 2, 8]), init_tables=[table])
+        eng = SweepEngine([f], [5], b, lanes=rng.choice([1, 2, 8]), init_tables=[table],
+                          search=search)
         jobs = [(rng.getrandbits(32), 0) for _ in range(4)]
         check(eng, jobs, [table], run_sweeps(eng, jobs, seed=trial))
 
 
-def test_one_draw_per_cycle():
+@pytest.mark.parametrize("search", SEARCHES)
+def test_one_draw_per_cycle(search):
     """Steady state: a row costs its draws plus a fixed overhead (the row key and the draws
-    in flight when the row ends); the skips of a large row arrive one per cycle."""
+    in flight when the row ends); the skips of a large row arrive one per cycle. The
+    sequential search adds LEVELS + 1 cycles per draw that is not a skip (at most)."""
     f, n = 1000, 4
-    eng = SweepEngine([f], [n], 16, lanes=4, init_tables=[prng.reinforce_table(0.5, 0.0, f, 16)])
+    eng = SweepEngine([f], [n], 16, lanes=4, init_tables=[prng.reinforce_table(0.5, 0.0, f, 16)],
+                      search=search)
     key = 0x12345678
     (hits, cycles), = run_sweeps(eng, [(key, 0)])
-    draws = 0
+    draws = searched = 0
     table = eng.init_tables[0]
     for j in range(n):           # the draws the walk consumes (sweep_row's loop, counted)
         r = prng.hash32(key ^ j)
@@ -149,9 +162,12 @@ def test_one_draw_per_cycle():
         while pos < f:
             u = prng.hash32(r ^ t) >> 16
             t += 1
+            searched += u < table[-1]
             pos += prng.SWEEP_SKIP if u >= table[-1] else next(
                 m for m in range(64) if u < table[m]) + 1
         draws += t
+    if search == "sequential":
+        draws += (LEVELS + 1) * searched
     # per row: the next row key's slot, the draws in flight when the row ends and one cycle
     # to turn round; per sweep: the first row key and the drain of the last row
     assert cycles <= draws + n * (eng.latency + 2) + 2 * eng.latency + 4, (cycles, draws)

@@ -22,12 +22,15 @@ from xnorlearn.sw.config import Config
 from xnorlearn.sw.model import HwModel, compare_states
 
 
-# the pipelined bank (read latency 4, rows of 8 words: several rows even for these tiny nets)
-BANKS = {"bram": None, "pipelined": functools.partial(PipelinedCounterBank, row_words=8)}
+# the pipelined bank (read latency 4, rows of 8 words: several rows even for these tiny nets);
+# "bram-seq": the plain bank with the sweep engine's sequential table search (the UP5K's)
+BANKS = {"bram": None, "pipelined": functools.partial(PipelinedCounterBank, row_words=8),
+         "bram-seq": None}
 
 
 def run(cfg, bench, bank=None):
-    h = CoreHarness(cfg, bank_cls=BANKS[bank] if bank else None)
+    h = CoreHarness(cfg, bank_cls=BANKS[bank] if bank else None,
+                    sweep_search="sequential" if bank == "bram-seq" else None)
     sim = Simulator(h)
     sim.add_clock(1e-8)
     result = {}
