@@ -520,15 +520,17 @@ class TrainerCore(wiring.Component):
         thr_n = Signal(range(THR_BYTES + 1))
         thr_lo = Signal(8)
         thr_prev = Signal(16)
-
-        def check_entry(value, first):
-            """SET_THRESHOLDS: an entry is < 2^prob_bits and not below the previous one of its
-            layer (checked as its high byte leaves the payload buffer: the buffer's read
-            register is the block RAM's own, hw/bram.py, so the compare has the cycle)."""
-            too_big = (value >> cfg.prob_bits) != 0 if cfg.prob_bits < 16 else Const(0)
-            with m.If(too_big | (~first & (value < thr_prev))):
+        # the entry just read, registered before its checks (the payload buffer's block-RAM
+        # output is slow: on the ECP5-85F its compare against the previous entry missed 60 MHz)
+        thr_val = Signal(16)
+        thr_val_valid = Signal()
+        thr_val_first = Signal()
+        m.d.sync += thr_val_valid.eq(0)
+        with m.If(thr_val_valid):
+            too_big = (thr_val >> cfg.prob_bits) != 0 if cfg.prob_bits < 16 else Const(0)
+            with m.If(too_big | (~thr_val_first & (thr_val < thr_prev))):
                 m.d.sync += bad.eq(1)
-            m.d.sync += thr_prev.eq(value)
+            m.d.sync += thr_prev.eq(thr_val)
 
         # Group choices: the selector of the active layer writes them as groups complete
         # (the last one two cycles after the layer's last neuron, long before the decision).
@@ -636,12 +638,14 @@ class TrainerCore(wiring.Component):
                     with m.If(~thr_n[0]):
                         m.d.sync += thr_lo.eq(self.buf_data)
                     with m.Else():
-                        check_entry(Cat(thr_lo, self.buf_data), thr_n[1:1 + TBL_BITS] == 0)
+                        m.d.sync += [thr_val.eq(Cat(thr_lo, self.buf_data)),
+                                     thr_val_valid.eq(1),
+                                     thr_val_first.eq(thr_n[1:1 + TBL_BITS] == 0)]
                 with m.If(rd_idx == THR_BYTES):
                     m.d.sync += [rd_idx.eq(0), thr_n.eq(0)]
                     m.next = "THR_SETTLE"
             with m.State("THR_SETTLE"):
-                # (the last entry was checked as it arrived; this cycle is kept)
+                # the last entry's checks
                 m.d.comb += self.busy.eq(1)
                 m.next = "THR_WRITE"
             with m.State("THR_WRITE"):
