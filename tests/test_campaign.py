@@ -118,6 +118,7 @@ def test_script_rejects_bad_arguments(capsys):
     assert e.value.code == 2 and "--configs must be at least 1" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.cosim
 def test_verilator_engine_clean_and_faulty(tmp_path):
     """The Verilator engine (the whole trainer with its data store, TRAIN_STORE epochs, no
