@@ -62,6 +62,22 @@ class BankPeek:
         self.signs = dut.core.signs
         self.layout = TrainerLayout(cfg)
         self.slayout = SignLayout(cfg)
+        # the sign copy's memories: one per lane, or (the SPRAM bank's trainer option) blocks
+        # of rows per lane, named lane{q}_{d} (hw/signbank.py)
+        import warnings
+
+        from xnorlearn.hw.signbank import SignBank
+        block_rows = None
+        if bank_kind == "spram":
+            from xnorlearn.hw.spram import SpramCounterBank
+            block_rows = SpramCounterBank.trainer_options.get("sign_block_rows")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sb = SignBank.from_config(cfg, block_rows=block_rows)   # for its row placement
+            for obj in [sb, *(mem for lane in sb.mems for mem in lane)]:
+                obj._MustUse__silence = True
+        ends = sb.starts[1:] + [sb.depth]
+        self.sign_blocks = list(zip(sb.starts, ends))
         self.k, self.p = cfg.counter_bits, cfg.lanes
 
     def state(self, check_signs=True):
@@ -77,10 +93,12 @@ class BankPeek:
                 lanes.append(v - (1 << k) if v & sign else v)
             words.append(lanes)
         state = self.layout.state_from_words(words)
+        one = len(self.sign_blocks) == 1
         for q, rows in enumerate(self.slayout.rows(state) if check_signs else ()):
-            mem = getattr(self.signs, f"lane{q}")
             for r, want in enumerate(rows):
-                got = int(mem[r].value)
+                d, a = next((d, a) for d, (a, e) in enumerate(self.sign_blocks) if a <= r < e)
+                mem = getattr(self.signs, f"lane{q}" if one else f"lane{q}_{d}")
+                got = int(mem[r - a].value)
                 assert got == want, (f"sign copy lane {q} row {r}: {got:#x}, counters' signs "
                                      f"{want:#x}")
         return state
