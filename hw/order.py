@@ -14,7 +14,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..sw import prng
-from .prng import Hash32
+from .prng import Hash32, hash_ports, lent_hash_ports
 
 __all__ = ["EpochOrder", "order_request_layout", "MAX_HALF_BITS"]
 
@@ -63,15 +63,13 @@ class EpochOrder(wiring.Component):
         ports = {"req": In(stream.Signature(order_request_layout())),
                  "index": Out(stream.Signature(32))}
         if external_hash:
-            ports.update(hash_i=Out(stream.Signature(32)), hash_o=In(stream.Signature(32)))
+            ports.update(lent_hash_ports())
         super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
-        if self.external_hash:
-            hsh = types.SimpleNamespace(i=self.hash_i, o=self.hash_o)
-        else:
-            m.submodules.hash = hsh = Hash32(self.steps_per_stage)
+        i, o = hash_ports(m, self, None if self.external_hash else Hash32(self.steps_per_stage))
+        hsh = types.SimpleNamespace(i=i, o=o)
         H = MAX_HALF_BITS
         key = Signal(32)
         n = Signal(32)

@@ -13,7 +13,8 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Hash32", "StreamKey", "hash32_steps", "key_request_layout"]
+__all__ = ["Hash32", "StreamKey", "hash32_steps", "key_request_layout", "lent_hash_ports",
+           "hash_ports"]
 
 def hash32_steps():
     """The six steps of ``hash32`` as functions on 32-bit Amaranth values (spec §3 order)."""
@@ -77,6 +78,21 @@ def key_request_layout():
     return data.StructLayout({"seed": 32, "layer": 16, "stream": 16, "n": 32})
 
 
+def lent_hash_ports():
+    """The ports of a component that borrows a :class:`Hash32` (``external_hash=True``):
+    ``hash_i`` to the hash's input, ``hash_o`` from its output."""
+    return {"hash_i": Out(stream.Signature(32)), "hash_o": In(stream.Signature(32))}
+
+
+def hash_ports(m, component, own):
+    """``(i, o)``: the hash streams ``component`` uses — its lent ``hash_i``/``hash_o``, or
+    those of ``own`` (its own :class:`Hash32`, added to ``m`` as ``hash``) when not None."""
+    if own is None:
+        return component.hash_i, component.hash_o
+    m.submodules.hash = own
+    return own.i, own.o
+
+
 class StreamKey(wiring.Component):
     """``stream_key(seed, layer, stream, n) = hash32(hash32(hash32(seed) ^ (stream << 16 | layer)) ^ n)``.
 
@@ -117,15 +133,13 @@ class StreamKey(wiring.Component):
         ports = {"req": In(stream.Signature(key_request_layout())),
                  "key": Out(stream.Signature(32))}
         if external_hash:
-            ports.update(hash_i=Out(stream.Signature(32)), hash_o=In(stream.Signature(32)))
+            ports.update(lent_hash_ports())
         super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
-        if self.external_hash:
-            h = types.SimpleNamespace(i=self.hash_i, o=self.hash_o)
-        else:
-            m.submodules.hash = h = Hash32(self.steps_per_stage)
+        i, o = hash_ports(m, self, None if self.external_hash else Hash32(self.steps_per_stage))
+        h = types.SimpleNamespace(i=i, o=o)
         req = self.req.payload if self.held else Signal(key_request_layout())
         prev = Signal(32)
         step = Signal(range(3))

@@ -49,7 +49,7 @@ from amaranth.utils import ceil_log2
 
 from ..sw import prng as sw_prng
 from .bram import registered_read
-from .prng import Hash32
+from .prng import Hash32, hash_ports, lent_hash_ports
 
 __all__ = ["SweepEngine", "start_layout", "table_write_layout", "hit_layout", "LEVELS"]
 
@@ -213,7 +213,7 @@ class SweepEngine(wiring.Component):
             "busy": Out(1),
         }
         if external_hash:
-            ports.update(hash_i=Out(stream.Signature(32)), hash_o=In(stream.Signature(32)))
+            ports.update(lent_hash_ports())
         super().__init__(ports)
 
     @property
@@ -364,11 +364,7 @@ class SweepEngine(wiring.Component):
         lb = self.lb
         max_n, max_f = max(self.rows), max(self.fan_ins)
 
-        if self.external_hash:
-            hi, ho = self.hash_i, self.hash_o
-        else:
-            m.submodules.hash = h = self.hash
-            hi, ho = h.i, h.o
+        hi, ho = hash_ports(m, self, self.hash)
         m.submodules.tags = tags = self.tags
 
         def const_array(values):
