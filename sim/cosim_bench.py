@@ -123,14 +123,28 @@ class BenchRun:
         with open(self.prm["result"], "w") as f:
             json.dump(self.result, f, indent=2)
 
-    async def connect(self, dut):
-        """Reset, connect the driver through the UART pins; returns (device, peek, golden)."""
+    async def connect(self, dut, root=None):
+        """Reset, connect the driver through the UART pins; returns (device, peek, golden).
+        ``root``: the TrainerTop in the design's hierarchy (default: the design itself)."""
         cfg = self.cfg
         await cocotb_reset(dut)
         transport = CocotbUartTransport(dut.uart_rx, dut.uart_tx, dut.clk, cfg.uart_divisor)
         dev = await Device.connect(transport, cfg)
-        return dev, BankPeek(dut, cfg, self.prm.get("row_words"), self.prm.get("bank")), \
-            HwModel(cfg)
+        peek = BankPeek(dut if root is None else root, cfg, self.prm.get("row_words"),
+                        self.prm.get("bank"))
+        return dev, peek, HwModel(cfg)
+
+    async def start(self, dev, peek, gold):
+        """INIT on chip (spec §4) must give the golden initial state; then the golden skip
+        tables, and the chip's counters reset (its busy counter from here on counts training
+        only, not INIT)."""
+        await dev.init(self.cfg.seed)
+        mismatch = compare_states(gold.state(), peek.state())
+        if mismatch:
+            self.finish(first_mismatch=where(mismatch, sample=-1))
+            assert False, f"after INIT: {mismatch}"
+        await dev.set_tables(gold.tables)
+        await dev.reset_counters()
 
 
 @cocotb.test()
@@ -142,15 +156,7 @@ async def train_lockstep(dut):
     check_every = int(prm.get("check_every", 1))
     dev, peek, gold = await run.connect(dut)
 
-    # On-chip initialisation from the PRNG (spec §4) must give the golden initial state.
-    await dev.init(cfg.seed)
-    mismatch = compare_states(gold.state(), peek.state())
-    if mismatch:
-        finish(first_mismatch=where(mismatch, sample=-1))
-        assert False, f"after INIT: {mismatch}"
-    await dev.set_tables(gold.tables)
-    # the chip's busy counter from here on counts TRAIN commands only (not INIT)
-    await dev.reset_counters()
+    await run.start(dev, peek, gold)
     if prm.get("t_start") is not None:
         print(f"[cosim] Verilator build and simulator start took "
               f"{time.time() - prm['t_start']:.1f} s; training {len(y_train)} samples",
@@ -459,19 +465,8 @@ async def train_store_lockstep(dut):
     epochs, seed = int(prm["epochs"]), int(prm["order_seed"])
     flash = prm.get("store_reader") == "flash"
     root = dut.trainer if flash else dut        # TrainerTop in the design's hierarchy
-    await cocotb_reset(dut)
-    transport = CocotbUartTransport(dut.uart_rx, dut.uart_tx, dut.clk, cfg.uart_divisor)
-    dev = await Device.connect(transport, cfg)
-    peek = BankPeek(root, cfg, prm.get("row_words"), prm.get("bank"))
-    gold = HwModel(cfg)
-
-    await dev.init(cfg.seed)
-    mismatch = compare_states(gold.state(), peek.state())
-    if mismatch:
-        finish(first_mismatch=where(mismatch, sample=-1))
-        assert False, f"after INIT: {mismatch}"
-    await dev.set_tables(gold.tables)
-    await dev.reset_counters()
+    dev, peek, gold = await run.connect(dut, root)
+    await run.start(dev, peek, gold)
 
     verdict, raw = await dev.store_info()
     header = proto.StoreHeader.parse(raw)
