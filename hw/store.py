@@ -243,6 +243,17 @@ class StoreRunner(wiring.Component):
             "busy": Out(1),
         })
 
+    def connect(self, m, reader, core):
+        """Wire the runner in ``m`` to its ``reader`` (``cmd`` / ``data``) and to the trainer
+        ``core``'s link-side ports (what :class:`~xnorlearn.hw.top.TrainerTop` and the
+        simulation harness both do); the ``host`` side is the caller's."""
+        wiring.connect(m, self.rd_cmd, reader.cmd)
+        wiring.connect(m, reader.data, self.rd_data)
+        wiring.connect(m, self.core.req, core.req)
+        wiring.connect(m, core.rsp, self.core.rsp)
+        wiring.connect(m, core.rsp_data, self.core.rsp_data)
+        m.d.comb += [self.core.buf_addr.eq(core.buf_addr), core.buf_data.eq(self.core.buf_data)]
+
     def elaborate(self, platform):
         cfg, R, HB = self.cfg, self.record, proto.STORE_HEADER_BYTES
         K = ceil_log2(self.slot)

@@ -80,13 +80,7 @@ class TrainerTop(wiring.Component):
         if self.store is not None:
             m.submodules.reader = reader = self.reader
             m.submodules.runner = runner = self.runner
-            wiring.connect(m, runner.rd_cmd, reader.cmd)
-            wiring.connect(m, reader.data, runner.rd_data)
-            wiring.connect(m, runner.core.req, core.req)
-            wiring.connect(m, core.rsp, runner.core.rsp)
-            wiring.connect(m, core.rsp_data, runner.core.rsp_data)
-            m.d.comb += [runner.core.buf_addr.eq(core.buf_addr),
-                         core.buf_data.eq(runner.core.buf_data)]
+            runner.connect(m, reader, core)
             for p in self.pins:
                 port, pin = getattr(self, f"flash_{p}"), getattr(reader, p)
                 m.d.comb += (pin.eq(port) if p == "io_i" else port.eq(pin))

@@ -41,13 +41,7 @@ class StoreHarness(wiring.Component):
         m.submodules.buf = buf = self.buf
         rd = buf.read_port()
         m.d.comb += [rd.addr.eq(runner.host.buf_addr), runner.host.buf_data.eq(rd.data)]
-        wiring.connect(m, runner.rd_cmd, reader.cmd)
-        wiring.connect(m, reader.data, runner.rd_data)
-        wiring.connect(m, runner.core.req, core.req)
-        wiring.connect(m, core.rsp, runner.core.rsp)
-        wiring.connect(m, core.rsp_data, runner.core.rsp_data)
-        m.d.comb += [runner.core.buf_addr.eq(core.buf_addr),
-                     core.buf_data.eq(runner.core.buf_data)]
+        runner.connect(m, reader, core)
         return m
 
 
