@@ -103,13 +103,21 @@ class HostLink(wiring.Component):
     depth : int or None
         Frames the link holds (a power of two); default
         :data:`xnorlearn.sw.protocol.LINK_DEPTH`, the host's window.
+    phy : str
+        ``"uart"`` (default): the link's bytes travel on the ``rx``/``tx`` UART lines;
+        ``"bytes"`` (co-simulation, where the UART is not under test): on the byte streams
+        ``rx_byte``/``tx_byte`` instead, one byte per cycle, framing and CRC unchanged.
 
     Attributes
     ----------
     rx : In(1)
-        UART line from the host.
+        UART line from the host (``phy="uart"``).
     tx : Out(1)
-        UART line to the host.
+        UART line to the host (``phy="uart"``).
+    rx_byte : In(stream.Signature(8))
+        Bytes from the host, always taken (``phy="bytes"``).
+    tx_byte : Out(stream.Signature(8))
+        Bytes to the host (``phy="bytes"``).
     req : Out(stream.Signature(request_layout()))
         ``valid`` while the oldest frame is a good request the trainer has not taken; the
         trainer raises ``ready`` when it takes it. Its payload slot stays unchanged until the
@@ -123,7 +131,10 @@ class HostLink(wiring.Component):
         Then exactly ``rsp.length`` reply payload bytes.
     """
 
-    def __init__(self, cfg, max_payload=None, identify=True, depth=None):
+    def __init__(self, cfg, max_payload=None, identify=True, depth=None, phy="uart"):
+        if phy not in ("uart", "bytes"):
+            raise ValueError(f"phy must be 'uart' or 'bytes', got {phy!r}")
+        self.phy = phy
         self.cfg = cfg
         self.divisor = cfg.uart_divisor
         self.max_payload = proto.max_payload(cfg) if max_payload is None else int(max_payload)
@@ -135,9 +146,10 @@ class HostLink(wiring.Component):
         self.slot_bits = ceil_log2(self.max_payload)
         self.identify = identify
         self.identify_rom = proto.identify_reply_payload(cfg)
+        lines = ({"rx": In(1, init=1), "tx": Out(1, init=1)} if phy == "uart" else
+                 {"rx_byte": In(stream.Signature(8)), "tx_byte": Out(stream.Signature(8))})
         super().__init__({
-            "rx": In(1, init=1),
-            "tx": Out(1, init=1),
+            **lines,
             "req": Out(stream.Signature(request_layout())),
             "buf_addr": In(range(self.max_payload)),
             "buf_data": Out(8),
@@ -161,9 +173,14 @@ class HostLink(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         d = self.divisor
-        m.submodules.uart_rx = urx = UartRx(d)
-        m.submodules.uart_tx = utx = UartTx(d)
-        m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx), urx.o.ready.eq(1)]
+        if self.phy == "uart":
+            m.submodules.uart_rx = urx = UartRx(d)
+            m.submodules.uart_tx = utx = UartTx(d)
+            m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
+            rx, frame_error, tx = urx.o, urx.frame_error, utx.i
+            m.d.comb += rx.ready.eq(1)
+        else:
+            rx, frame_error, tx = self.rx_byte, Const(0), self.tx_byte
 
         # ---- the queue: entries [head, tail) in arrival order; pointers count modulo 2·depth
         pbits = ceil_log2(self.depth)
@@ -185,14 +202,14 @@ class HostLink(wiring.Component):
         m.d.comb += [buf_addr.eq(self.buf_addr), rd.addr.eq(Cat(buf_addr, head_slot)),
                      self.buf_data.eq(rd.data)]
 
-        byte = urx.o.payload
-        got = urx.o.valid
+        byte = rx.payload
+        got = rx.valid if self.phy == "uart" else rx.valid & rx.ready   # the UART's: always
 
         # Quiet-line timer: cycles since the last byte (or framing error) arrived.
         limit = proto.FRAME_TIMEOUT_BITS * d
         quiet = Signal(range(limit + 1))
         expired = quiet == limit
-        with m.If(got | urx.frame_error):
+        with m.If(got | frame_error):
             m.d.sync += quiet.eq(0)
         with m.Elif(~expired):
             m.d.sync += quiet.eq(quiet + 1)
@@ -224,7 +241,7 @@ class HostLink(wiring.Component):
             with m.If(expired):
                 commit(KIND_ERROR, proto.Status.TIMEOUT)
 
-        with m.FSM(name="rx_fsm"):
+        with m.FSM(name="rx_fsm") as rx_fsm:
             with m.State("HUNT"):
                 with m.If(got & (byte == proto.SYNC_HOST) & ~full):
                     m.d.sync += crc.eq(0xFFFF)
@@ -288,6 +305,11 @@ class HostLink(wiring.Component):
                 with m.If(expired):
                     commit(KIND_ERROR, status)
 
+
+        if self.phy == "bytes":
+            # a UART leaves 10 bit periods between bytes; a byte stream is held while the
+            # receiver checks a frame's CRC (its one cycle without a byte)
+            m.d.comb += rx.ready.eq(~rx_fsm.ongoing("CHECK"))
         # ================================================================ transmitter
         tcrc = Signal(16, init=0xFFFF)
         tstatus = Signal(8)         # reply being sent
@@ -330,8 +352,8 @@ class HostLink(wiring.Component):
 
             # ---- reply frame: sync, status, length, payload, crc; CRC computed on the fly
             def send(value, then, update_crc=True):
-                m.d.comb += [utx.i.valid.eq(1), utx.i.payload.eq(value)]
-                with m.If(utx.i.ready):
+                m.d.comb += [tx.valid.eq(1), tx.payload.eq(value)]
+                with m.If(tx.ready):
                     if update_crc:
                         m.d.sync += tcrc.eq(crc16_next(tcrc, value))
                     m.next = then
@@ -339,7 +361,7 @@ class HostLink(wiring.Component):
             with m.State("SEND_SYNC"):
                 m.d.sync += [rindex.eq(0), rom_ok.eq(0)]
                 send(proto.SYNC_DEVICE, "SEND_STATUS", update_crc=False)
-                with m.If(utx.i.ready):
+                with m.If(tx.ready):
                     m.d.sync += tcrc.eq(0xFFFF)
             with m.State("SEND_STATUS"):
                 send(tstatus, "SEND_LEN0")
@@ -348,14 +370,14 @@ class HostLink(wiring.Component):
             with m.State("SEND_LEN1"):
                 m.d.sync += tleft.eq(tlength - 1)
                 send(tlength16[8:], "SEND_DATA")
-                with m.If(utx.i.ready & (tlength == 0)):
+                with m.If(tx.ready & (tlength == 0)):
                     m.next = "SEND_CRC0"
             with m.State("SEND_DATA"):
                 value = Mux(from_rom, rom_q, self.rsp_data.payload)
                 valid = Mux(from_rom, rom_ok, self.rsp_data.valid)
-                m.d.comb += [utx.i.valid.eq(valid), utx.i.payload.eq(value),
-                             self.rsp_data.ready.eq(~from_rom & utx.i.ready)]
-                with m.If(valid & utx.i.ready):
+                m.d.comb += [tx.valid.eq(valid), tx.payload.eq(value),
+                             self.rsp_data.ready.eq(~from_rom & tx.ready)]
+                with m.If(valid & tx.ready):
                     m.d.sync += [tcrc.eq(crc16_next(tcrc, value)), rindex.eq(rindex + 1),
                                  tleft.eq(tleft - 1), rom_ok.eq(0)]
                     with m.If(tleft == 0):
@@ -364,6 +386,6 @@ class HostLink(wiring.Component):
                 send(tcrc[:8], "SEND_CRC1", update_crc=False)
             with m.State("SEND_CRC1"):
                 send(tcrc[8:], "IDLE", update_crc=False)
-                with m.If(utx.i.ready):
+                with m.If(tx.ready):
                     m.d.sync += head.eq(head + 1)       # the entry and its slot are free
         return m

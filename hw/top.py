@@ -7,7 +7,7 @@ link and core and reads the image through the reader; a flash reader's pins beco
 """
 
 from amaranth import Module
-from amaranth.lib import wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..sw import protocol as proto
@@ -36,27 +36,35 @@ class TrainerTop(wiring.Component):
         The data store: the image's byte address ``base`` and ``reader``, a factory of the
         reader component (:class:`~xnorlearn.hw.store.MemoryReader` for simulation, the flash
         reader on boards). Without it the design answers the store commands ``UNKNOWN``.
+    phy : str
+        The host link's lines (:class:`~xnorlearn.hw.link.HostLink`): ``"uart"`` (boards) or
+        ``"bytes"`` (co-simulation that does not test the UART: byte streams
+        ``host_rx``/``host_tx`` instead of the pins).
 
     Attributes
     ----------
     uart_rx : In(1)
-        Serial line from the host (idle high).
+        Serial line from the host (idle high); ``phy="uart"``.
     uart_tx : Out(1)
-        Serial line to the host.
+        Serial line to the host; ``phy="uart"``.
+    host_rx : In(stream.Signature(8)); host_tx : Out(stream.Signature(8))
+        The link's bytes, ``phy="bytes"``.
     busy : Out(1)
         The core or the store runner is executing a command (drive an LED with it).
     flash_sck, flash_cs : Out(1); flash_io_o, flash_io_oe : Out(4); flash_io_i : In(4)
         Only with a store whose reader has SPI pins: the reader's ``sck``, ``cs``, ``io_*``.
     """
 
-    def __init__(self, cfg, bank_cls=None, state=None, store=None):
+    def __init__(self, cfg, bank_cls=None, state=None, store=None, phy="uart"):
         self.cfg = cfg
-        self.link = HostLink(cfg)
+        self.link = HostLink(cfg, phy=phy)
         extra = {} if bank_cls is None else {"bank_cls": bank_cls}
         self.core = TrainerCore(cfg, proto.identify_reply_payload(cfg), self.link.max_payload,
                                 state=state, **extra)
         self.store = store
-        ports = {"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1), "busy": Out(1)}
+        ports = ({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1)} if phy == "uart" else
+                 {"host_rx": In(stream.Signature(8)), "host_tx": Out(stream.Signature(8))})
+        ports["busy"] = Out(1)
         self.pins = []
         if store is not None:
             self.reader = store.reader()
@@ -94,7 +102,10 @@ class TrainerTop(wiring.Component):
         m.d.comb += [
             link.buf_addr.eq(host.buf_addr),
             host.buf_data.eq(link.buf_data),
-            link.rx.eq(self.uart_rx),
-            self.uart_tx.eq(link.tx),
         ]
+        if self.link.phy == "uart":
+            m.d.comb += [link.rx.eq(self.uart_rx), self.uart_tx.eq(link.tx)]
+        else:
+            wiring.connect(m, wiring.flipped(self.host_rx), link.rx_byte)
+            wiring.connect(m, link.tx_byte, wiring.flipped(self.host_tx))
         return m

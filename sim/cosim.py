@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 __all__ = ["trainer_verilog", "run_cosim", "run_store_cosim", "store_params", "SIM_STORE_BASE",
-           "run_fuzz", "CosimError", "TOPLEVEL", "board_bank",
+           "run_fuzz", "CosimError", "TOPLEVEL", "board_bank", "BENCH_SIGNALS", "CLOCK_NS",
            "cache_dir", "default_build_root"]
 
 TOPLEVEL = "xnorlearn_top"
@@ -28,8 +28,15 @@ class CosimError(RuntimeError):
 #: small so that the simulated flash below it stays small; boards use
 #: ``xnorlearn.boards.flash_pins.flash_facts(board).offset``)
 SIM_STORE_BASE = 0x1000
-#: the co-simulation's clock (cosim_bench.CLOCK_NS = 10 ns)
-SIM_CLOCK_HZ = 100e6
+#: the co-simulation's clock period (generated in the design, sim.harness.generated_clock)
+CLOCK_NS = 10
+SIM_CLOCK_HZ = 1e9 / CLOCK_NS
+#: the only signals the benches (cosim_bench, link_bench) reach through VPI besides the top
+#: module's ports: counter-bank, sign-copy, image and flash-model memories, the core's reply
+#: strobe and the store runner's state. Verilator keeps every other signal private, which is
+#: what makes it fast (sim.harness.verilator_runner).
+BENCH_SIGNALS = ("mem", "row*", "lane*", "busy", "*rsp_data__valid", "*rsp_data__payload",
+                 "*rsp__valid", "uart_*", "flash_error*", "rx_*", "tx_*")
 
 
 def store_params(image, base=SIM_STORE_BASE):
@@ -85,7 +92,8 @@ def flash_store_top(cfg, image, base=SIM_STORE_BASE, *, mode="quad", set_qe=None
     return FlashStoreTop()
 
 
-def trainer_verilog(cfg, row_words=None, bank=None, counter_state=None, store=None):
+def trainer_verilog(cfg, row_words=None, bank=None, counter_state=None, store=None,
+                    link="uart"):
     """Deterministic Verilog of :class:`~xnorlearn.hw.top.TrainerTop` for ``cfg``. The counter
     bank: ``bank="spram"`` the UP5K's :class:`~xnorlearn.hw.spram.SpramCounterBank` (its
     simulation models), ``row_words`` (or ``bank="bram-rows"`` with it) a
@@ -94,7 +102,9 @@ def trainer_verilog(cfg, row_words=None, bank=None, counter_state=None, store=No
     the power-on state ``init(cfg.seed)`` in the counters and in the sign-bit copy.
     ``store`` (a :class:`~xnorlearn.hw.store.StoreParams`, e.g. :func:`store_params`) adds the
     data store; ``store=("flash", image, flash_kwargs)`` builds :func:`flash_store_top`
-    instead (the flash reader and a flash model holding the image)."""
+    instead (the flash reader and a flash model holding the image). ``link="bytes"``: the
+    host link without its UART, fed by :func:`xnorlearn.sim.byte_link.byte_link_top`'s rings
+    (no store)."""
     import functools
 
     from amaranth.back import verilog
@@ -108,6 +118,14 @@ def trainer_verilog(cfg, row_words=None, bank=None, counter_state=None, store=No
         bank_cls = functools.partial(PipelinedCounterBank, row_words=row_words)
     else:
         bank_cls = None
+    if link == "bytes":
+        if store is not None:
+            raise ValueError("the byte link is for host-fed co-simulation (no store)")
+        from .byte_link import byte_link_top
+        return verilog.convert(byte_link_top(cfg, bank_cls=bank_cls, state=counter_state),
+                               name=TOPLEVEL, emit_src=False)
+    if link != "uart":
+        raise ValueError(f"link must be 'uart' or 'bytes', got {link!r}")
     if isinstance(store, tuple) and store[0] == "flash":
         top = flash_store_top(cfg, store[1], bank_cls=bank_cls, state=counter_state,
                               **store[2])
@@ -145,13 +163,15 @@ def default_build_root():
 def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
               build_root=None, waves=None, progress=True, testcase="train_lockstep",
               extra=None, quiet=False, row_words=None, bank=None, counter_state=None,
-              store=None):
+              store=None, link="uart"):
     """Train ``cfg``'s trainer on the given samples in co-simulation.
 
     Returns the bench's result dict (``bit_exact``, ``first_mismatch``, accuracies, cycles per
     sample with and without the UART, ideal cycles, wall time, simulated cycles per wall
     second). ``bank`` / ``row_words`` select the counter bank (see :func:`trainer_verilog`,
-    :func:`board_bank`). ``build_root`` is the Verilator build cache (default
+    :func:`board_bank`). ``link``: ``"uart"`` (the host driver on the UART pins, bit by bit)
+    or ``"bytes"`` (the link's bytes through ring buffers, :mod:`xnorlearn.sim.byte_link`:
+    much faster, the UART not under test). ``build_root`` is the Verilator build cache (default
     :func:`default_build_root`). Raises :class:`CosimError`
     when the design disagrees with the golden model (the message names sample / layer /
     neuron / weight) or the simulation fails.
@@ -162,7 +182,7 @@ def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
     t0 = time.perf_counter()
     root = pathlib.Path(build_root) if build_root else default_build_root()
     root.mkdir(parents=True, exist_ok=True)
-    verilog = trainer_verilog(cfg, row_words, bank, counter_state, store)
+    verilog = trainer_verilog(cfg, row_words, bank, counter_state, store, link)
     t_gen = time.perf_counter() - t0
     work = pathlib.Path(tempfile.mkdtemp(prefix="xnorlearn-cosim-", dir=root))
     try:
@@ -176,7 +196,7 @@ def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
         result_path = work / "result.json"
         params = {"config": cfg.to_dict(), "data": str(work / "data.npz"),
                   "result": str(result_path), "check_every": check_every,
-                  "progress": progress, "row_words": row_words, "bank": bank,
+                  "progress": progress, "row_words": row_words, "bank": bank, "link": link,
                   "t_start": time.time() if progress else None, **(extra or {})}
         old_waves = os.environ.get("XNORLEARN_WAVES")
         if waves:
@@ -184,7 +204,8 @@ def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
         try:
             xml = run_cocotb(verilog, TOPLEVEL, "xnorlearn.sim.cosim_bench",
                              simulator="verilator", params=params, build_root=root,
-                             testcase=testcase, quiet=quiet)
+                             testcase=testcase, quiet=quiet, public=BENCH_SIGNALS,
+                             clock_ns=CLOCK_NS)
         except SystemExit:          # cocotb's runner exits when the bench failed: read why
             xml = None
         finally:
@@ -206,8 +227,14 @@ def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
         result["generate_seconds"] = t_gen
         result["total_wall_seconds"] = time.perf_counter() - t0
         if result.get("simulated_cycles") and result.get("simulation_wall_seconds"):
-            result["cycles_per_second"] = (result["simulated_cycles"] /
-                                           result["simulation_wall_seconds"])
+            # whole bench: INIT and its full state check, inference, refusals included
+            result["overall_cycles_per_second"] = (result["simulated_cycles"] /
+                                                   result["simulation_wall_seconds"])
+            result["cycles_per_second"] = result["overall_cycles_per_second"]
+        if result.get("training_cycles") and result.get("training_wall_seconds"):
+            # training: the samples or TRAIN_STORE ranges with their state checks
+            result["cycles_per_second"] = (result["training_cycles"] /
+                                           result["training_wall_seconds"])
         if failed or not result.get("bit_exact"):
             mm = result.get("first_mismatch")
             err = CosimError(f"design disagrees with the golden model: {mm}" if mm else

@@ -18,13 +18,14 @@ from cocotb.utils import get_sim_time
 
 from xnorlearn.hw.signbank import SignLayout
 from xnorlearn.hw.trainer import TrainerLayout
+from xnorlearn.sim.cosim import CLOCK_NS
 from xnorlearn.sim.harness import cocotb_params, cocotb_reset
+from xnorlearn.sim.byte_link import CocotbByteTransport
 from xnorlearn.sim.uart_transport import CocotbUartTransport
 from xnorlearn.sw.config import Config
 from xnorlearn.sw.driver import Device
 from xnorlearn.sw.model import HwModel, compare_states
 
-CLOCK_NS = 10
 
 
 def cycles_now():
@@ -124,11 +125,18 @@ class BenchRun:
             json.dump(self.result, f, indent=2)
 
     async def connect(self, dut, root=None):
-        """Reset, connect the driver through the UART pins; returns (device, peek, golden).
-        ``root``: the TrainerTop in the design's hierarchy (default: the design itself)."""
+        """Reset, connect the driver through the UART pins, or the byte link's rings (the
+        ``link`` parameter); returns (device, peek, golden). ``root``: the TrainerTop in the
+        design's hierarchy (default: the design itself, or its ``trainer`` with the byte
+        link)."""
         cfg = self.cfg
         await cocotb_reset(dut)
-        transport = CocotbUartTransport(dut.uart_rx, dut.uart_tx, dut.clk, cfg.uart_divisor)
+        if self.prm.get("link") == "bytes":
+            transport = CocotbByteTransport(dut, CLOCK_NS)
+            root = dut.trainer if root is None else root
+        else:
+            transport = CocotbUartTransport(dut.uart_rx, dut.uart_tx, dut.clk,
+                                            cfg.uart_divisor)
         dev = await Device.connect(transport, cfg)
         peek = BankPeek(dut if root is None else root, cfg, self.prm.get("row_words"),
                         self.prm.get("bank"))
@@ -169,7 +177,7 @@ async def train_lockstep(dut):
     steady_n = (n // cfg.batch) * cfg.batch
     steady = None
     correct = 0
-    c0 = cycles_now()
+    c0, w0 = cycles_now(), time.perf_counter()
     for t in range(n):
         pred = await dev.train_sample(x_train[t], int(y_train[t]))
         want = gold.train_sample(x_train[t], int(y_train[t]))
@@ -188,7 +196,7 @@ async def train_lockstep(dut):
         if prm.get("progress") and ((t + 1) % max(1, n // 10) == 0 or t == n - 1):
             print(f"[cosim] {t + 1}/{n} samples bit-exact, online accuracy "
                   f"{100 * correct / (t + 1):.1f} %", flush=True)
-    train_cycles = cycles_now() - c0
+    train_cycles, train_wall = cycles_now() - c0, time.perf_counter() - w0
     counters = await dev.read_counters()
     await dev.end_epoch()
     gold.end_epoch()
@@ -220,6 +228,7 @@ async def train_lockstep(dut):
            steady_state_sweeps=-(-steady_n // cfg.batch),
            simulated_cycles=cycles_now(),
            simulation_wall_seconds=time.perf_counter() - run.t_wall,
+           training_cycles=train_cycles, training_wall_seconds=train_wall,
            cycles_per_sample_with_uart=train_cycles / n if n else None,
            cycles_per_inference_with_uart=infer_cycles / len(y_test) if len(y_test) else None,
            ideal_cycles_per_sample=cfg.ideal_cycles_per_sample())
@@ -522,6 +531,7 @@ async def train_store_lockstep(dut):
     per_sample_s = (4 * cfg.ideal_cycles_per_sample() + 2 * cfg.n_weights) * CLOCK_NS * 1e-9
     history, store_cycles, busy_cycles, t_global = [], 0, 0, 0
     steady_cycles = steady_n = 0
+    c0, w0 = cycles_now(), time.perf_counter()
     for e in range(epochs):
         order = prng.epoch_order(seed, e, n)
         ranges = [(0, n // 2), (n // 2, n - n // 2)] if e == 0 and n >= 2 else [(0, n)]
@@ -586,6 +596,7 @@ async def train_store_lockstep(dut):
         await dev.set_tables(gold.tables)
         gold.reset_counters()
         await dev.reset_counters()
+    train_cycles, train_wall = cycles_now() - c0, time.perf_counter() - w0
 
     test_correct = await dev.eval_store(proto.SPLIT_TEST, 0, n_test,
                                         busy_s=n_test * per_sample_s) if n_test else 0
@@ -632,6 +643,7 @@ async def train_store_lockstep(dut):
            cycles_per_sample_compute=busy_cycles / total if total else None,
            simulated_cycles=cycles_now(),
            simulation_wall_seconds=time.perf_counter() - run.t_wall,
+           training_cycles=train_cycles, training_wall_seconds=train_wall,
            ideal_cycles_per_sample=cfg.ideal_cycles_per_sample())
     await RisingEdge(dut.clk)
 

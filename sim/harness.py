@@ -39,6 +39,7 @@ __all__ = [
     "REPO_ROOT", "waves_requested", "Mismatch", "expect_equal", "compare_records",
     "pack", "unpack", "AmaranthIO", "CocotbIO", "exchange", "run_amaranth", "run_cocotb",
     "cocotb_params", "cocotb_reset", "CosimTop", "icarus_compatible", "measure_latency",
+    "generated_clock", "verilator_runner",
 ]
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -345,11 +346,66 @@ async def cocotb_reset(dut, cycles=2):
     from cocotb.clock import Clock
     from cocotb.triggers import RisingEdge
     dut.rst.value = 1
-    # impl="gpi": the clock toggles in the simulator interface (C), no Python per cycle
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns", impl="gpi").start())
+    # A design built with run_cocotb(clock_ns=…) makes its own clock (no callback per cycle);
+    # otherwise the clock toggles in the simulator interface (impl="gpi": C, no Python).
+    if os.environ.get(CLOCK_ENV) != "design":
+        cocotb.start_soon(Clock(dut.clk, 10, unit="ns", impl="gpi").start())
     for _ in range(cycles):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
+
+
+#: run_cocotb tells the bench that the design makes its own clock (see :func:`cocotb_reset`)
+CLOCK_ENV = "XNORLEARN_CLOCK"
+
+
+def generated_clock(verilog, toplevel, period_ns=10):
+    """The top module ``toplevel`` of Yosys' Verilog with its ``clk`` input replaced by a
+    clock it makes itself (``period_ns``, high in the first half period, like cocotb's
+    ``Clock``), so the simulator runs the clock without calling the test bench every edge.
+    Needs Verilator's ``--timing`` (:func:`run_cocotb` with ``clock_ns``). Simulation only."""
+    if period_ns % 2:
+        raise ValueError(f"period_ns must be even, got {period_ns}")
+    head = re.search(rf"^module {re.escape(toplevel)}\((.*?)\);$", verilog, re.MULTILINE)
+    if not head or not re.search(r"\bclk\b", head.group(1)):
+        raise ValueError(f"no module {toplevel} with a clk port in the Verilog")
+    end = verilog.index("\nendmodule", head.end())
+    ports = ", ".join(p for p in (q.strip() for q in head.group(1).split(",")) if p != "clk")
+    body, n = re.subn(r"^(\s*)input clk;\n\s*wire clk;$",
+                      rf"\1reg clk = 1'b1;\n\1always #{period_ns // 2} clk = ~clk;",
+                      verilog[head.end():end], count=1, flags=re.MULTILINE)
+    if n != 1:
+        raise ValueError(f"module {toplevel}: no 'input clk; wire clk;' declaration")
+    return (verilog[:head.start()] + f"module {toplevel}({ports});" + body + verilog[end:])
+
+
+def verilator_runner(public=None, timing=False):
+    """cocotb's Verilator runner, with two changes for the large co-simulations:
+
+    * ``public`` (names, ``*`` wildcards): only these signals are visible to the bench, instead
+      of cocotb's ``--public-flat-rw`` for every signal, which keeps Verilator from optimising
+      the design (4-5x slower on a board default). A control file lists them.
+    * ``timing``: ``--timing``, for a design whose clock is a Verilog delay loop
+      (:func:`generated_clock`).
+    """
+    from cocotb_tools.runner import Verilator
+
+    class Runner(Verilator):
+        def _build_command(self):
+            cmds = super()._build_command()
+            verilate = cmds[0]
+            extra = ["--timing"] if timing else []
+            if public is not None:
+                verilate.remove("--public-flat-rw")
+                vlt = pathlib.Path(self.build_dir) / "public.vlt"
+                vlt.write_text("`verilator_config\n" + "".join(
+                    f'public_flat_rw -module "*" -var "{name}"\n' for name in public))
+                extra.append(str(vlt))
+            at = verilate.index("--top-module")
+            verilate[at:at] = extra
+            return cmds
+
+    return Runner()
 
 
 _YOSYS_COMB_KICK = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+) += 0;",
@@ -370,7 +426,7 @@ def icarus_compatible(verilog):
 
 
 def run_cocotb(verilog, toplevel, test_module, *, simulator="icarus", testcase=None,
-               params=None, build_root=None, quiet=False):
+               params=None, build_root=None, quiet=False, public=None, clock_ns=None):
     """Build ``verilog`` (text) for ``simulator`` and run cocotb module ``test_module`` on it.
 
     The build directory is ``build/cocotb/<toplevel>-<simulator>-<hash>``; it is reused while
@@ -379,6 +435,10 @@ def run_cocotb(verilog, toplevel, test_module, *, simulator="icarus", testcase=N
     XML with ``cocotb_tools.runner.get_results``. ``quiet`` sends the
     simulator build output to ``build.log`` in the build directory and shows only cocotb
     warnings and errors (the bench's own prints still appear).
+
+    Verilator only: ``public`` lists the signals the bench reads or writes besides the top
+    module's ports (:func:`verilator_runner`); ``clock_ns`` makes ``clk`` a clock the design
+    generates itself (:func:`generated_clock`; :func:`cocotb_reset` then starts none).
     """
     from cocotb_tools.runner import get_runner
 
@@ -387,19 +447,26 @@ def run_cocotb(verilog, toplevel, test_module, *, simulator="icarus", testcase=N
     waves = waves_requested()
     if simulator == "icarus":
         verilog = icarus_compatible(verilog)
-    digest = hashlib.sha256(verilog.encode()).hexdigest()[:16]
+    if (public is not None or clock_ns) and simulator != "verilator":
+        raise ValueError("public and clock_ns apply to Verilator only")
+    if clock_ns:
+        verilog = generated_clock(verilog, toplevel, clock_ns)
+    public = None if public is None else sorted(set(public) | {"clk", "rst"})
+    digest = hashlib.sha256(json.dumps([verilog, public]).encode()).hexdigest()[:16]
     root = pathlib.Path(build_root) if build_root else REPO_ROOT / "build" / "cocotb"
     bdir = root / f"{toplevel}-{simulator}-{digest}{'-waves' if waves else ''}"
     bdir.mkdir(parents=True, exist_ok=True)
     src = bdir / f"{toplevel}.v"
     if not src.exists() or src.read_text() != verilog:
         src.write_text(verilog)
-    runner = get_runner(simulator)
+    runner = (verilator_runner(public, timing=bool(clock_ns)) if simulator == "verilator"
+              else get_runner(simulator))
     build_args = ["-Wno-fatal", "-Wno-lint"] if simulator == "verilator" else []
     runner.build(sources=[src], hdl_toplevel=toplevel, build_dir=bdir, always=False,
                  timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
                  log_file=bdir / "build.log" if quiet else None)
-    env = {"XNORLEARN_PARAMS": json.dumps(params or {})}
+    env = {"XNORLEARN_PARAMS": json.dumps(params or {}),
+           CLOCK_ENV: "design" if clock_ns else "bench"}
     if quiet:
         env["COCOTB_LOG_LEVEL"] = "WARNING"
         env["GPI_LOG_LEVEL"] = "WARNING"

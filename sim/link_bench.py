@@ -19,13 +19,13 @@ import numpy as np
 from cocotb.triggers import First, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
+from xnorlearn.sim.cosim import CLOCK_NS
 from xnorlearn.sim.harness import cocotb_params, cocotb_reset
 from xnorlearn.sim.uart_transport import CocotbUartTransport
 from xnorlearn.sw.config import Config
 from xnorlearn.sw.driver import Device
 from xnorlearn.sw.model import HwModel
 
-CLOCK_NS = 10
 
 
 def cycles_now():
@@ -179,7 +179,7 @@ def run_link_bench(cfg, x, y, *, window=None, sequential=6, stream=100, latencie
 
     from cocotb_tools.runner import get_results
 
-    from xnorlearn.sim.cosim import TOPLEVEL, default_build_root, trainer_verilog
+    from xnorlearn.sim.cosim import BENCH_SIGNALS, TOPLEVEL, default_build_root, trainer_verilog
     from xnorlearn.sim.harness import run_cocotb
     from xnorlearn.sw import protocol as proto
     root = pathlib.Path(build_root) if build_root else default_build_root()
@@ -194,7 +194,8 @@ def run_link_bench(cfg, x, y, *, window=None, sequential=6, stream=100, latencie
                   "window": proto.LINK_DEPTH if window is None else window}
         xml = run_cocotb(trainer_verilog(cfg, row_words, bank), TOPLEVEL,
                          "xnorlearn.sim.link_bench", simulator="verilator", params=params,
-                         build_root=root, quiet=quiet)
+                         build_root=root, quiet=quiet, public=BENCH_SIGNALS,
+                         clock_ns=CLOCK_NS)
         _, failed = get_results(xml)
         path = work / "result.json"
         if failed or not path.exists():

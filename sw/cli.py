@@ -704,7 +704,8 @@ def _plot_confusion(confusion, names, title, path):
 
 
 # ------------------------------------------------------------------------------ sim / demo
-def _cosim(args, dataset, cfg, n_train, n_test, title, bank=None, row_words=None):
+def _cosim(args, dataset, cfg, n_train, n_test, title, bank=None, row_words=None,
+           link="uart"):
     from ..sim.cosim import default_build_root, run_cosim
 
     x, y = dataset.x_train[:n_train], dataset.y_train[:n_train]
@@ -714,13 +715,15 @@ def _cosim(args, dataset, cfg, n_train, n_test, title, bank=None, row_words=None
              None: "block-RAM bank", "bram": "block-RAM bank"}
     print(f"{title}: {dataset.name}, network {widths}, group sizes "
           f"{','.join(map(str, cfg.group_sizes))}, {cfg.lanes} lanes, {banks[bank]}, "
-          f"{len(y)} training + {len(yt)} test samples, UART divisor {cfg.uart_divisor}",
-          flush=True)
+          f"{len(y)} training + {len(yt)} test samples, " +
+          (f"UART divisor {cfg.uart_divisor}" if link == "uart" else
+           "host link without its UART (byte rings)"), flush=True)
     cache = args.cache_dir or default_build_root()
     print(f"generating Verilog and building it with Verilator in {cache} (cached after the "
           f"first run) …", flush=True)
     r = run_cosim(cfg, x, y, xt, yt, check_every=args.check_every, waves=args.waves,
-                  build_root=cache, quiet=not args.verbose, row_words=row_words, bank=bank)
+                  build_root=cache, quiet=not args.verbose, row_words=row_words, bank=bank,
+                  link=link)
     ideal = r["ideal_cycles_per_sample"]
     print(f"bit-exact: yes — every counter of every layer equals the golden model after each "
           f"of {r['samples']} samples" + ("" if args.check_every == 1 else
@@ -735,9 +738,12 @@ def _cosim(args, dataset, cfg, n_train, n_test, title, bank=None, row_words=None
     print(f"cycles per training sample: {r['cycles_per_sample_compute']:.0f} compute "
           f"({r['cycles_per_sample_compute'] / ideal:.3f} x ideal {ideal}; steady state over "
           f"{steady} samples, sweeps amortised), {r['cycles_per_sample_with_uart']:.0f} with "
-          f"the UART at divisor {cfg.uart_divisor}")
+          + (f"the UART at divisor {cfg.uart_divisor}" if link == "uart" else
+             "the byte link"))
     if r.get("cycles_per_second"):
-        print(f"simulation speed {r['cycles_per_second']:,.0f} cycles/s")
+        print(f"simulation speed {r['cycles_per_second']:,.0f} cycles/s while training "
+              f"({r['overall_cycles_per_second']:,.0f} over the whole bench, INIT and its "
+              f"checks included)")
     return r
 
 
@@ -777,10 +783,13 @@ def cmd_sim(args):
                   if v is not None]
     if args.data_source != "store" and store_only:
         raise CliError(f"{', '.join(store_only)} only apply with --data-source store")
+    if args.data_source == "store" and args.link != "uart":
+        raise CliError("--link bytes applies to --data-source uart only (the store path "
+                       "sends a few requests per epoch)")
     if args.data_source == "store":
         return _sim_store(args, dataset, cfg, board, bank, row_words)
     r = _cosim(args, dataset, cfg, args.samples, args.test_samples, "xnorlearn sim",
-               bank=bank, row_words=row_words)
+               bank=bank, row_words=row_words, link=args.link)
     extra = {}
     if board:
         per_s = board.core_hz / r["cycles_per_sample_compute"]
@@ -849,6 +858,8 @@ def _sim_store(args, dataset, cfg, board, bank, row_words):
     if hz:
         print(f"at {hz / 1e6:g} MHz{' (' + board.title + ')' if board else ''}: "
               f"{hz / store:,.0f} samples/s from the store, {hz / compute:,.0f} compute only")
+    if r.get("cycles_per_second"):
+        print(f"simulation speed {r['cycles_per_second']:,.0f} cycles/s while training")
     print(f"wall time {r['total_wall_seconds']:.1f} s")
     if args.json:
         _write_json(args.json, {"command": "sim", "dataset": dataset.name, **r, **extra})
@@ -1091,6 +1102,11 @@ def build_parser():
                    help="uart (or host): every sample comes from the host through the UART "
                         "(TRAIN); store: the samples are a data-store image the design reads "
                         "itself (TRAIN_STORE / EVAL_STORE) (default: uart)")
+    s.add_argument("--link", choices=("uart", "bytes"), default="uart",
+                   help="--data-source uart: uart: the host driver drives the UART pins bit "
+                        "by bit; bytes: the link's bytes go straight to its framing logic "
+                        "through ring buffers, the UART left out (a faster simulation) "
+                        "(default: uart)")
     s.add_argument("--store-reader", choices=("flash", "memory"),
                    help="--data-source store: read the image with the flash reader from a "
                         "simulated SPI flash (the board's read mode with --board), or from a "
