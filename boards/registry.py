@@ -259,10 +259,9 @@ BOARDS = {b.name: b for b in [
           "The 12F is a 25F die; the vendor tools limit it to 12K LUT / 32 EBR / 28 mult, "
           "nextpnr does not. The fit check uses 12288 LUT, 32 DP16KD. EHXPLLL 25 -> 65 MHz "
           "(its 32 block RAMs are full, so the clock, not more forward lanes, lifts it past "
-          "60 000 samples/s). No data store by default: its record slots need a block RAM the "
-          "12F does not have (build --store uses the 25F die's).",
-          store_offset=1 * MiB, store_default=False, store_slots=2, store_lutram=True,
-          **_ULX3S_FLASH),
+          "60 000 samples/s). Its data store keeps two record slots in LUT RAM (a sample "
+          "computes in 1 044 cycles, a record reads in 440), so it needs no block RAM.",
+          store_offset=1 * MiB, store_slots=2, store_lutram=True, **_ULX3S_FLASH),
     Board("ulx3s-25f", "Radiona ULX3S (LFE5U-25F)", _B + "ulx3s", "ULX3S_25F_Platform",
           _ecp5(25, "BG381", 24288, 56, 28), 25e6, 60e6, "pll",
           _ULX3S_UART, "openFPGALoader", "bram-rows", _25F_DEFAULT,
