@@ -62,7 +62,7 @@ def cmd_fit(args):
     from ..sw.cli import check_output
     from .fit import check_fit, fit_report
     check_output(args.json, "--json")
-    board = get_board(args.board)
+    board = _flash_mode(get_board(args.board), args)
     cfg = _config(board, args)
     store = board.store_default if args.store is None else args.store
     rep = fit_report(board, cfg, args.bank, store)
@@ -80,12 +80,23 @@ def cmd_fit(args):
     return 0
 
 
+def _flash_mode(board, args):
+    """``board`` with ``--flash-mode`` applied (only together with the store)."""
+    from .flash_pins import with_flash_mode
+    if args.flash_mode is None:
+        return board
+    if args.store is False or (args.store is None and not board.store_default):
+        raise ValueError(f"--flash-mode only applies with the data store (--store; "
+                         f"{board.name} builds without it by default)")
+    return with_flash_mode(board, args.flash_mode)
+
+
 # ------------------------------------------------------------------------------ build
 def cmd_build(args):
     from ..sw.cli import check_output
     from .build import build, report_markdown
     check_output(args.json, "--json")
-    board = get_board(args.board)
+    board = _flash_mode(get_board(args.board), args)
     state = None
     if args.checkpoint:
         cfg, state = _checkpoint_config(board, args)
@@ -351,6 +362,9 @@ def chip_session(args, dataset, config=None):
                 print(f"  ({len(image):,} bytes at flash offset 0x{board.store_offset:x} of "
                       f"the {board.flash_bytes // (1 << 20)} MiB flash, "
                       f"{board.store_capacity:,} bytes free for images)")
+                if board.store_enable_quad:
+                    from .program import ENABLE_QUAD_NOTE
+                    print(f"  ({ENABLE_QUAD_NOTE})")
                 print(f"then train from the data store over {args.port or 'the serial port'} "
                       f"(TRAIN_STORE, EVAL_STORE)")
                 return None
@@ -423,6 +437,10 @@ def register(sub):
                             "--data-source store); --no-store without (default: with on the "
                             "ECP5 boards, without on the UP5K boards, whose logic cells do not "
                             "hold it yet)")
+        p.add_argument("--flash-mode", choices=("quad", "dual"),
+                       help="with the store: read the flash in quad SPI (IO0-IO3, needs the "
+                            "flash's QE bit) or dual SPI (IO0/IO1, no QE, half the rate) "
+                            "(default: the board's: quad, except dual on the UPduino)")
         add_network_args(p, dataset=False)
 
     f = _subparser(sub, "fit", help="check that a configuration fits a board (no synthesis)")

@@ -108,7 +108,8 @@ def blocks_for(depth, width, aspects):
     return best
 
 
-def trainer_memories(cfg, store=False, sweep_search="pipelined"):
+def trainer_memories(cfg, store=False, sweep_search="pipelined", store_slots=None,
+                     store_lutram=False):
     from ..hw.link import buffer_depth as link_buffer_depth
     from ..hw.signbank import SignLayout
     from ..hw.trainer import TrainerLayout
@@ -116,8 +117,9 @@ def trainer_memories(cfg, store=False, sweep_search="pipelined"):
     max_n = max(cfg.layers)
     extra = []
     if store:
-        extra = [MemoryUse("store record slots", store_buffer_depth(cfg), 8,
-                           style={"ice40": "bram", "ecp5": "bram"})]
+        kind = "lutram" if store_lutram else "bram"
+        extra = [MemoryUse("store record slots", store_buffer_depth(cfg, store_slots), 8,
+                           style={"ice40": "bram", "ecp5": kind})]
     return extra + [
         MemoryUse("counters", lay.cnt_depth, cfg.lanes * cfg.counter_bits),
         *[MemoryUse(f"sign copy, lane {q}", slay.depth, slay.width) for q in range(slay.lanes)],
@@ -132,14 +134,15 @@ def trainer_memories(cfg, store=False, sweep_search="pipelined"):
     ]
 
 
-def store_buffer_depth(cfg):
-    """Bytes of the store runner's record-slot memory, from the runner built for ``cfg``."""
+def store_buffer_depth(cfg, slots=None):
+    """Bytes of the store runner's record-slot memory, from the runner built for ``cfg``
+    (``slots``: a board's ``store_slots``, ``None`` the runner's default)."""
     import warnings
 
     from ..hw.store import StoreRunner
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")          # built for its shape only, never elaborated
-        runner = StoreRunner(cfg, 0, proto.max_payload(cfg))
+        runner = StoreRunner(cfg, 0, proto.max_payload(cfg), slots=slots)
         depth = runner.buf.depth
         for obj in (runner, runner.buf):
             obj._MustUse__silence = True
@@ -227,7 +230,7 @@ def fit_report(board, cfg, bank=None, store=False):
     rep = FitReport(board.name)
     ebr = spram = 0
     search = "sequential" if bank == "spram" else "pipelined"   # hw/spram.py sweep_search
-    for mem in trainer_memories(cfg, store, search):
+    for mem in trainer_memories(cfg, store, search, board.store_slots, board.store_lutram):
         if mem.name == "counters" and bank == "spram":
             mem.kind = "spram"
             mem.blocks, wide, deep = spram_bank_shape(cfg, mem.depth)

@@ -21,6 +21,7 @@ the OrangeCrab (``spiflash4x``: cs U17, dq U18 T18 R18 N18, U16 = MCLK left to U
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from amaranth import Elaboratable, Instance, Module
@@ -30,7 +31,7 @@ from amaranth.lib import io
 from .registry import BOARDS, get_board
 
 __all__ = ["FlashFacts", "FLASH", "flash_facts", "flash_resource", "add_flash_resource",
-           "flash_reader", "FlashPins", "RESOURCE"]
+           "flash_reader", "FlashPins", "RESOURCE", "with_flash_mode", "FLASH_MODES"]
 
 RESOURCE = "store_flash"
 MiB = 1 << 20
@@ -66,10 +67,12 @@ class FlashFacts:
 
 _ICE40_SG48 = dict(cs="16", sck="15")          # SPI_SS_B, SPI_SCK; SPI_SO 14 = IO0, SPI_SI 17 = IO1
 _ULX3S = dict(cs="R2", sck=None, io=("W2", "V2", "Y2", "W1"), set_qe=False,
-              notes="dual mode (0x3B, no QE needed, all three parts have it): the ISSI/Spansion "
-                    "parts keep QE in status register 1, out of reach of the volatile Winbond "
-                    "sequence; quad works with set_qe=False once QE is set non-volatilely, e.g. "
-                    "by openFPGALoader --enable-quad.")
+              notes="quad reads (0xEB) with set_qe=False: the ISSI/Spansion parts keep QE in "
+                    "a non-volatile register the volatile Winbond sequence cannot reach, so the "
+                    "image is written with openFPGALoader --enable-quad, which sets QE "
+                    "non-volatilely (once; the ECP5 configuration reads the bitstream in "
+                    "single SPI and ignores it). Dual reads (0x3B, no QE needed) remain a "
+                    "reader option.")
 _ORANGECRAB = dict(set_qe=True, cs="U17", sck=None, io=("U18", "T18", "R18", "N18"),
                    notes="DFU bootloader at 0, user bitstream at 0x80000; the store starts at "
                          "4 MiB (clear of an uncompressed 85F bitstream at 0x80000)")
@@ -92,10 +95,35 @@ FLASH = {name: FlashFacts(mode=b.flash_mode, size=b.flash_bytes, offset=b.store_
 
 
 def flash_facts(board):
-    """:class:`FlashFacts` of ``board`` (a :class:`~xnorlearn.boards.registry.Board` or name)."""
+    """:class:`FlashFacts` of ``board`` (a :class:`~xnorlearn.boards.registry.Board` or name;
+    a board from :func:`with_flash_mode` keeps its read mode)."""
     name = board if isinstance(board, str) else board.name
     get_board(name)                     # unknown names raise BoardError with the known ones
-    return FLASH[name]
+    f = FLASH[name]
+    if not isinstance(board, str) and board.flash_mode != f.mode:
+        f = dataclasses.replace(f, mode=board.flash_mode,
+                                set_qe=f.set_qe and board.flash_mode == "quad")
+    return f
+
+
+#: read modes a user may pick for a board's store (``--flash-mode``)
+FLASH_MODES = ("quad", "dual")
+
+
+def with_flash_mode(board, mode):
+    """``board`` reading its store in ``mode`` (``"quad"``: IO0-IO3, needs QE; ``"dual"``:
+    IO0/IO1, no QE) instead of its default; ``None`` keeps it. A dual-read board's store write
+    leaves the flash's QE bit alone (no ``--enable-quad``). ``ValueError`` for a mode the
+    board's wiring does not allow."""
+    if mode is None or mode == board.flash_mode:
+        return board
+    if mode not in FLASH_MODES:
+        raise ValueError(f"flash mode must be one of {', '.join(FLASH_MODES)}, got {mode!r}")
+    if mode == "quad" and len(FLASH[board.name].io) < 4:
+        raise ValueError(f"{board.name} wires only IO0/IO1 of its flash to the FPGA: it cannot "
+                         f"read it in quad mode")
+    return dataclasses.replace(board, flash_mode=mode,
+                               store_enable_quad=board.store_enable_quad and mode == "quad")
 
 
 def flash_resource(board):

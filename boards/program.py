@@ -10,7 +10,8 @@ import shutil
 import subprocess
 
 __all__ = ["program_command", "program", "ProgrammerMissing", "PROGRAMMERS", "bitstream_path",
-           "store_command", "check_store_fits", "write_store", "missing_hint"]
+           "store_command", "check_store_fits", "write_store", "missing_hint",
+           "ENABLE_QUAD_NOTE"]
 
 # programmer -> (environment override as amaranth-boards reads it, Debian package, tool name)
 PROGRAMMERS = {
@@ -78,11 +79,20 @@ def missing_hint(board, argv):
 
 
 # ------------------------------------------------------------------------------ data store
+#: what ``--enable-quad`` in a store write does, said where the command is shown
+ENABLE_QUAD_NOTE = ("--enable-quad also sets the flash's Quad Enable bit, a non-volatile "
+                    "status bit, so the chip can read the store in quad SPI; the ECP5 still "
+                    "configures from the flash as before (it reads the bitstream in single "
+                    "SPI)")
+
+
 def store_command(board, image):
     """argv that writes the raw file ``image`` into ``board``'s flash at its store offset:
     ``iceprog -o OFFSET image`` (iCE40 boards), ``openFPGALoader -b ulx3s -f --offset OFFSET
-    image`` (ULX3S; over a JTAG cable for the OrangeCrab, whose DFU bootloader writes only its
-    own slots). The offset is in bytes (decimal)."""
+    --enable-quad image`` (ULX3S; over a JTAG cable for the OrangeCrab, whose DFU bootloader
+    writes only its own slots). The offset is in bytes (decimal). ``--enable-quad`` (boards
+    with ``store_enable_quad``) also sets the flash's non-volatile Quad Enable bit, which the
+    chip's quad reader needs and cannot set itself on those boards' flash parts."""
     if not board.store_programmer:
         raise ValueError(f"board {board.name} has no data-store programmer in the registry")
     head = list(board.store_programmer)
@@ -90,7 +100,8 @@ def store_command(board, image):
     offset = str(board.store_offset)
     if head[0] == "iceprog":
         return [tool, "-o", offset, str(image)]
-    return [tool, *head[1:], "-f", "--offset", offset, str(image)]
+    quad = ["--enable-quad"] if board.store_enable_quad else []
+    return [tool, *head[1:], "-f", "--offset", offset, *quad, str(image)]
 
 
 def check_store_fits(board, image_bytes):

@@ -102,6 +102,13 @@ class Board:
     # whether `xnorlearn build` puts the data store (flash reader + store runner) in by default:
     # on the ECP5 boards; the UP5K's logic cells do not hold it next to the trainer yet
     store_default: bool = True
+    # the store runner's record buffer (hw.store.StoreRunner): slots (None: its default, one
+    # 2 KiB block RAM) and whether it lives in LUT RAM
+    store_slots: int | None = None
+    store_lutram: bool = False
+    # the flash write sets the flash's Quad Enable bit (openFPGALoader --enable-quad), which
+    # the quad reader needs where it cannot set QE itself (flash_pins: set_qe=False)
+    store_enable_quad: bool = False
     # the fastest rate the board's own USB-serial chip carries; None: an external adapter
     usb_serial_baud: int | None = None
 
@@ -183,7 +190,8 @@ class Board:
                 "flash_chip": self.flash_chip, "bitstream_offset": self.bitstream_offset,
                 "store_programmer": list(self.store_programmer),
                 "store_notes": self.store_notes, "usb_serial_baud": self.usb_serial_baud,
-                "store_default": self.store_default}
+                "store_default": self.store_default, "store_slots": self.store_slots,
+                "store_lutram": self.store_lutram, "store_enable_quad": self.store_enable_quad}
 
 
 _UP5K_DEFAULT = dict(layers=[75, 75], group_sizes=[75, 75], lanes=4, counter_bits=8,
@@ -209,13 +217,15 @@ _ICEBREAKER_FLASH = dict(
     flash_bytes=16 * MiB, store_offset=1 * MiB, flash_mode="quad",
     flash_chip="Winbond W25Q128JV", store_programmer=("iceprog",),
     store_notes="bitstream at 0 (104 KB)", store_default=False,
+    store_slots=4,                  # 4 x 128 bytes: one 4 Kbit EBR, as before
     usb_serial_baud=3_000_000)      # FT2232H channel B: 3 Mbaud with the standard divisors
 _UPDUINO_FLASH = dict(
     flash_bytes=4 * MiB, store_offset=1 * MiB, flash_mode="dual", store_default=False,
+    store_slots=4,
     flash_chip="4 MiB SPI flash (W25Q32-class)", store_programmer=("iceprog",),
     store_notes="dual reads (IO0/IO1): WP#/HOLD# reach the FPGA only through solder jumpers")
 _ULX3S_FLASH = dict(
-    flash_bytes=4 * MiB, flash_mode="dual",
+    flash_bytes=4 * MiB, flash_mode="quad", store_enable_quad=True,
     flash_chip="varies by batch: ISSI IS25LP032D (4 MiB), Spansion S25FL164K (8 MiB), ISSI "
                "IS25LP128F (16 MiB); the registry assumes the smallest",
     store_programmer=("openFPGALoader", "-b", "ulx3s"),
@@ -249,9 +259,9 @@ BOARDS = {b.name: b for b in [
           "The 12F is a 25F die; the vendor tools limit it to 12K LUT / 32 EBR / 28 mult, "
           "nextpnr does not. The fit check uses 12288 LUT, 32 DP16KD. EHXPLLL 25 -> 65 MHz "
           "(its 32 block RAMs are full, so the clock, not more forward lanes, lifts it past "
-          "60 000 samples/s). No data store by default: its record slots need a block RAM the "
-          "12F does not have (build --store uses the 25F die's).",
-          store_offset=1 * MiB, store_default=False, **_ULX3S_FLASH),
+          "60 000 samples/s). Its data store keeps two record slots in LUT RAM (a sample "
+          "computes in 1 044 cycles, a record reads in 440), so it needs no block RAM.",
+          store_offset=1 * MiB, store_slots=2, store_lutram=True, **_ULX3S_FLASH),
     Board("ulx3s-25f", "Radiona ULX3S (LFE5U-25F)", _B + "ulx3s", "ULX3S_25F_Platform",
           _ecp5(25, "BG381", 24288, 56, 28), 25e6, 60e6, "pll",
           _ULX3S_UART, "openFPGALoader", "bram-rows", _25F_DEFAULT,

@@ -82,7 +82,8 @@ class BoardTop(Elaboratable):
         if store:
             from ..hw.store import StoreParams
             from .flash_pins import flash_reader
-            params = StoreParams(board.store_offset, lambda: flash_reader(board))
+            params = StoreParams(board.store_offset, lambda: flash_reader(board),
+                                 board.store_slots, board.store_lutram)
         self.trainer = TrainerTop(cfg, bank_cls=self.bank_cls, state=state, store=params)
 
     # ------------------------------------------------------------------ clocking

@@ -36,6 +36,10 @@ __all__ = ["MemoryReader", "StoreRunner", "StoreParams", "read_command_layout",
 
 #: byte address width of the reader (3-byte-address SPI flash), from the flash reader's layout
 ADDR_BITS = read_command_layout()["addr"].width
+#: the record buffer's default size: one ECP5 DP16KD (2048 x 9) holds 2 KiB
+BUFFER_BYTES = 2048
+#: most record slots by default (the slot flags and labels are registers)
+MAX_SLOTS = 16
 
 
 def host_port_signature(max_payload):
@@ -62,9 +66,17 @@ class StoreParams:
         ``reader()`` makes the reader component (``cmd``/``data`` as :class:`MemoryReader`;
         with ``sck``/``cs``/``io_o``/``io_oe``/``io_i`` for a flash reader, which the top level
         then exposes as pins).
+    slots, lutram
+        The runner's record buffer (:class:`StoreRunner`): ``None`` = its default.
     """
     base: int
     reader: object
+    slots: int | None = None
+    lutram: bool = False
+
+    def runner(self, cfg, max_payload):
+        """The :class:`StoreRunner` of this store (``slots``, ``lutram`` as given)."""
+        return StoreRunner(cfg, self.base, max_payload, slots=self.slots, lutram=self.lutram)
 
 
 # ---------------------------------------------------------------------------- layouts
@@ -203,6 +215,17 @@ class StoreRunner(wiring.Component):
     steps_per_stage : int
         Pipelining of the runner's :class:`~xnorlearn.hw.prng.Hash32` (shared by the epoch
         key and :class:`~xnorlearn.hw.order.EpochOrder`).
+    slots : int or None
+        Record slots in the buffer (a power of two, at least 2). Default: as many as one
+        2 KiB block RAM holds (:data:`BUFFER_BYTES`), at most :data:`MAX_SLOTS` — 16 slots of
+        128 bytes for 784-input records. The fetcher runs ahead of the core by up to
+        ``slots − 1`` records, which hides the core's reinforcement sweep (thousands of cycles
+        every batch) when a record read takes about as long as a sample's compute; with four
+        slots the reads stalled during each sweep and the ULX3S-25F lost ~40 cycles a sample.
+        Where the compute is much slower than a read, 2 slots suffice.
+    lutram : bool
+        Ask for the buffer in distributed (LUT) RAM (``ram_style = "distributed"``) instead
+        of block RAM (the ULX3S-12F, whose 32 block RAMs are taken by the trainer).
 
     Attributes
     ----------
@@ -218,9 +241,7 @@ class StoreRunner(wiring.Component):
         A store command is executing.
     """
 
-    SLOTS = 4                   # record slots in the buffer (a power of two)
-
-    def __init__(self, cfg, base, max_payload, steps_per_stage=2):
+    def __init__(self, cfg, base, max_payload, steps_per_stage=2, slots=None, lutram=False):
         self.cfg = cfg
         self.base = int(base)
         self.max_payload = int(max_payload)
@@ -233,7 +254,17 @@ class StoreRunner(wiring.Component):
         # fills them in turn while the core works on an earlier one, so reads run back to back
         # even when a record read takes about as long as a sample's compute
         self.slot = 1 << ceil_log2(max(self.record, proto.STORE_HEADER_BYTES))
-        self.buf = Memory(shape=8, depth=self.SLOTS * self.slot, init=[])
+        if slots is None:
+            fit = (BUFFER_BYTES // self.slot).bit_length() - 1       # log2 of what fits
+            slots = 1 << max(1, min(ceil_log2(MAX_SLOTS), fit))
+        if isinstance(slots, bool) or not isinstance(slots, int) or slots < 2 \
+                or slots & (slots - 1):
+            self._MustUse__silence = True           # never built: no unused warning
+            raise ValueError(f"slots must be a power of two >= 2, got {slots!r}")
+        self.slots = slots
+        self.lutram = bool(lutram)
+        self.buf = Memory(shape=8, depth=self.slots * self.slot, init=[],
+                          attrs={"ram_style": "distributed"} if self.lutram else None)
         sig = host_port_signature(self.max_payload)
         super().__init__({
             "host": In(sig),
@@ -257,7 +288,7 @@ class StoreRunner(wiring.Component):
     def elaborate(self, platform):
         cfg, R, HB = self.cfg, self.record, proto.STORE_HEADER_BYTES
         K = ceil_log2(self.slot)
-        S = self.SLOTS
+        S = self.slots
         host, core = self.host, self.core
         m = Module()
         m.submodules.buf = buf = self.buf

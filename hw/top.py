@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..sw import protocol as proto
 from .link import HostLink
-from .store import StoreParams, StoreRunner
+from .store import StoreParams
 from .trainer import TrainerCore
 
 __all__ = ["TrainerTop", "StoreParams"]
@@ -68,7 +68,7 @@ class TrainerTop(wiring.Component):
         self.pins = []
         if store is not None:
             self.reader = store.reader()
-            self.runner = StoreRunner(cfg, store.base, self.link.max_payload)
+            self.runner = store.runner(cfg, self.link.max_payload)
             self.pins = [p for p in FLASH_PINS if hasattr(self.reader, p)]
             ports.update({f"flash_{p}": FLASH_PINS[p] for p in self.pins})
         super().__init__(ports)

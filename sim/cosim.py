@@ -39,22 +39,25 @@ BENCH_SIGNALS = ("mem", "row*", "lane*", "busy", "*rsp_data__valid", "*rsp_data_
                  "*rsp__valid", "uart_*", "flash_error*", "rx_*", "tx_*")
 
 
-def store_params(image, base=SIM_STORE_BASE):
+def store_params(image, base=SIM_STORE_BASE, slots=None):
     """:class:`~xnorlearn.hw.store.StoreParams` of a simulated store holding ``image`` at
-    ``base``, served by a :class:`~xnorlearn.hw.store.MemoryReader`."""
+    ``base``, served by a :class:`~xnorlearn.hw.store.MemoryReader` (``slots``: the runner's
+    record slots, ``None`` its default)."""
     from ..hw.store import MemoryReader, StoreParams
     image = bytes(image)
-    return StoreParams(base, lambda: MemoryReader(image, base))
+    return StoreParams(base, lambda: MemoryReader(image, base), slots)
 
 
 def flash_store_top(cfg, image, base=SIM_STORE_BASE, *, mode="quad", set_qe=None, divisor=1,
-                    bank_cls=None, state=None):
+                    bank_cls=None, state=None, slots=None, lutram=False):
     """Simulation top level: :class:`~xnorlearn.hw.top.TrainerTop` whose store is read by a
     :class:`~xnorlearn.hw.flash.QspiFlashReader` from a
     :class:`~xnorlearn.sim.flashmodel.FlashModel` holding ``image`` at ``base`` (erased below
     it), asleep at power-up as the FPGA's configuration may leave it. Ports: ``uart_rx``,
     ``uart_tx``, ``busy`` as TrainerTop's, and ``flash_error`` / ``flash_error_code`` (the
-    model's protocol checks). The trainer is submodule ``trainer``, the model ``flash``."""
+    model's protocol checks). The trainer is submodule ``trainer``, the model ``flash``.
+    ``slots``, ``lutram``: the store runner's record buffer (a board's ``store_slots``,
+    ``store_lutram``; ``None``: the runner's default)."""
     from amaranth import Module
     from amaranth.lib import wiring
     from amaranth.lib.wiring import In, Out
@@ -70,7 +73,7 @@ def flash_store_top(cfg, image, base=SIM_STORE_BASE, *, mode="quad", set_qe=None
                 return QspiFlashReader(mode=mode, divisor=divisor, clk_hz=SIM_CLOCK_HZ,
                                        set_qe=set_qe)
             self.trainer = TrainerTop(cfg, bank_cls=bank_cls, state=state,
-                                      store=StoreParams(base, reader))
+                                      store=StoreParams(base, reader, slots, lutram))
             r = self.trainer.reader
             self.flash = FlashModel(b"\xff" * base + bytes(image),
                                     qe=mode == "quad" and not r.set_qe, asleep=True,
@@ -249,7 +252,7 @@ def run_cosim(cfg, x_train, y_train, x_test=None, y_test=None, *, check_every=1,
 def run_store_cosim(cfg, x_train, y_train, x_test, y_test, *, epochs=2, seed=None,
                     identity="", build_root=None, progress=True, quiet=False, row_words=None,
                     bank=None, waves=None, reader="flash", flash_mode="quad", flash_set_qe=None,
-                    flash_divisor=1, check_every=1, watch_records=True):
+                    flash_divisor=1, check_every=1, watch_records=True, store_slots=None):
     """Train ``cfg``'s trainer *from its data store* in co-simulation: the image of the given
     samples (:func:`xnorlearn.sw.protocol.store_image`) is served to a :class:`TrainerTop
     <xnorlearn.hw.top.TrainerTop>` with a store, and the host drives STORE_INFO, TRAIN_STORE
@@ -261,7 +264,8 @@ def run_store_cosim(cfg, x_train, y_train, x_test, y_test, *, epochs=2, seed=Non
     ``reader="flash"``: the image is in a :class:`~xnorlearn.sim.flashmodel.FlashModel` read
     by a :class:`~xnorlearn.hw.flash.QspiFlashReader` (``flash_mode``, ``flash_set_qe``,
     ``flash_divisor``), and the model must see no protocol violation; ``"memory"``: a
-    :class:`~xnorlearn.hw.store.MemoryReader` (fast).
+    :class:`~xnorlearn.hw.store.MemoryReader` (fast). ``store_slots``: the runner's record
+    slots (a board's ``store_slots``; ``None``: the runner's default).
     After every record the core trained, the counters are compared with ``HwModel`` stepped
     with the same records in ``prng.epoch_order``; a corrupted header must be refused
     (BAD_STORE). Returns the bench's result (``bit_exact``, accuracies,
@@ -271,14 +275,14 @@ def run_store_cosim(cfg, x_train, y_train, x_test, y_test, *, epochs=2, seed=Non
     image = proto.store_image(cfg, x_train, y_train, x_test, y_test, identity)
     if reader == "flash":
         store = ("flash", image, {"mode": flash_mode, "set_qe": flash_set_qe,
-                                  "divisor": flash_divisor})
+                                  "divisor": flash_divisor, "slots": store_slots})
     elif reader == "memory":
-        store = store_params(image)
+        store = store_params(image, slots=store_slots)
     else:
         raise ValueError(f"reader must be 'flash' or 'memory', got {reader!r}")
     extra = {"epochs": int(epochs), "order_seed": cfg.seed if seed is None else int(seed),
              "watch_records": bool(watch_records),
-             "store_base": SIM_STORE_BASE, "store_reader": reader,
+             "store_base": SIM_STORE_BASE, "store_reader": reader, "store_slots": store_slots,
              "flash_mode": flash_mode if reader == "flash" else None}
     return run_cosim(cfg, x_train, y_train, x_test, y_test, build_root=build_root,
                      check_every=check_every,

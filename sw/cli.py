@@ -779,7 +779,8 @@ def cmd_sim(args):
         cfg = default_config_for(dataset, args)
     cfg = cfg.replace(uart_divisor=args.uart_divisor)
     store_only = [f for f, v in (("--store-reader", args.store_reader),
-                                 ("--epochs", args.epochs), ("--clock-mhz", args.clock_mhz))
+                                 ("--epochs", args.epochs), ("--clock-mhz", args.clock_mhz),
+                                 ("--flash-mode", args.flash_mode))
                   if v is not None]
     if args.data_source != "store" and store_only:
         raise CliError(f"{', '.join(store_only)} only apply with --data-source store")
@@ -821,10 +822,14 @@ def _sim_store(args, dataset, cfg, board, bank, row_words):
     print(f"generating Verilog and building it with Verilator in {cache} (cached after the "
           f"first run) …", flush=True)
     flash = {}
+    if args.flash_mode and (args.store_reader != "flash" or not board):
+        raise CliError("--flash-mode needs --board and the flash reader (--store-reader flash)")
     if args.store_reader == "flash" and board:
-        from ..boards.flash_pins import flash_facts
-        facts = flash_facts(board)
+        from ..boards.flash_pins import flash_facts, with_flash_mode
+        facts = flash_facts(with_flash_mode(board, args.flash_mode))
         flash = {"flash_mode": facts.mode, "flash_set_qe": facts.set_qe}
+    if board:
+        flash["store_slots"] = board.store_slots
     r = run_store_cosim(cfg, x, y, xt, yt, epochs=args.epochs, identity=dataset.name[:24],
                         build_root=cache, quiet=not args.verbose, row_words=row_words,
                         bank=bank, waves=args.waves, reader=args.store_reader,
@@ -1113,6 +1118,9 @@ def build_parser():
                         "memory (faster to simulate) (default: flash)")
     s.add_argument("--epochs", type=int_at_least(1), metavar="N",
                    help="--data-source store: epochs of TRAIN_STORE (default: 2)")
+    s.add_argument("--flash-mode", choices=("quad", "dual"),
+                   help="--data-source store with --board: read the simulated flash in quad "
+                        "or dual SPI (default: the board's, as xnorlearn build --flash-mode)")
     s.add_argument("--clock-mhz", type=float_at_least(0.001), metavar="F",
                    help="--data-source store: project samples/s at this clock (default: the "
                         "board's with --board, else none)")

@@ -66,14 +66,14 @@ def test_design_without_store_answers_unknown():
 @pytest.mark.slow
 def test_sim_board_from_its_flash(tmp_path, capsys):
     """The ULX3S-25F default (784-75-75) trained from its flash in the board's read mode
-    (dual): bit-exact; there the flash read of a 99-byte record (~900 cycles at SCK = clk/2),
-    not the runner, sets the rate, which must still exceed 60 000 samples/s at 60 MHz."""
+    (quad, QE set by the store write): bit-exact, and fed from the store it trains at >= 90 %
+    of its compute-only rate (a 99-byte record reads in 440 cycles, a sample computes in 425;
+    with four record slots the reads stalled during every sweep: 86 %)."""
     out = tmp_path / "s.json"
-    assert main(["sim", "--board", "ulx3s-25f", "--data-source", "store", "--samples", "100",
+    assert main(["sim", "--board", "ulx3s-25f", "--data-source", "store", "--samples", "300",
                  "--test-samples", "20", "--check-every", "25", "--json", str(out)]) == 0
     d = json.loads(out.read_text())
     assert d["bit_exact"] and d["board"] == "ulx3s-25f" and d["clock_mhz"] == 60
-    assert d["flash_mode"] == "dual" and d["flash_errors"] == 0
-    assert d["records_compared"] == 200 and d["corrupt_header_refused"]
-    assert d["samples_per_second_at_clock"] >= 60_000
-    assert d["compute_samples_per_second_at_clock"] >= d["samples_per_second_at_clock"]
+    assert d["flash_mode"] == "quad" and d["flash_errors"] == 0
+    assert d["records_compared"] == 600 and d["corrupt_header_refused"]
+    assert d["samples_per_second_at_clock"] >= 0.9 * d["compute_samples_per_second_at_clock"]

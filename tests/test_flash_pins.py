@@ -6,7 +6,8 @@ import re
 import pytest
 from amaranth import Fragment, Module
 
-from xnorlearn.boards.flash_pins import FLASH, RESOURCE, FlashPins, flash_facts, flash_reader
+from xnorlearn.boards.flash_pins import (FLASH, RESOURCE, FlashPins, flash_facts, flash_reader,
+                                         with_flash_mode)
 from xnorlearn.boards.registry import BOARDS, BoardError
 from xnorlearn.boards.top import make_platform
 
@@ -36,6 +37,40 @@ def test_table_entry_is_consistent(name):
     reader = flash_reader(board)
     assert (reader.mode, reader.set_qe, reader.clk_hz) == (f.mode, f.set_qe, board.core_hz)
     Fragment.get(reader, None)          # elaborates (and so is not reported as unused)
+    # a quad reader that cannot set QE itself relies on the store write setting it
+    assert board.store_enable_quad == (f.mode == "quad" and not f.set_qe)
+
+
+def test_flash_mode_override():
+    from xnorlearn.boards.program import store_command
+    ulx = BOARDS["ulx3s-25f"]
+    assert ulx.flash_mode == "quad" and "--enable-quad" in store_command(ulx, "i.bin")
+    dual = with_flash_mode(ulx, "dual")
+    assert with_flash_mode(ulx, None) is ulx and with_flash_mode(ulx, "quad") is ulx
+    assert flash_facts(dual).mode == "dual" and not dual.store_enable_quad
+    assert "--enable-quad" not in store_command(dual, "i.bin")
+    reader = flash_reader(dual)
+    assert (reader.mode, reader.set_qe) == ("dual", False)
+    Fragment.get(reader, None)
+    # the iCEBreaker sets QE itself in quad mode, not in dual mode
+    assert flash_facts(with_flash_mode(BOARDS["icebreaker"], "dual")).set_qe is False
+    with pytest.raises(ValueError, match="only IO0/IO1"):
+        with_flash_mode(BOARDS["upduino3"], "quad")
+    with pytest.raises(ValueError, match="flash mode must be"):
+        with_flash_mode(ulx, "octal")
+
+
+def test_flash_mode_cli_errors(capsys):
+    from xnorlearn.sw.cli import main
+    for argv, msg in ((["fit", "--board", "upduino3", "--store", "--flash-mode", "quad"],
+                       "only IO0/IO1"),
+                      (["fit", "--board", "ulx3s-25f", "--no-store", "--flash-mode", "dual"],
+                       "--flash-mode only applies with the data store"),
+                      (["sim", "--samples", "3", "--flash-mode", "dual"],
+                       "only apply with --data-source store")):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def _prepare(name):

@@ -406,8 +406,8 @@ def test_programmer_missing(tmp_path, monkeypatch, capsys):
 def test_dry_run_prints_the_write_commands(capsys, cache):
     expect = {"icebreaker": "iceprog -o 1048576 ",
               "upduino3": "iceprog -o 1048576 ",
-              "ulx3s-25f": "openFPGALoader -b ulx3s -f --offset 1048576 ",
-              "ulx3s-85f": "openFPGALoader -b ulx3s -f --offset 3145728 ",
+              "ulx3s-25f": "openFPGALoader -b ulx3s -f --offset 1048576 --enable-quad ",
+              "ulx3s-85f": "openFPGALoader -b ulx3s -f --offset 3145728 --enable-quad ",
               "orangecrab-85f": "openFPGALoader -c ft2232 -f --offset 4194304 "}
     for board, head in expect.items():
         assert main(["train", "--target", "board", "--board", board, "--dry-run",
@@ -417,6 +417,8 @@ def test_dry_run_prints_the_write_commands(capsys, cache):
         assert line.startswith("would run: " + head) and line.endswith(".bin"), out
         assert os.path.isfile(line.split()[-1])
         assert f"offset 0x{BOARDS[board].store_offset:x}" in out
+        # the ULX3S write sets the flash's QE bit (its quad reader cannot), and says so
+        assert ("Quad Enable bit, a non-volatile" in out) == board.startswith("ulx3s"), out
     # the argv itself, for a given file
     assert store_command(BOARDS["icebreaker"], "i.bin")[1:] == ["-o", "1048576", "i.bin"]
 
