@@ -26,11 +26,10 @@ length), ``buf_addr``/``buf_data`` (random access to the request payload, one-cy
 ``rsp`` (status, length) and ``rsp_data`` (reply bytes).
 """
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
 from ..sw import prng as sw_prng
 from ..sw import protocol
@@ -38,13 +37,12 @@ from ..sw.config import Config
 from ..sw.protocol import Status
 from .bram import registered_read
 from .counters import CounterBank
-from .decision import DecisionUnit
-from .popcount import XnorPopcount
-from .selector import GroupSelector
 from .signbank import SignBank, SignLayout
 from .state_access import StateAccess, rsp_layout
 from .thresholds import ThresholdLoader
 from .draw import DrawEngine
+from .forward import ForwardEngine
+from .loader import SampleLoader
 from .update import UpdateEngine, chosen_layout
 
 __all__ = ["TrainerCore", "Cmd", "Status", "req_layout", "rsp_layout", "TrainerLayout",
@@ -214,6 +212,8 @@ class TrainerCore(wiring.Component):
                                  depth=2 * max(self.lay.groups), init=[])
         self.updater = UpdateEngine(cfg, self.lay, self.slay, self.tag_layout,
                                     prefetch=update_prefetch)
+        self.loader = SampleLoader(cfg, self.lay, max_payload, self.act_gran)
+        self.forward = ForwardEngine(cfg, self.lay, self.slay, levels_per_stage)
         self.state_access = StateAccess(cfg, self.lay, self.slay, self.tag_layout, max_payload)
         self.draw = DrawEngine(cfg, self.lay, self.slay, self.tag_layout, sweep_search,
                                parity_gap=getattr(self.bank, "parity_interleaved", False))
@@ -228,11 +228,8 @@ class TrainerCore(wiring.Component):
 
     # ------------------------------------------------------------------------------------
     def elaborate(self, platform):
-        cfg, lay = self.cfg, self.lay
+        cfg = self.cfg
         L, C = cfg.n_layers, cfg.n_classes
-        widths = cfg.widths
-        max_f = max(widths[:-1])
-        max_n = max(cfg.layers)
         m = Module()
 
         # ---------------------------------------------------------------- submodules
@@ -254,37 +251,18 @@ class TrainerCore(wiring.Component):
                      sa.rsp_data.ready.eq(self.rsp_data.ready),
                      sa.resp.valid.eq(bank.resp.valid), sa.resp.payload.eq(bank.resp.payload)]
 
-        slay = self.slay
-        NL, BW = slay.lanes, cfg.forward_bits
         r_rd, r_wr = registered_read(m, r_mem, "classifiers"), r_mem.write_port()
         ch_rd, ch_wr = chosen_mem.read_port(), chosen_mem.write_port()
         m.d.comb += [ch_rd.addr.eq(upd.ch_addr), upd.ch_data.eq(ch_rd.data),
                      upd.act_data.eq(act_rd.data)]
-        fwd_reads = Signal()        # the forward pass owns the activation read port
-        # framed: one beat counter (f_sb) serves every lane
-        pcs = [XnorPopcount(BW, max_f, self.levels_per_stage, mask_tail=False, framed=True)
-               for _ in range(NL)]
-        for q, pc in enumerate(pcs):
-            m.submodules[f"popcount{q}"] = pc
+        m.submodules.forward = fwd = self.forward
+        m.submodules.loader = ld = self.loader
         m.submodules.draw = draw = self.draw
         wiring.connect(m, thr.tw, draw.tw)
-        # one decision unit and one group selector serve every layer (layers run one at a
-        # time through them); their per-layer parameters come from registers
-        m.submodules.decision = dec = DecisionUnit(max_n, C)
-        m.submodules.selector = sel = GroupSelector(max_n, 1, max_f, max(lay.groups))
 
         # ---------------------------------------------------------------- per-layer constants
         layer = Signal(range(L + 1))
         self.layer_reg = layer   # simulation tools read it (cycles per phase)
-        F = _const_array(list(widths[:-1]))[layer]
-        N = _const_array(cfg.layers)[layer]
-        ACT_BASE = _const_array(lay.act_base + [lay.act_depth])[layer]
-        ACT_NEXT = _const_array(lay.act_base[1:] + [lay.act_depth])[layer]
-        R_BASE = _const_array(lay.r_base + [lay.r_depth])[layer]
-        ROUNDS = _const_array(slay.rounds)[layer]
-        SBEATS = _const_array(slay.beats)[layer]
-        SB_BASE = _const_array(slay.base)[layer]
-        GAP = _const_array([max(0, NL - b) for b in slay.beats])[layer]
         last_layer = layer == L - 1
 
         # every counter write the bank reports lands in the sign copy
@@ -309,38 +287,22 @@ class TrainerCore(wiring.Component):
         pred = Signal(range(C))         # the network's prediction (last layer)
 
         m.d.comb += self.busy.eq(0)   # overridden below by the FSM's non-idle states
-        # the popcount's vector length from a register (one cycle behind `layer`, which
-        # settles in LAYER_DONE / LOAD, at least two cycles before the first beat arrives)
-        f_reg = Signal(range(max_f + 1))
-        m.d.sync += f_reg.eq(F)
 
 
         # ---------------------------------------------------------------- default wiring
         m.d.comb += [
             bank.resp.ready.eq(1),
-            [pc.o.ready.eq(1) for pc in pcs],
-            [pc.n.eq(f_reg) for pc in pcs],
+            ld.buf_data.eq(self.buf_data), ld.skip.eq(training),
+            fwd.layer.eq(layer), fwd.label.eq(label), fwd.act_data.eq(act_rd.data),
+            signs.rd_addr.eq(fwd.sign_addr), fwd.sign_data.eq(signs.rd_data),
+            r_rd.addr.eq(fwd.r_addr), fwd.r_data.eq(r_rd.data),
+            ch_wr.addr.eq(fwd.chosen.addr), ch_wr.data.eq(fwd.chosen.data),
+            ch_wr.en.eq(fwd.chosen.en),
             draw.seed.eq(seed), draw.batch.eq(batch_n), draw.layer.eq(layer), draw.job.eq(job),
             draw.host_tables.eq(host_tables),
             r_wr.addr.eq(draw.r_write.addr), r_wr.data.eq(draw.r_write.data),
             r_wr.en.eq(draw.r_write.en),
         ]
-        def per_layer(name, values):
-            """A per-layer parameter of the decision unit and selector: a register loaded from
-            `layer` (off the layer-select path), or a constant when every layer has the same
-            value (a register would keep its power-on 0 and cost a logic cell per bit)."""
-            if len(set(values)) == 1:
-                return Const(values[0], range(max_n + 1))
-            reg = Signal(range(max_n + 1), name=name)
-            m.d.sync += reg.eq(_const_array(values)[layer])
-            return reg
-        n_reg = per_layer("n_reg", list(cfg.layers))
-        gamma_reg = per_layer("gamma_reg", list(cfg.group_sizes))
-        margin_reg = per_layer("margin_reg", [cfg.margin_threshold(l) for l in range(L)])
-        m.d.comb += [dec.label.eq(label), dec.o.ready.eq(0), dec.n.eq(n_reg),
-                     dec.margin_threshold.eq(margin_reg),
-                     sel.o.ready.eq(1), sel.n.eq(n_reg), sel.gamma.eq(gamma_reg)]
-
         # ---------------------------------------------------------------- reply machinery
         # A reply is a header on `rsp` then `rsp_len` bytes produced by `reply_byte` (comb,
         # from `reply_idx`) — or, for READ_STATE, bytes produced by its own states.
@@ -371,7 +333,7 @@ class TrainerCore(wiring.Component):
         # ---------------------------------------------------------------- payload byte reads
         rd_idx = Signal(range(self.max_payload + 2))   # payload byte to read next
         # the units' payload addresses are 0 while they are idle, and rd_idx while they work
-        m.d.comb += self.buf_addr.eq(rd_idx | sa.buf_addr | thr.buf_addr)
+        m.d.comb += self.buf_addr.eq(rd_idx | sa.buf_addr | thr.buf_addr | ld.buf_addr)
         def shift_in(reg, n_bytes):
             """In the current state, shift payload bytes 0 … n_bytes − 1 into the top of ``reg``
             (little-endian; ``rd_idx`` starts at 0 and runs one byte ahead of ``buf_data``).
@@ -382,35 +344,6 @@ class TrainerCore(wiring.Component):
                 m.d.sync += reg.eq(Cat(reg[8:], self.buf_data))
             return rd_idx == n_bytes
 
-        # ---------------------------------------------------------------- forward datapath
-        # issue side: rounds of NL neurons, one sign-bank row (NL × BW bits) per cycle
-        f_round = Signal(range(max(slay.rounds) + 1))
-        f_sb = Signal(range(max(2, max(slay.beats) + 1)))
-        f_gap = Signal(range(NL + 1))       # idle cycles before the next round's first beat
-        saddr = Signal(range(max(2, slay.depth + 1)))
-        j_out = Signal(range(max_n + 1))
-        r_addr = Signal(range(max(2, lay.r_depth + 1)))   # = R_BASE + j_out (no adder on
-                                                          # the classifier RAM's address)
-        # a round's NL pre-activations leave through a shift register, one per cycle
-        h_shape = signed(len(pcs[0].o.payload))
-        ser = [Signal(h_shape, name=f"ser{q}") for q in range(NL)]
-        ser_cnt = Signal(range(NL + 1))
-        h_reg = Signal(h_shape)
-        h_valid = Signal()
-        # activation packer (output words of the current layer)
-        a_word = Signal(BW)
-        a_lane = Signal(range(max(2, BW)))
-        a_waddr = Signal(range(max(2, lay.act_depth + 1)))
-        found_bits = Signal(max(lay.groups))      # per group of the current layer: a choice
-
-        # Group choices: the selector of the active layer writes them as groups complete
-        # (the last one two cycles after the layer's last neuron, long before the decision).
-        with m.If(sel.o.valid):
-            m.d.comb += [ch_wr.addr.eq(sel.o.p.group + Mux(layer[0], max(lay.groups), 0)),
-                         ch_wr.data.index.eq(sel.o.p.index),
-                         ch_wr.data.tau.eq(sel.o.p.tau), ch_wr.en.eq(1)]
-            with m.If(sel.o.p.found):
-                m.d.sync += found_bits.bit_select(sel.o.p.group, 1).eq(1)
 
         # ---------------------------------------------------------------- the FSM
         with m.FSM(name="core") as fsm:
@@ -432,7 +365,8 @@ class TrainerCore(wiring.Component):
                             m.next = "LABEL"
                         with m.Case(Cmd.INFER):
                             m.d.sync += [training.eq(0), label.eq(0)]
-                            m.next = "LOAD_START"
+                            m.d.comb += ld.start.eq(1)
+                            m.next = "LOAD"
                         with m.Case(Cmd.END_EPOCH):
                             with m.If(since != 0):
                                 m.d.sync += layer.eq(0)
@@ -520,154 +454,26 @@ class TrainerCore(wiring.Component):
                     m.d.sync += rsp_status.eq(Status.BAD_ARG)
                     m.next = "REPLY"
                 with m.Else():
-                    m.next = "LOAD_START"
-            # sample bytes -> BW-bit words at act_base[0]; the bits past N0 must be 0 (the
-            # popcount does not mask them), so the last byte is masked
-            n_bytes = -(-cfg.n_inputs // 8)
-            last_byte_mask = (1 << (cfg.n_inputs - 8 * (n_bytes - 1))) - 1
-            byte_i = Signal(range(n_bytes + 1))
-            load_pend = Signal()               # a byte read was issued last cycle
-            issued = Signal(range(n_bytes + 1))   # bytes read so far
-            byte_in = Signal(8)
-            m.d.comb += byte_in.eq(Mux(byte_i == n_bytes - 1,
-                                       self.buf_data & last_byte_mask, self.buf_data))
-            if self.act_gran == 8:
-                # byte lanes: every payload byte is written straight into its place, one per
-                # cycle (no bit accumulator, no shifter)
-                bpw = BW // 8
-                lb = Signal(range(max(2, bpw)))
-                with m.State("LOAD_START"):
-                    m.d.comb += self.busy.eq(1)
-                    m.d.sync += [byte_i.eq(0), rd_idx.eq(Mux(training, 1, 0)), lb.eq(0),
-                                 a_waddr.eq(0), load_pend.eq(0), issued.eq(0)]
+                    m.d.comb += ld.start.eq(1)
+                    m.d.sync += rd_idx.eq(0)         # the loader reads the payload now
                     m.next = "LOAD"
-                with m.State("LOAD"):
-                    m.d.comb += self.busy.eq(1)
-                    issue = issued != n_bytes
-                    m.d.sync += load_pend.eq(issue)
-                    with m.If(issue):
-                        m.d.sync += [rd_idx.eq(rd_idx + 1), issued.eq(issued + 1)]
-                    with m.If(load_pend):
-                        m.d.comb += [act_wr.addr.eq(a_waddr), act_wr.data.eq(byte_in.replicate(bpw)),
-                                     act_wr.en.eq(1 << lb)]
-                        m.d.sync += byte_i.eq(byte_i + 1)
-                        with m.If(lb == bpw - 1):
-                            m.d.sync += [lb.eq(0), a_waddr.eq(a_waddr + 1)]
-                        with m.Else():
-                            m.d.sync += lb.eq(lb + 1)
-                    with m.If((byte_i == n_bytes) & ~load_pend):
-                        m.d.sync += layer.eq(0)
-                        m.next = "FWD_START"
-            else:
-                # bit accumulator: bytes in, BW-bit words out
-                acc = Signal(BW + 16)
-                nacc = Signal(range(BW + 17))
-                with m.State("LOAD_START"):
-                    m.d.comb += self.busy.eq(1)
-                    m.d.sync += [acc.eq(0), nacc.eq(0), byte_i.eq(0),
-                                 rd_idx.eq(Mux(training, 1, 0)),
-                                 a_waddr.eq(0), load_pend.eq(0), issued.eq(0)]
-                    m.next = "LOAD"
-                with m.State("LOAD"):
-                    m.d.comb += self.busy.eq(1)
-                    room = a_waddr < lay.fbeats[0]     # bits past N0 (last byte's padding) drop
-                    all_in = (byte_i == n_bytes) & ~load_pend
-                    write = room & ((nacc >= BW) | (all_in & (nacc != 0)))
-                    acc_w = Signal.like(acc)
-                    n_w = Signal.like(nacc)
-                    m.d.comb += [acc_w.eq(Mux(write, acc >> BW, acc)),
-                                 n_w.eq(Mux(write, Mux(nacc >= BW, nacc - BW, 0), nacc))]
-                    with m.If(write):
-                        m.d.comb += [act_wr.addr.eq(a_waddr), act_wr.data.eq(acc[:BW]),
-                                     act_wr.en.eq(1)]
-                        m.d.sync += a_waddr.eq(a_waddr + 1)
-                    acc_n = Signal.like(acc)
-                    n_n = Signal.like(nacc)
-                    m.d.comb += [acc_n.eq(Mux(load_pend, acc_w | (byte_in << n_w), acc_w)),
-                                 n_n.eq(Mux(load_pend, n_w + 8, n_w))]
-                    m.d.sync += [acc.eq(acc_n), nacc.eq(n_n)]
-                    with m.If(load_pend):
-                        m.d.sync += byte_i.eq(byte_i + 1)
-                    # issue a read if the byte it returns next cycle fits even if no word
-                    # retires this cycle: registered values only
-                    issue = (issued != n_bytes) & (nacc + Mux(load_pend, 8, 0) < BW + 8)
-                    m.d.sync += load_pend.eq(issue)
-                    with m.If(issue):
-                        m.d.sync += [rd_idx.eq(rd_idx + 1), issued.eq(issued + 1)]
-                    with m.If(all_in & ((nacc == 0) | ~room)):
-                        m.d.sync += layer.eq(0)
-                        m.next = "FWD_START"
+            with m.State("LOAD"):
+                m.d.comb += [self.busy.eq(1), act_wr.addr.eq(ld.act_write.addr),
+                             act_wr.data.eq(ld.act_write.data), act_wr.en.eq(ld.act_write.en)]
+                with m.If(ld.done):
+                    m.d.comb += fwd.start.eq(1)
+                    m.d.sync += layer.eq(0)
+                    m.next = "FORWARD"
 
             # ---------------------------------------------------------------- forward
-            with m.State("FWD_START"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [f_round.eq(0), f_sb.eq(0), f_gap.eq(0), saddr.eq(SB_BASE),
-                             ser_cnt.eq(0), j_out.eq(0), r_addr.eq(R_BASE),
-                             a_lane.eq(0), a_word.eq(0), a_waddr.eq(ACT_NEXT)]
-                m.next = "FWD"
-            with m.State("FWD"):
-                m.d.comb += self.busy.eq(1)
-                # issue side: one beat (a sign-bank row and an activation word) per cycle; a
-                # round of fewer beats than lanes waits so its results can leave one by one
-                issuing = (f_round != ROUNDS) & (f_gap == 0)
-                m.d.comb += fwd_reads.eq(issuing)
-                with m.If(issuing):
-                    m.d.comb += [act_rd.addr.eq(ACT_BASE + f_sb), signs.rd_addr.eq(saddr)]
-                    m.d.sync += saddr.eq(saddr + 1)
-                    with m.If(f_sb == SBEATS - 1):
-                        m.d.sync += [f_sb.eq(0), f_round.eq(f_round + 1), f_gap.eq(GAP)]
-                    with m.Else():
-                        m.d.sync += f_sb.eq(f_sb + 1)
-                with m.Elif(f_gap != 0):
-                    m.d.sync += f_gap.eq(f_gap - 1)
-                # data side: both reads take one cycle
-                beat_valid, beat_first, beat_last = Signal(), Signal(), Signal()
-                m.d.sync += [beat_valid.eq(issuing), beat_first.eq(f_sb == 0),
-                             beat_last.eq(f_sb == SBEATS - 1)]
-                for q, pc in enumerate(pcs):
-                    m.d.comb += [pc.i.valid.eq(beat_valid), pc.i.p.a.eq(act_rd.data),
-                                 pc.i.p.w.eq(signs.rd_data[q]), pc.i.p.first.eq(beat_first),
-                                 pc.i.p.last.eq(beat_last)]
-                # serializer: a round's results (all lanes in the same cycle) leave in
-                # neuron order; padding neurons past N are never emitted
-                emit = (ser_cnt != 0) & (j_out != N)
-                with m.If(pcs[0].o.valid):
-                    m.d.sync += [ser_cnt.eq(NL)] + [r.eq(pc.o.payload) for r, pc in zip(ser, pcs)]
-                with m.Elif(emit):
-                    m.d.sync += [ser_cnt.eq(ser_cnt - 1)] + [
-                        ser[q].eq(ser[q + 1]) for q in range(NL - 1)]
-                # h out: register and fetch the classifier row
-                m.d.sync += h_valid.eq(emit)
-                with m.If(emit):
-                    m.d.sync += h_reg.eq(ser[0])
-                    m.d.comb += r_rd.addr.eq(r_addr)
-                    m.d.sync += [j_out.eq(j_out + 1), r_addr.eq(r_addr + 1)]
-                # with h_reg and r_rd.data: decision, selector, activation packer
-                a_bit = ~h_reg[-1]
-                m.d.comb += [dec.i.valid.eq(h_valid), dec.i.p.a.eq(a_bit),
-                             dec.i.p.r.eq(r_rd.data),
-                             sel.i.valid.eq(h_valid), sel.i.p.h.eq(h_reg),
-                             sel.i.p.tau.eq(r_rd.data.bit_select(label[:max(1, ceil_log2(C))],
-                                                                 1))]
-                with m.If(h_valid):
-                    new_word = a_word | (a_bit << a_lane)
-                    last_neuron = j_out == N   # j_out already counts this neuron
-                    with m.If((a_lane == BW - 1) | last_neuron):
-                        with m.If(~last_layer):
-                            m.d.comb += [act_wr.addr.eq(a_waddr), act_wr.data.eq(new_word),
-                                         act_wr.en.eq(-1)]
-                        m.d.sync += [a_waddr.eq(a_waddr + 1), a_word.eq(0), a_lane.eq(0)]
-                    with m.Else():
-                        m.d.sync += [a_word.eq(new_word), a_lane.eq(a_lane + 1)]
-                    with m.If(last_neuron):
-                        m.next = "FWD_DECIDE"
-            with m.State("FWD_DECIDE"):
-                m.d.comb += self.busy.eq(1)
-                m.d.comb += dec.o.ready.eq(1)
-                with m.If(dec.o.valid):
+            with m.State("FORWARD"):
+                m.d.comb += [self.busy.eq(1), act_wr.addr.eq(fwd.act_write.addr),
+                             act_wr.data.eq(fwd.act_write.data),
+                             act_wr.en.eq(fwd.act_write.en.replicate(len(act_wr.en)))]
+                with m.If(fwd.done.valid):
                     with m.If(last_layer):
-                        m.d.sync += pred.eq(dec.o.p.pred)
-                    with m.If(training & dec.o.p.learn):
+                        m.d.sync += pred.eq(fwd.done.pred)
+                    with m.If(training & fwd.done.learn):
                         m.next = "UPD_START"
                     with m.Else():
                         m.next = "LAYER_DONE"
@@ -677,9 +483,9 @@ class TrainerCore(wiring.Component):
                 # hand the layer to the update engine (once it has finished the previous
                 # one) and go on with the next layer's forward pass
                 m.d.comb += [self.busy.eq(1), upd.start.valid.eq(1),
-                             upd.start.p.layer.eq(layer), upd.start.p.found.eq(found_bits)]
+                             upd.start.p.layer.eq(layer), upd.start.p.found.eq(fwd.found)]
                 with m.If(upd.start.ready):
-                    with m.If(found_bits != 0):
+                    with m.If(fwd.found != 0):
                         m.d.sync += updated.bit_select(layer, 1).eq(1)
                     m.next = "LAYER_DONE"
 
@@ -689,11 +495,11 @@ class TrainerCore(wiring.Component):
                 # before, whose half of the chosen memory the next selector would overwrite)
                 m.d.comb += self.busy.eq(1)
                 with m.If(last_layer):
-                    m.d.sync += found_bits.eq(0)
                     m.next = "SAMPLE_DONE"
                 with m.Elif(~upd.busy | (upd.layer == layer)):
-                    m.d.sync += [found_bits.eq(0), layer.eq(layer + 1)]
-                    m.next = "FWD_START"
+                    m.d.comb += fwd.start.eq(1)
+                    m.d.sync += layer.eq(layer + 1)
+                    m.next = "FORWARD"
 
             with m.State("SAMPLE_DONE"):
                 m.d.comb += self.busy.eq(1)
@@ -763,9 +569,8 @@ class TrainerCore(wiring.Component):
 
         # The update engine: the activation read port when the forward pass leaves it free;
         # the counter bank while it works (the FSM uses the bank only when it is idle).
-        m.d.comb += upd.act_grant.eq(upd.act_req & ~fwd_reads)
-        with m.If(~fwd_reads):
-            m.d.comb += act_rd.addr.eq(upd.act_addr)
+        m.d.comb += upd.act_grant.eq(upd.act_req & ~fwd.act_req)
+        m.d.comb += act_rd.addr.eq(Mux(fwd.act_req, fwd.act_addr, upd.act_addr))
         m.d.comb += upd.cmd.ready.eq(bank.cmd.ready)
         with m.If(upd.busy):
             m.d.comb += [bank.cmd.valid.eq(upd.cmd.valid), bank.cmd.payload.eq(upd.cmd.payload)]
