@@ -7,7 +7,9 @@ bits past ``N0`` must be 0 (the popcount does not mask them): the last byte is m
 
 Two builds, by the activation memory's write granularity: with byte lanes (``forward_bits`` a
 multiple of 8) every byte is written straight into its place, one per cycle; otherwise a bit
-accumulator collects bytes and retires whole words.
+accumulator collects bytes and retires whole words. With byte lanes the byte lanes of the last
+word past the sample's last byte are never written: they keep the memory's power-on 0 (nothing
+else writes the first layer's input words).
 """
 
 from amaranth import Module, Mux, Signal
@@ -68,10 +70,10 @@ class SampleLoader(wiring.Component):
 
         n_bytes = -(-cfg.n_inputs // 8)
         last_byte_mask = (1 << (cfg.n_inputs - 8 * (n_bytes - 1))) - 1
-        rd_idx = Signal(range(n_bytes + 2))   # payload byte read next
+        rd_idx = Signal(range(n_bytes + 2))   # payload byte read next (skip + bytes read)
+        all_issued = rd_idx == Mux(self.skip, n_bytes + 1, n_bytes)
         byte_i = Signal(range(n_bytes + 1))
         load_pend = Signal()               # a byte read was issued last cycle
-        issued = Signal(range(n_bytes + 1))   # bytes read so far
         byte_in = Signal(8)
         a_waddr = Signal(range(max(2, lay.act_depth + 1)))
         wr = self.act_write
@@ -91,14 +93,14 @@ class SampleLoader(wiring.Component):
                 with m.State("LOAD_START"):
                     m.d.comb += self.busy.eq(1)
                     m.d.sync += [byte_i.eq(0), rd_idx.eq(self.skip), lb.eq(0),
-                                 a_waddr.eq(0), load_pend.eq(0), issued.eq(0)]
+                                 a_waddr.eq(0), load_pend.eq(0)]
                     m.next = "LOAD"
                 with m.State("LOAD"):
                     m.d.comb += self.busy.eq(1)
-                    issue = issued != n_bytes
+                    issue = ~all_issued
                     m.d.sync += load_pend.eq(issue)
                     with m.If(issue):
-                        m.d.sync += [rd_idx.eq(rd_idx + 1), issued.eq(issued + 1)]
+                        m.d.sync += rd_idx.eq(rd_idx + 1)
                     with m.If(load_pend):
                         m.d.comb += [wr.addr.eq(a_waddr), wr.data.eq(byte_in.replicate(bpw)),
                                      wr.en.eq(1 << lb)]
@@ -118,7 +120,7 @@ class SampleLoader(wiring.Component):
                 with m.State("LOAD_START"):
                     m.d.comb += self.busy.eq(1)
                     m.d.sync += [acc.eq(0), nacc.eq(0), byte_i.eq(0), rd_idx.eq(self.skip),
-                                 a_waddr.eq(0), load_pend.eq(0), issued.eq(0)]
+                                 a_waddr.eq(0), load_pend.eq(0)]
                     m.next = "LOAD"
                 with m.State("LOAD"):
                     m.d.comb += self.busy.eq(1)
@@ -141,10 +143,10 @@ class SampleLoader(wiring.Component):
                         m.d.sync += byte_i.eq(byte_i + 1)
                     # issue a read if the byte it returns next cycle fits even if no word
                     # retires this cycle: registered values only
-                    issue = (issued != n_bytes) & (nacc + Mux(load_pend, 8, 0) < BW + 8)
+                    issue = ~all_issued & (nacc + Mux(load_pend, 8, 0) < BW + 8)
                     m.d.sync += load_pend.eq(issue)
                     with m.If(issue):
-                        m.d.sync += [rd_idx.eq(rd_idx + 1), issued.eq(issued + 1)]
+                        m.d.sync += rd_idx.eq(rd_idx + 1)
                     with m.If(all_in & ((nacc == 0) | ~room)):
                         m.d.comb += self.done.eq(1)
                         m.d.sync += rd_idx.eq(0)

@@ -56,8 +56,8 @@ class StateAccess(wiring.Component):
     Attributes
     ----------
     start : In(stream.Signature(StructLayout({"write", "length"})))
-        A command (``write``: WRITE_STATE, else READ_STATE; ``length``: payload bytes);
-        accepted only when idle.
+        A command (``write``: WRITE_STATE, else READ_STATE; ``length``: payload bytes, at
+        most ``max_payload``, as the host link guarantees); accepted only when idle.
     done : Out(StructLayout({"valid", "status", "replied"}))
         ``valid`` for one cycle: the command ends (the unit is idle after this cycle).
         ``replied``: the reply has been sent (READ_STATE, OK); else the caller sends a reply
@@ -81,6 +81,7 @@ class StateAccess(wiring.Component):
 
     def __init__(self, cfg, lay, slay, tag_layout, max_payload):
         self.cfg, self.lay, self.slay, self.tag_layout = cfg, lay, slay, tag_layout
+        self.max_payload = max_payload
         super().__init__({
             "start": In(stream.Signature(data.StructLayout({"write": 1, "length": 16}))),
             "done": Out(data.StructLayout({"valid": 1, "status": 8, "replied": 1})),
@@ -107,7 +108,7 @@ class StateAccess(wiring.Component):
         hdr = Signal(HDR * 8)        # the request's header, shifted in from the top
         layer, neuron, first, count = hdr[0:8], hdr[8:24], hdr[24:40], hdr[40:48]
         write = Signal()           # WRITE_STATE (not READ_STATE)
-        length = Signal(16)
+        length = Signal(range(self.max_payload + 1))   # ``start.length`` ≤ the buffer
         rd_idx = Signal(range(HDR + 2 * protocol.STATE_CHUNK + 2))   # payload byte read next
         k = Signal(8)              # counter number within the request
         j = Signal(range(max_n + 1))   # neurons stepped over (to `neuron`)

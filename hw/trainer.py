@@ -2,28 +2,30 @@
 
 One :class:`TrainerCore` holds the whole network of a :class:`~xnorlearn.sw.config.Config`:
 
-* **counters** of every layer in one :class:`~xnorlearn.hw.counters.CounterBank` (block RAM,
-  ``P`` counters per word, word ``cnt_base[l] + j·beats[l] + b``), whose sign bits feed the
-  popcount array directly — no second copy of the weights is needed because forward reads and
-  counter updates never overlap in time;
-* **activations** (the sample and every hidden layer's output) in a ``P``-bit-word memory;
-* **classifiers** ``R_l`` in a ``C``-bit-word memory, row ``r_base[l] + j``;
-* one shared :class:`~xnorlearn.hw.popcount.XnorPopcount`, one
-  :class:`~xnorlearn.hw.decision.DecisionUnit` and one
-  :class:`~xnorlearn.hw.selector.GroupSelector` per layer, a :class:`~xnorlearn.hw.prng.Hash32`
-  for draws, a :class:`~xnorlearn.hw.prng.StreamKey` for keys and a
-  :class:`~xnorlearn.hw.sweep.SweepEngine` for the reinforcement sweeps (both borrow the hash).
+* **counters** of every layer in one counter bank (``P`` counters per word, word
+  ``cnt_base[l] + j·beats[l] + b``; :mod:`~xnorlearn.hw.counters`, :mod:`~xnorlearn.hw.spram`)
+  and the **sign copy** of their weights the forward pass reads
+  (:class:`~xnorlearn.hw.signbank.SignBank`, kept up to date from the bank's write reports);
+* **activations** (the sample and every hidden layer's output) in a ``forward_bits``-wide
+  memory, **classifiers** ``R_l`` in a ``C``-bit memory, the **chosen neurons** of the last two
+  layers in a small memory.
 
-Per TRAIN sample: load the sample (bytes → ``P``-bit words); for every layer: forward
-(``N·beats`` cycles, one beat per cycle), decision and group choice on the fly, then the
-online updates of the chosen neurons (``beats`` cycles each); then the batch-boundary sweep
-every ``B`` samples (spec v2 §7: a geometric-skip walk per neuron row, about one draw per cycle,
-each reinforced counter word one UPDATE). ``docs/hw-spec.md`` is the behaviour; the golden
-model ``xnorlearn.sw.model.HwModel`` is the reference it is checked against.
+The core is a sequencer: it dispatches commands, keeps the protocol registers, sends the short
+replies, steps through the layers of a sample and of a batch boundary, and routes the shared
+ports (the bank's command port to the one engine that works, the payload address, the
+activation memory). The work is done by components with a start/done handshake:
+:class:`~xnorlearn.hw.loader.SampleLoader` (sample bytes → input words),
+:class:`~xnorlearn.hw.forward.ForwardEngine` (one layer: popcounts, decision, group choices,
+output words), :class:`~xnorlearn.hw.update.UpdateEngine` (a layer's online updates, overlapping
+the next layer's forward pass), :class:`~xnorlearn.hw.draw.DrawEngine` (INIT's draws and the
+reinforcement sweeps), :class:`~xnorlearn.hw.state_access.StateAccess` (READ/WRITE_STATE) and
+:class:`~xnorlearn.hw.thresholds.ThresholdLoader` (SET_THRESHOLDS). ``docs/hw-spec.md`` is the
+behaviour; the golden model ``xnorlearn.sw.model.HwModel`` is the reference it is checked
+against.
 
 The host side is the port set of :class:`~xnorlearn.hw.link.HostLink` flipped: ``req`` (code,
 length), ``buf_addr``/``buf_data`` (random access to the request payload, one-cycle read),
-``rsp`` (status, length) and ``rsp_data`` (reply bytes).
+``rsp`` (status, length) and ``rsp_data`` (reply bytes). IDENTIFY is the link's.
 """
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal
@@ -214,6 +216,7 @@ class TrainerCore(wiring.Component):
                                     prefetch=update_prefetch)
         self.loader = SampleLoader(cfg, self.lay, max_payload, self.act_gran)
         self.forward = ForwardEngine(cfg, self.lay, self.slay, levels_per_stage)
+        self.thresholds = ThresholdLoader(cfg, max_payload)
         self.state_access = StateAccess(cfg, self.lay, self.slay, self.tag_layout, max_payload)
         self.draw = DrawEngine(cfg, self.lay, self.slay, self.tag_layout, sweep_search,
                                parity_gap=getattr(self.bank, "parity_interleaved", False))
@@ -245,7 +248,7 @@ class TrainerCore(wiring.Component):
         m.submodules.signs = signs = self.signs
         m.submodules.updater = upd = self.updater
         m.submodules.state_access = sa = self.state_access
-        m.submodules.thresholds = thr = ThresholdLoader(cfg, self.max_payload)
+        m.submodules.thresholds = thr = self.thresholds
         m.d.comb += thr.buf_data.eq(self.buf_data)
         m.d.comb += [sa.buf_data.eq(self.buf_data), sa.rsp.ready.eq(self.rsp.ready),
                      sa.rsp_data.ready.eq(self.rsp_data.ready),
@@ -305,15 +308,16 @@ class TrainerCore(wiring.Component):
         ]
         # ---------------------------------------------------------------- reply machinery
         # A reply is a header on `rsp` then `rsp_len` bytes produced by `reply_byte` (comb,
-        # from `reply_idx`) — or, for READ_STATE, bytes produced by its own states.
+        # from `reply_idx`) — or, for READ_STATE, by the state-access unit. rsp_len is 0 unless
+        # the status is OK (error replies carry no payload).
         rsp_status = Signal(8)
         max_reply = protocol.COUNTERS_BYTES
         rsp_len = Signal(range(max_reply + 1))
         reply_idx = Signal(range(max_reply + 1))
         reply_left = Signal(range(max_reply + 1))   # bytes after the current one: the last-
                                          # byte test is a zero check, no subtract-and-compare
-        reply_kind = Signal(2)   # 0 none, 2 prediction, 3 counters
-        counters_vec = Signal(24 * 8)
+        reply_counters = Signal()        # the reply bytes: READ_COUNTERS's (else the prediction)
+        counters_vec = Signal(protocol.COUNTERS_BYTES * 8)
         since32 = Signal(32)
         m.d.comb += [since32.eq(since),
                      counters_vec.eq(Cat(samples, correct, busy_cycles.as_unsigned(),
@@ -324,14 +328,13 @@ class TrainerCore(wiring.Component):
         rb = Signal(8)
         rb_fresh = Signal()
         m.d.sync += rb.eq(reply_byte)
-        with m.Switch(reply_kind):
-            with m.Case(2):
-                m.d.comb += reply_byte.eq(pred)
-            with m.Case(3):
-                m.d.comb += reply_byte.eq(counters_vec.word_select(reply_idx[:5], 8))
+        m.d.comb += reply_byte.eq(Mux(reply_counters,
+                                      counters_vec.word_select(reply_idx[:5], 8), pred))
 
         # ---------------------------------------------------------------- payload byte reads
-        rd_idx = Signal(range(self.max_payload + 2))   # payload byte to read next
+        # payload byte to read next: the sequencer reads only the label and 4-byte arguments
+        # (the units read the rest)
+        rd_idx = Signal(range(8))
         # the units' payload addresses are 0 while they are idle, and rd_idx while they work
         m.d.comb += self.buf_addr.eq(rd_idx | sa.buf_addr | thr.buf_addr | ld.buf_addr)
         def shift_in(reg, n_bytes):
@@ -353,7 +356,7 @@ class TrainerCore(wiring.Component):
                 m.d.comb += self.req.ready.eq(1)
                 with m.If(self.req.valid):
                     m.d.sync += [rd_idx.eq(0), reply_idx.eq(0), rsp_len.eq(0),
-                                 rsp_status.eq(Status.OK), reply_kind.eq(0)]
+                                 rsp_status.eq(Status.OK)]
                     with m.Switch(self.req.p.code):
                         with m.Case(Cmd.INIT):
                             m.next = "INIT_SEED"
@@ -380,7 +383,8 @@ class TrainerCore(wiring.Component):
                                 sa.start.p.length.eq(self.req.p.length)]
                             m.next = "STATE_ACCESS"
                         with m.Case(Cmd.READ_COUNTERS):
-                            m.d.sync += [reply_kind.eq(3), rsp_len.eq(24)]
+                            m.d.sync += [reply_counters.eq(1),
+                                         rsp_len.eq(protocol.COUNTERS_BYTES)]
                             m.next = "REPLY"
                         with m.Case(Cmd.RESET_COUNTERS):
                             m.d.sync += [samples.eq(0), correct.eq(0), busy_cycles.eq(0)]
@@ -401,11 +405,11 @@ class TrainerCore(wiring.Component):
             with m.State("REPLY"):
                 m.d.comb += [self.busy.eq(1), self.rsp.valid.eq(1),
                              self.rsp.p.status.eq(rsp_status),
-                             self.rsp.p.length.eq(Mux(rsp_status == Status.OK, rsp_len, 0))]
+                             self.rsp.p.length.eq(rsp_len)]
                 m.d.sync += reply_left.eq(rsp_len - 1)
                 with m.If(self.rsp.ready):
                     m.d.sync += rb_fresh.eq(0)
-                    with m.If((rsp_status == Status.OK) & (rsp_len != 0)):
+                    with m.If(rsp_len != 0):
                         m.next = "REPLY_DATA"
                     with m.Else():
                         m.next = "IDLE"
@@ -503,7 +507,7 @@ class TrainerCore(wiring.Component):
 
             with m.State("SAMPLE_DONE"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [reply_kind.eq(2), rsp_len.eq(1)]
+                m.d.sync += [reply_counters.eq(0), rsp_len.eq(1)]
                 with m.If(upd.busy):
                     pass                                 # the last layer's updates
                 with m.Elif(training):

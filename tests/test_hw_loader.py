@@ -2,9 +2,10 @@
 
 For a TRAIN payload (``protocol.train_request``: the label byte first) and an INFER payload
 (``protocol.infer_request``), the first layer's input words must hold the sample's bits, bit
-``i`` at bit ``i mod forward_bits`` of word ``i div forward_bits``, with 0 past ``N0``, and no
-other word may be written — for both builds (byte-lane writes, which leave the byte lanes past
-the sample's last byte alone, and the bit accumulator, which writes whole words).
+``i`` at bit ``i mod forward_bits`` of word ``i div forward_bits``, with 0 past ``N0`` (even
+where the payload's padding bits are 1), and no other word may be written — for both builds
+(byte-lane writes, which leave the byte lanes past the sample's last byte alone, and the bit
+accumulator, which writes whole words).
 """
 
 import numpy as np
@@ -65,7 +66,10 @@ def test_sample_words(cfg):
             train = k % 2 == 0
             payload = (protocol.train_request(cfg, x, 2) if train
                        else protocol.infer_request(cfg, x))
+            # padding bits of the last sample byte set (they must not reach the words), and
             # bytes past the payload are not the sample's
+            pad = 0xFF & ~((1 << (cfg.n_inputs - 8 * (len(payload) - train - 1))) - 1)
+            payload = payload[:-1] + bytes([payload[-1] | pad])
             payload = payload + b"\xff" * (b.max_payload - len(payload))
             for i, v in enumerate(payload):
                 ctx.set(b.buf.data[i], v)
