@@ -113,7 +113,8 @@ class StateAccess(wiring.Component):
         k = Signal(8)              # counter number within the request
         j = Signal(range(max_n + 1))   # neurons stepped over (to `neuron`)
         lane = Signal(range(max(2, P + 1)))
-        scan = Signal(range(max_f))    # `first` (< F once the header passed its checks)
+        # `first` (< F once the header passed its checks): DIV steps it down in place
+        scan = hdr[24:24 + len(Signal(range(max_f)))]
         addr = Signal(range(max(2, lay.cnt_depth + 1)))   # word of the counter accessed
         srow = Signal(range(max(2, slay.depth + 1)))      # its sign-copy row …
         gran = Signal(range(max(2, G)))                   # … and granule
@@ -182,7 +183,7 @@ class StateAccess(wiring.Component):
                     finish(Status.BAD_ARG)
                     m.next = "IDLE"
                 with m.Else():
-                    m.d.sync += [k.eq(0), scan.eq(first), j.eq(0), rd_idx.eq(HDR)]
+                    m.d.sync += [k.eq(0), j.eq(0), rd_idx.eq(HDR)]
                     m.next = "BASE"
             # the counter's word and sign-copy place by stepping: over `neuron` neurons of
             # `beats` words, then over the words of `first`

@@ -66,7 +66,8 @@ class ThresholdLoader(wiring.Component):
         m = Module()
 
         rd_idx = Signal(range(n_bytes + 1))   # payload byte read next
-        n = Signal(range(n_bytes + 1))        # payload byte in buf_data (one behind rd_idx)
+        n = Signal(range(n_bytes + 1))        # payload byte in buf_data (one behind rd_idx,
+        m.d.comb += n.eq(rd_idx - 1)          # which runs from 0: valid once rd_idx != 0)
         lo = Signal(8)                        # low byte of the entry
         prev = Signal(16)                     # the previous entry
         bad = Signal()
@@ -86,21 +87,20 @@ class ThresholdLoader(wiring.Component):
         with m.FSM(name="thresholds"):
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [n.eq(0), bad.eq(0)]
+                    m.d.sync += bad.eq(0)
                     m.next = "CHECK"
             with m.State("CHECK"):
                 # every entry, nothing written
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += rd_idx.eq(rd_idx + 1)
                 with m.If(rd_idx != 0):                 # byte n is in buf_data
-                    m.d.sync += n.eq(n + 1)
                     with m.If(~n[0]):
                         m.d.sync += lo.eq(self.buf_data)
                     with m.Else():
                         m.d.sync += [val.eq(Cat(lo, self.buf_data)), val_valid.eq(1),
                                      val_first.eq(n[1:1 + TBL_BITS] == 0)]
                 with m.If(rd_idx == n_bytes):
-                    m.d.sync += [rd_idx.eq(0), n.eq(0)]
+                    m.d.sync += rd_idx.eq(0)
                     m.next = "SETTLE"
             with m.State("SETTLE"):
                 # the last entry's checks
@@ -114,7 +114,6 @@ class ThresholdLoader(wiring.Component):
                 with m.Else():
                     m.d.sync += rd_idx.eq(rd_idx + 1)
                     with m.If(rd_idx != 0):
-                        m.d.sync += n.eq(n + 1)
                         with m.If(~n[0]):
                             m.d.sync += lo.eq(self.buf_data)
                         with m.Else():
