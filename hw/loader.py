@@ -12,7 +12,7 @@ word past the sample's last byte are never written: they keep the memory's power
 else writes the first layer's input words).
 """
 
-from amaranth import Module, Mux, Signal
+from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -89,11 +89,21 @@ class SampleLoader(wiring.Component):
                 # byte lanes: every payload byte is written straight into its place, one per
                 # cycle (no bit accumulator, no shifter)
                 bpw = BW // 8
-                lb = Signal(range(max(2, bpw)))
+                if bpw & (bpw - 1) == 0:
+                    # a power of two bytes per word: word and lane are fields of byte_i
+                    lg = bpw.bit_length() - 1
+                    lb, word = (byte_i[:lg] if lg else Const(0)), byte_i >> lg
+                    lb_step = []
+                else:
+                    lb = Signal(range(max(2, bpw)))
+                    word = a_waddr
+                    lb_step = [lb.eq(Mux(lb == bpw - 1, 0, lb + 1)),
+                               a_waddr.eq(Mux(lb == bpw - 1, a_waddr + 1, a_waddr))]
                 with m.State("LOAD_START"):
                     m.d.comb += self.busy.eq(1)
-                    m.d.sync += [byte_i.eq(0), rd_idx.eq(self.skip), lb.eq(0),
-                                 a_waddr.eq(0), load_pend.eq(0)]
+                    m.d.sync += [byte_i.eq(0), rd_idx.eq(self.skip), load_pend.eq(0)]
+                    if lb_step:
+                        m.d.sync += [lb.eq(0), a_waddr.eq(0)]
                     m.next = "LOAD"
                 with m.State("LOAD"):
                     m.d.comb += self.busy.eq(1)
@@ -102,13 +112,9 @@ class SampleLoader(wiring.Component):
                     with m.If(issue):
                         m.d.sync += rd_idx.eq(rd_idx + 1)
                     with m.If(load_pend):
-                        m.d.comb += [wr.addr.eq(a_waddr), wr.data.eq(byte_in.replicate(bpw)),
+                        m.d.comb += [wr.addr.eq(word), wr.data.eq(byte_in.replicate(bpw)),
                                      wr.en.eq(1 << lb)]
-                        m.d.sync += byte_i.eq(byte_i + 1)
-                        with m.If(lb == bpw - 1):
-                            m.d.sync += [lb.eq(0), a_waddr.eq(a_waddr + 1)]
-                        with m.Else():
-                            m.d.sync += lb.eq(lb + 1)
+                        m.d.sync += [byte_i.eq(byte_i + 1)] + lb_step
                     with m.If((byte_i == n_bytes) & ~load_pend):
                         m.d.comb += self.done.eq(1)
                         m.d.sync += rd_idx.eq(0)

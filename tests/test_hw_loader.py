@@ -51,6 +51,7 @@ class Bench(wiring.Component):
     Config(n_inputs=21, layers=(10,), n_classes=3, lanes=4, forward_words=2),     # 8 bits
     Config(n_inputs=20, layers=(8,), n_classes=3, lanes=5),                       # 5 bits
     Config(n_inputs=29, layers=(8,), n_classes=3, lanes=3, forward_words=4),      # 12 bits
+    Config(n_inputs=53, layers=(8,), n_classes=3, lanes=3, forward_words=8),      # 3 bytes
 ], ids=lambda c: f"n{c.n_inputs}_fb{c.forward_bits}")
 def test_sample_words(cfg):
     rng = np.random.default_rng(cfg.n_inputs)
