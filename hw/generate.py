@@ -69,7 +69,7 @@ def _link(cfg, layer):
 def _core(cfg, layer):
     from ..sw import protocol
     from .trainer import TrainerCore
-    return TrainerCore(cfg, protocol.identify_reply_payload(cfg), protocol.max_payload(cfg))
+    return TrainerCore(cfg, protocol.max_payload(cfg))
 
 
 def _trainer(cfg, layer):

@@ -10,7 +10,6 @@ from amaranth import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..sw import protocol as proto
 from .link import HostLink
 from .store import StoreParams
 from .trainer import TrainerCore
@@ -59,7 +58,7 @@ class TrainerTop(wiring.Component):
         self.cfg = cfg
         self.link = HostLink(cfg, phy=phy)
         extra = {} if bank_cls is None else {"bank_cls": bank_cls}
-        self.core = TrainerCore(cfg, proto.identify_reply_payload(cfg), self.link.max_payload,
+        self.core = TrainerCore(cfg, self.link.max_payload,
                                 state=state, **extra)
         self.store = store
         ports = ({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1)} if phy == "uart" else

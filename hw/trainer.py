@@ -2,51 +2,53 @@
 
 One :class:`TrainerCore` holds the whole network of a :class:`~xnorlearn.sw.config.Config`:
 
-* **counters** of every layer in one :class:`~xnorlearn.hw.counters.CounterBank` (block RAM,
-  ``P`` counters per word, word ``cnt_base[l] + j·beats[l] + b``), whose sign bits feed the
-  popcount array directly — no second copy of the weights is needed because forward reads and
-  counter updates never overlap in time;
-* **activations** (the sample and every hidden layer's output) in a ``P``-bit-word memory;
-* **classifiers** ``R_l`` in a ``C``-bit-word memory, row ``r_base[l] + j``;
-* one shared :class:`~xnorlearn.hw.popcount.XnorPopcount`, one
-  :class:`~xnorlearn.hw.decision.DecisionUnit` and one
-  :class:`~xnorlearn.hw.selector.GroupSelector` per layer, a :class:`~xnorlearn.hw.prng.Hash32`
-  for draws, a :class:`~xnorlearn.hw.prng.StreamKey` for keys and a
-  :class:`~xnorlearn.hw.sweep.SweepEngine` for the reinforcement sweeps (both borrow the hash).
+* **counters** of every layer in one counter bank (``P`` counters per word, word
+  ``cnt_base[l] + j·beats[l] + b``; :mod:`~xnorlearn.hw.counters`, :mod:`~xnorlearn.hw.spram`)
+  and the **sign copy** of their weights the forward pass reads
+  (:class:`~xnorlearn.hw.signbank.SignBank`, kept up to date from the bank's write reports);
+* **activations** (the sample and every hidden layer's output) in a ``forward_bits``-wide
+  memory, **classifiers** ``R_l`` in a ``C``-bit memory, the **chosen neurons** of the last two
+  layers in a small memory.
 
-Per TRAIN sample: load the sample (bytes → ``P``-bit words); for every layer: forward
-(``N·beats`` cycles, one beat per cycle), decision and group choice on the fly, then the
-online updates of the chosen neurons (``beats`` cycles each); then the batch-boundary sweep
-every ``B`` samples (spec v2 §7: a geometric-skip walk per neuron row, about one draw per cycle,
-each reinforced counter word one UPDATE). ``docs/hw-spec.md`` is the behaviour; the golden
-model ``xnorlearn.sw.model.HwModel`` is the reference it is checked against.
+The core is a sequencer: it dispatches commands, keeps the protocol registers, sends the short
+replies, steps through the layers of a sample and of a batch boundary, and routes the shared
+ports (the bank's command port to the one engine that works, the payload address, the
+activation memory). The work is done by components with a start/done handshake:
+:class:`~xnorlearn.hw.loader.SampleLoader` (sample bytes → input words),
+:class:`~xnorlearn.hw.forward.ForwardEngine` (one layer: popcounts, decision, group choices,
+output words), :class:`~xnorlearn.hw.update.UpdateEngine` (a layer's online updates, overlapping
+the next layer's forward pass), :class:`~xnorlearn.hw.draw.DrawEngine` (INIT's draws and the
+reinforcement sweeps), :class:`~xnorlearn.hw.state_access.StateAccess` (READ/WRITE_STATE) and
+:class:`~xnorlearn.hw.thresholds.ThresholdLoader` (SET_THRESHOLDS). ``docs/hw-spec.md`` is the
+behaviour; the golden model ``xnorlearn.sw.model.HwModel`` is the reference it is checked
+against.
 
 The host side is the port set of :class:`~xnorlearn.hw.link.HostLink` flipped: ``req`` (code,
 length), ``buf_addr``/``buf_data`` (random access to the request payload, one-cycle read),
-``rsp`` (status, length) and ``rsp_data`` (reply bytes).
+``rsp`` (status, length) and ``rsp_data`` (reply bytes). IDENTIFY is the link's.
 """
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
 from ..sw import prng as sw_prng
 from ..sw import protocol
 from ..sw.config import Config
 from ..sw.protocol import Status
 from .bram import registered_read
-from .counters import BankOp, CounterBank, LaneOp
-from .decision import DecisionUnit
-from .popcount import XnorPopcount
-from .prng import Hash32, StreamKey
-from .selector import GroupSelector
+from .counters import CounterBank
 from .signbank import SignBank, SignLayout
-from .sweep import SweepEngine
+from .state_access import StateAccess, rsp_layout
+from .thresholds import ThresholdLoader
+from .draw import DrawEngine
+from .forward import ForwardEngine
+from .loader import SampleLoader
 from .update import UpdateEngine, chosen_layout
 
-__all__ = ["TrainerCore", "Cmd", "Status", "req_layout", "rsp_layout", "TrainerLayout"]
+__all__ = ["TrainerCore", "Cmd", "Status", "req_layout", "rsp_layout", "TrainerLayout",
+           "tag_layout"]
 
 
 # The command and status codes of docs/host-protocol.md (one definition, in sw/protocol.py).
@@ -55,10 +57,6 @@ Cmd = protocol.Command
 
 def req_layout():
     return data.StructLayout({"code": 8, "length": 16})
-
-
-def rsp_layout():
-    return data.StructLayout({"status": 8, "length": 16})
 
 
 class TrainerLayout:
@@ -110,6 +108,16 @@ class TrainerLayout:
         return out
 
 
+def tag_layout(slay):
+    """The counter bank's command tag: where the written word lives in the sign copy."""
+    return data.StructLayout({
+        "en": 1,                                   # the write may change signs
+        "lane": range(max(2, slay.lanes)),
+        "row": range(max(2, slay.depth)),
+        "granule": range(max(2, slay.words)),
+    })
+
+
 def _const_array(values, width=None):
     width = width or max(1, max(int(v).bit_length() for v in values))
     return Array(Const(int(v), width) for v in values)
@@ -122,8 +130,6 @@ class TrainerCore(wiring.Component):
     ----------
     cfg : Config
         Network and hardware parameters (``lanes`` = ``P``).
-    identify : bytes
-        Reply payload of IDENTIFY (version, configuration digest, shape).
     max_payload : int
         Size of the link's request buffer (sets ``buf_addr``'s width).
     levels_per_stage : int
@@ -168,12 +174,11 @@ class TrainerCore(wiring.Component):
         High while a command executes.
     """
 
-    def __init__(self, cfg: Config, identify: bytes, max_payload: int, levels_per_stage=2,
+    def __init__(self, cfg: Config, max_payload: int, levels_per_stage=2,
                  bank_cls=CounterBank, state=None, sweep_search=None, sign_block_rows=None,
                  update_prefetch=None):
         self.cfg = cfg
         self.lay = TrainerLayout(cfg)
-        self.identify = bytes(identify)
         self.max_payload = max_payload
         self.levels_per_stage = levels_per_stage
         options = {"sweep_search": "pipelined", "sign_block_rows": None, "update_prefetch": 2,
@@ -188,12 +193,7 @@ class TrainerCore(wiring.Component):
         golden = HwModel(cfg)
         state = golden.state() if state is None else state
         self.slay = SignLayout(cfg)
-        self.tag_layout = data.StructLayout({
-            "en": 1,                                   # the write may change signs
-            "lane": range(max(2, self.slay.lanes)),
-            "row": range(max(2, self.slay.depth)),
-            "granule": range(max(2, self.slay.words)),
-        })
+        self.tag_layout = tag_layout(self.slay)
         self.bank = bank_cls(cfg.lanes, cfg.counter_bits, self.lay.cnt_depth,
                              init=self.lay.counter_words(state),
                              tag_bits=self.tag_layout.size)
@@ -214,16 +214,12 @@ class TrainerCore(wiring.Component):
                                  depth=2 * max(self.lay.groups), init=[])
         self.updater = UpdateEngine(cfg, self.lay, self.slay, self.tag_layout,
                                     prefetch=update_prefetch)
-        # the draw hashes (INIT draws sweep_lanes per cycle); the first one is lent to the key
-        # generator and to the sweep engine, whose power-on / INIT skip tables are A = 0's
-        self.hashes = [Hash32(1) for _ in range(cfg.sweep_lanes)]
-        self.sweep = SweepEngine(
-            cfg.widths[:-1], cfg.layers, cfg.prob_bits, lanes=cfg.lanes,
-            word_bases=self.lay.cnt_base,
-            init_tables=[sw_prng.reinforce_table(cfg.p_reinforce, 0.0, cfg.fan_in(l),
-                                                 cfg.prob_bits) for l in range(cfg.n_layers)],
-            external_hash=True, hash_depth=self.hashes[0].latency, key_held=True,
-            search=sweep_search)
+        self.loader = SampleLoader(cfg, self.lay, max_payload, self.act_gran)
+        self.forward = ForwardEngine(cfg, self.lay, self.slay, levels_per_stage)
+        self.thresholds = ThresholdLoader(cfg, max_payload)
+        self.state_access = StateAccess(cfg, self.lay, self.slay, self.tag_layout, max_payload)
+        self.draw = DrawEngine(cfg, self.lay, self.slay, self.tag_layout, sweep_search,
+                               parity_gap=getattr(self.bank, "parity_interleaved", False))
         super().__init__({
             "req": In(stream.Signature(req_layout())),
             "buf_addr": Out(range(max_payload)),
@@ -235,11 +231,8 @@ class TrainerCore(wiring.Component):
 
     # ------------------------------------------------------------------------------------
     def elaborate(self, platform):
-        cfg, lay = self.cfg, self.lay
-        L, P, C, K = cfg.n_layers, cfg.lanes, cfg.n_classes, cfg.counter_bits
-        widths = cfg.widths
-        max_f = max(widths[:-1])
-        max_n = max(cfg.layers)
+        cfg = self.cfg
+        L, C = cfg.n_layers, cfg.n_classes
         m = Module()
 
         # ---------------------------------------------------------------- submodules
@@ -254,51 +247,27 @@ class TrainerCore(wiring.Component):
         act_wr = act_mem.write_port(granularity=self.act_gran)
         m.submodules.signs = signs = self.signs
         m.submodules.updater = upd = self.updater
+        m.submodules.state_access = sa = self.state_access
+        m.submodules.thresholds = thr = self.thresholds
+        m.d.comb += thr.buf_data.eq(self.buf_data)
+        m.d.comb += [sa.buf_data.eq(self.buf_data), sa.rsp.ready.eq(self.rsp.ready),
+                     sa.rsp_data.ready.eq(self.rsp_data.ready),
+                     sa.resp.valid.eq(bank.resp.valid), sa.resp.payload.eq(bank.resp.payload)]
 
-        slay = self.slay
-        NL, G, BW = slay.lanes, slay.words, cfg.forward_bits
-        lg_nl = ceil_log2(NL)
         r_rd, r_wr = registered_read(m, r_mem, "classifiers"), r_mem.write_port()
         ch_rd, ch_wr = chosen_mem.read_port(), chosen_mem.write_port()
         m.d.comb += [ch_rd.addr.eq(upd.ch_addr), upd.ch_data.eq(ch_rd.data),
                      upd.act_data.eq(act_rd.data)]
-        fwd_reads = Signal()        # the forward pass owns the activation read port
-        # framed: one beat counter (f_sb) serves every lane
-        pcs = [XnorPopcount(BW, max_f, self.levels_per_stage, mask_tail=False, framed=True)
-               for _ in range(NL)]
-        for q, pc in enumerate(pcs):
-            m.submodules[f"popcount{q}"] = pc
-        D = cfg.sweep_lanes
-        hashes = self.hashes
-        for d, hu in enumerate(hashes):
-            m.submodules[f"hash{d}"] = hu
-        hsh = hashes[0]
-        # borrows hsh; its request comes from registers held until the key is taken
-        m.submodules.keygen = keygen = StreamKey(1, external_hash=True, held=True)
-        m.submodules.sweep = sweep = self.sweep                           # borrows hsh
-        # one decision unit and one group selector serve every layer (layers run one at a
-        # time through them); their per-layer parameters come from registers
-        m.submodules.decision = dec = DecisionUnit(max_n, C)
-        m.submodules.selector = sel = GroupSelector(max_n, 1, max_f, max(lay.groups))
+        m.submodules.forward = fwd = self.forward
+        m.submodules.loader = ld = self.loader
+        m.submodules.draw = draw = self.draw
+        wiring.connect(m, thr.tw, draw.tw)
 
         # ---------------------------------------------------------------- per-layer constants
         layer = Signal(range(L + 1))
         self.layer_reg = layer   # simulation tools read it (cycles per phase)
-        F = _const_array(list(widths[:-1]))[layer]
-        N = _const_array(cfg.layers)[layer]
-        CNT_BASE = _const_array(lay.cnt_base + [lay.cnt_depth])[layer]
-        ACT_BASE = _const_array(lay.act_base + [lay.act_depth])[layer]
-        ACT_NEXT = _const_array(lay.act_base[1:] + [lay.act_depth])[layer]
-        R_BASE = _const_array(lay.r_base + [lay.r_depth])[layer]
-        ROUNDS = _const_array(slay.rounds)[layer]
-        SBEATS = _const_array(slay.beats)[layer]
-        SB_BASE = _const_array(slay.base)[layer]
-        GAP = _const_array([max(0, NL - b) for b in slay.beats])[layer]
         last_layer = layer == L - 1
 
-        BEATS = _const_array(lay.beats)[layer]
-        tag = Signal(self.tag_layout)       # tag of the bank command issued this cycle
-        m.d.comb += bank.cmd.p.tag.eq(tag)
         # every counter write the bank reports lands in the sign copy
         wb_tag = Signal(self.tag_layout)
         m.d.comb += [wb_tag.eq(bank.wb.tag),
@@ -308,6 +277,7 @@ class TrainerCore(wiring.Component):
 
         # ---------------------------------------------------------------- registers
         seed = Signal(32, init=cfg.seed)
+        job = Signal(2)              # the draw engine's job: its PRNG stream
         host_tables = Signal()       # sweeps use the tables of SET_THRESHOLDS (0: INIT's)
         batch_n = Signal(32)
         since = Signal(range(cfg.batch + 1))
@@ -315,56 +285,39 @@ class TrainerCore(wiring.Component):
         samples = Signal(32)
         correct = Signal(32)
         busy_cycles = Signal(48)     # u64 in the reply; 48 bits wrap after 135 days at 24 MHz
-        st_write = Signal()              # the command is WRITE_STATE (not READ_STATE)
-        length = Signal(16)
         label = Signal(8)
         training = Signal()
         pred = Signal(range(C))         # the network's prediction (last layer)
 
         m.d.comb += self.busy.eq(0)   # overridden below by the FSM's non-idle states
-        # the popcount's vector length from a register (one cycle behind `layer`, which
-        # settles in LAYER_DONE / LOAD, at least two cycles before the first beat arrives)
-        f_reg = Signal(range(max_f + 1))
-        m.d.sync += f_reg.eq(F)
 
 
         # ---------------------------------------------------------------- default wiring
         m.d.comb += [
             bank.resp.ready.eq(1),
-            [pc.o.ready.eq(1) for pc in pcs],
-            [hu.o.ready.eq(1) for hu in hashes],
-            [pc.n.eq(f_reg) for pc in pcs],
-            keygen.hash_o.valid.eq(hsh.o.valid), keygen.hash_o.payload.eq(hsh.o.payload),
-            sweep.hash_o.payload.eq(hsh.o.payload), sweep.host_tables.eq(host_tables),
+            ld.buf_data.eq(self.buf_data), ld.skip.eq(training),
+            fwd.layer.eq(layer), fwd.label.eq(label), fwd.act_data.eq(act_rd.data),
+            signs.rd_addr.eq(fwd.sign_addr), fwd.sign_data.eq(signs.rd_data),
+            r_rd.addr.eq(fwd.r_addr), fwd.r_data.eq(r_rd.data),
+            ch_wr.addr.eq(fwd.chosen.addr), ch_wr.data.eq(fwd.chosen.data),
+            ch_wr.en.eq(fwd.chosen.en),
+            draw.seed.eq(seed), draw.batch.eq(batch_n), draw.layer.eq(layer), draw.job.eq(job),
+            draw.host_tables.eq(host_tables),
+            r_wr.addr.eq(draw.r_write.addr), r_wr.data.eq(draw.r_write.data),
+            r_wr.en.eq(draw.r_write.en),
         ]
-        def per_layer(name, values):
-            """A per-layer parameter of the decision unit and selector: a register loaded from
-            `layer` (off the layer-select path), or a constant when every layer has the same
-            value (a register would keep its power-on 0 and cost a logic cell per bit)."""
-            if len(set(values)) == 1:
-                return Const(values[0], range(max_n + 1))
-            reg = Signal(range(max_n + 1), name=name)
-            m.d.sync += reg.eq(_const_array(values)[layer])
-            return reg
-        n_reg = per_layer("n_reg", list(cfg.layers))
-        gamma_reg = per_layer("gamma_reg", list(cfg.group_sizes))
-        margin_reg = per_layer("margin_reg", [cfg.margin_threshold(l) for l in range(L)])
-        m.d.comb += [dec.label.eq(label), dec.o.ready.eq(0), dec.n.eq(n_reg),
-                     dec.margin_threshold.eq(margin_reg),
-                     sel.o.ready.eq(1), sel.n.eq(n_reg), sel.gamma.eq(gamma_reg)]
-
         # ---------------------------------------------------------------- reply machinery
         # A reply is a header on `rsp` then `rsp_len` bytes produced by `reply_byte` (comb,
-        # from `reply_idx`) — or, for READ_STATE, bytes produced by its own states.
+        # from `reply_idx`) — or, for READ_STATE, by the state-access unit. rsp_len is 0 unless
+        # the status is OK (error replies carry no payload).
         rsp_status = Signal(8)
-        max_reply = max(len(self.identify), 2 * protocol.STATE_CHUNK, protocol.COUNTERS_BYTES)
+        max_reply = protocol.COUNTERS_BYTES
         rsp_len = Signal(range(max_reply + 1))
         reply_idx = Signal(range(max_reply + 1))
         reply_left = Signal(range(max_reply + 1))   # bytes after the current one: the last-
                                          # byte test is a zero check, no subtract-and-compare
-        reply_kind = Signal(3)   # 0 none, 1 identify ROM, 2 prediction, 3 counters
-        ident = Array(Const(b, 8) for b in (self.identify or b"\0"))
-        counters_vec = Signal(24 * 8)
+        reply_counters = Signal()        # the reply bytes: READ_COUNTERS's (else the prediction)
+        counters_vec = Signal(protocol.COUNTERS_BYTES * 8)
         since32 = Signal(32)
         m.d.comb += [since32.eq(since),
                      counters_vec.eq(Cat(samples, correct, busy_cycles.as_unsigned(),
@@ -375,171 +328,25 @@ class TrainerCore(wiring.Component):
         rb = Signal(8)
         rb_fresh = Signal()
         m.d.sync += rb.eq(reply_byte)
-        with m.Switch(reply_kind):
-            with m.Case(1):
-                m.d.comb += reply_byte.eq(ident[reply_idx])
-            with m.Case(2):
-                m.d.comb += reply_byte.eq(pred)
-            with m.Case(3):
-                m.d.comb += reply_byte.eq(counters_vec.word_select(reply_idx[:5], 8))
+        m.d.comb += reply_byte.eq(Mux(reply_counters,
+                                      counters_vec.word_select(reply_idx[:5], 8), pred))
 
         # ---------------------------------------------------------------- payload byte reads
-        rd_idx = Signal(range(self.max_payload + 2))   # payload byte to read next
-        m.d.comb += self.buf_addr.eq(rd_idx)
-        # payload header bytes (READ/WRITE_STATE: 6; the seed of INIT and the batch number
-        # of SET_BATCH: 4) shift in from the top
-        hdr = Signal(6 * 8)
-
-        def shift_in(n_bytes):
-            """In the current state, read payload bytes 0 … n_bytes − 1 into the top of ``hdr``
+        # payload byte to read next: the sequencer reads only the label and 4-byte arguments
+        # (the units read the rest)
+        rd_idx = Signal(range(8))
+        # the units' payload addresses are 0 while they are idle, and rd_idx while they work
+        m.d.comb += self.buf_addr.eq(rd_idx | sa.buf_addr | thr.buf_addr | ld.buf_addr)
+        def shift_in(reg, n_bytes):
+            """In the current state, shift payload bytes 0 … n_bytes − 1 into the top of ``reg``
             (little-endian; ``rd_idx`` starts at 0 and runs one byte ahead of ``buf_data``).
-            Returns (the last byte is in ``buf_data`` now, the complete value)."""
+            Returns: the last byte is shifted in at this clock edge."""
             m.d.comb += self.busy.eq(1)
             m.d.sync += rd_idx.eq(rd_idx + 1)
-            value = Cat(hdr[8:], self.buf_data)
             with m.If(rd_idx != 0):
-                m.d.sync += hdr.eq(value)
-            return rd_idx == n_bytes, value[-8 * n_bytes:]
+                m.d.sync += reg.eq(Cat(reg[8:], self.buf_data))
+            return rd_idx == n_bytes
 
-        # ---------------------------------------------------------------- forward datapath
-        # issue side: rounds of NL neurons, one sign-bank row (NL × BW bits) per cycle
-        f_round = Signal(range(max(slay.rounds) + 1))
-        f_sb = Signal(range(max(2, max(slay.beats) + 1)))
-        f_gap = Signal(range(NL + 1))       # idle cycles before the next round's first beat
-        saddr = Signal(range(max(2, slay.depth + 1)))
-        caddr = Signal(range(max(2, lay.cnt_depth + 1)))
-        j_out = Signal(range(max_n + 1))
-        r_addr = Signal(range(max(2, lay.r_depth + 1)))   # = R_BASE + j_out (no adder on
-                                                          # the classifier RAM's address)
-        # a round's NL pre-activations leave through a shift register, one per cycle
-        h_shape = signed(len(pcs[0].o.payload))
-        ser = [Signal(h_shape, name=f"ser{q}") for q in range(NL)]
-        ser_cnt = Signal(range(NL + 1))
-        h_reg = Signal(h_shape)
-        h_valid = Signal()
-        # activation packer (output words of the current layer)
-        a_word = Signal(BW)
-        a_lane = Signal(range(max(2, BW)))
-        a_waddr = Signal(range(max(2, lay.act_depth + 1)))
-        found_bits = Signal(max(lay.groups))      # per group of the current layer: a choice
-
-        # ---------------------------------------------------------------- draw engine (init/sweep)
-        max_r_draws = max(n * C for n in cfg.layers)
-        idx_total = Signal(range(max_r_draws + 1))   # N·C of the layer
-        key = keygen.key.payload         # the last key made (held until the next request)
-        # output-side position
-        o_i = Signal(range(max(2, C)))   # class within the classifier row
-        o_done = Signal(range(max_r_draws + 1))
-        lane_vals = Signal(data.ArrayLayout(signed(K), P))
-        # sweep: the counter word being collected and its lane operations
-        acc_valid = Signal()
-        acc_ops = Signal(data.ArrayLayout(LaneOp, P))
-        upd_last = Signal()              # an UPDATE was issued in the previous cycle …
-        upd_parity = Signal()            # … to a word of this address parity
-        parity_gap = getattr(bank, "parity_interleaved", False)
-        r_row = Signal(C)
-        r_waddr = Signal(range(max(2, lay.r_depth + 1)))
-        sweep_mode = Signal()            # 1: the key is a sweep's, 0: INIT's
-        init_phase = Signal()            # 0: counters, 1: classifier rows
-        # the key generator's and the sweep engine's requests are held (registers that do
-        # not change while a key is made or a sweep runs)
-        m.d.comb += [keygen.req.p.seed.eq(seed), keygen.req.p.layer.eq(layer),
-                     keygen.req.p.stream.eq(Mux(sweep_mode, 2, init_phase)),
-                     keygen.req.p.n.eq(Mux(sweep_mode, batch_n, 0)),
-                     sweep.start.p.key.eq(key)]
-        draw = hsh.o.payload
-        cmin, cmax = cfg.counter_min, cfg.counter_max
-
-        def init_value(u):
-            """Spec §4 initial counter of a draw, clamped to the counter range."""
-            raw = Signal(signed(9))
-            c = Signal(signed(K + 2))
-            m.d.comb += [raw.eq(u[26:32] + u[20:26] + u[14:20] - sw_prng.INIT_OFFSET),
-                         c.eq(Mux(raw < cmin, cmin, Mux(raw > cmax, cmax, raw)))]
-            return c
-
-        draw_init = [init_value(hu.o.payload) for hu in hashes]
-
-        # chunked counter draws: D lanes of one word per cycle
-        LAST_OFF = _const_array([b * P - D for b in lay.beats])[layer]
-        in_off = Signal(range(max(2, max(lay.beats) * P)))
-        o_off = Signal.like(in_off)
-        max_c_index = max(n * f for n, f in zip(cfg.layers, widths[:-1])) + max(lay.beats) * P
-        row_base = Signal(range(max_c_index + 1))
-        c_idx = Signal(range(max(max_c_index, max_r_draws) + 1))   # = row_base + in_off,
-                                                    # kept in a register
-        idx_in = c_idx                  # DRAW_R: next classifier draw index (the same
-                                        # register: the hash's input is key ^ c_idx in both)
-        m.d.comb += hsh.i.payload.eq(key ^ c_idx)  # the draws of INIT (KEY_WAIT, SWEEP_RUN
-                                                    # lend the hash to others)
-                                                    # (no adder in front of the hash)
-        in_rows = Signal(range(max_n + 1))
-        o_rows = Signal(range(max_n + 1))
-        o_chunk = Signal(range(max(2, P // D)))
-        # sign-bank place of the counter word INIT writes next
-        i_lane = Signal(range(max(2, NL)))
-        i_rbase = Signal(range(max(2, slay.depth + 1)))    # first row of the current round
-
-        # ---------------------------------------------------------------- state-access commands
-        # the request's header, as shifted in (hdr holds it until the command ends)
-        st_layer, st_neuron, st_first, st_count = hdr[0:8], hdr[8:24], hdr[24:40], hdr[40:48]
-        st_k = Signal(8)                 # counter number within the request
-        st_j = Signal(range(max_n + 1))   # neurons stepped over (to `neuron`)
-        st_lane = Signal(range(max(2, P + 1)))
-        st_scan = Signal(range(max_f))   # `first` (< F once the header passed its checks)
-        st_addr = Signal.like(caddr)     # word of the counter being accessed
-        st_ok = Signal()                 # the request's header passed its range checks
-        st_end = Signal(range(6 + 2 * protocol.STATE_CHUNK + 1))   # payload end: 6 + 2·count
-        st_kmax = Signal(8)              # count − 1 (registered: no subtractor on the FSM)
-
-        st_srow = Signal(range(max(2, slay.depth + 1)))   # sign-bank row and granule
-        st_gran = Signal(range(max(2, G)))                # of st_addr's word
-        # INIT's counter draws and the sweep's UPDATEs (never at the same time as a state
-        # access) address the bank and the sign copy through the same registers: one source
-        # for the bank's address and tag instead of three
-        w_addr = acc_word = st_addr      # INIT: word written next; sweep: word collected
-        i_row, i_gran = st_srow, st_gran  # INIT: sign-copy place of w_addr
-
-        def next_counter():
-            """READ/WRITE_STATE: step to the next counter (next lane, or next word)."""
-            m.d.sync += st_k.eq(st_k + 1)
-            with m.If(st_lane == P - 1):
-                m.d.sync += [st_lane.eq(0), st_addr.eq(st_addr + 1)]
-                with m.If(st_gran == G - 1):
-                    m.d.sync += [st_gran.eq(0), st_srow.eq(st_srow + 1)]
-                with m.Else():
-                    m.d.sync += st_gran.eq(st_gran + 1)
-            with m.Else():
-                m.d.sync += st_lane.eq(st_lane + 1)
-        st_value = Signal(16)
-        st_word = Signal(data.ArrayLayout(signed(K), P))
-        bad = Signal()
-        # SET_THRESHOLDS: payload byte number, low byte of the entry, the previous entry
-        TBL_BITS = ceil_log2(sw_prng.SWEEP_SKIP)
-        THR_BYTES = 2 * sw_prng.SWEEP_SKIP * L
-        thr_n = Signal(range(THR_BYTES + 1))
-        thr_lo = Signal(8)
-        thr_prev = Signal(16)
-        # the entry just read, registered before its checks (the payload buffer's block-RAM
-        # output is slow: on the ECP5-85F its compare against the previous entry missed 60 MHz)
-        thr_val = Signal(16)
-        thr_val_valid = Signal()
-        thr_val_first = Signal()
-        m.d.sync += thr_val_valid.eq(0)
-        with m.If(thr_val_valid):
-            too_big = (thr_val >> cfg.prob_bits) != 0 if cfg.prob_bits < 16 else Const(0)
-            with m.If(too_big | (~thr_val_first & (thr_val < thr_prev))):
-                m.d.sync += bad.eq(1)
-            m.d.sync += thr_prev.eq(thr_val)
-
-        # Group choices: the selector of the active layer writes them as groups complete
-        # (the last one two cycles after the layer's last neuron, long before the decision).
-        with m.If(sel.o.valid):
-            m.d.comb += [ch_wr.addr.eq(sel.o.p.group + Mux(layer[0], max(lay.groups), 0)),
-                         ch_wr.data.index.eq(sel.o.p.index),
-                         ch_wr.data.tau.eq(sel.o.p.tau), ch_wr.en.eq(1)]
-            with m.If(sel.o.p.found):
-                m.d.sync += found_bits.bit_select(sel.o.p.group, 1).eq(1)
 
         # ---------------------------------------------------------------- the FSM
         with m.FSM(name="core") as fsm:
@@ -548,25 +355,21 @@ class TrainerCore(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.req.ready.eq(1)
                 with m.If(self.req.valid):
-                    m.d.sync += [st_write.eq(self.req.p.code == Cmd.WRITE_STATE),
-                                 length.eq(self.req.p.length),
-                                 rd_idx.eq(0), reply_idx.eq(0), rsp_len.eq(0),
-                                 rsp_status.eq(Status.OK), reply_kind.eq(0), bad.eq(0)]
+                    m.d.sync += [rd_idx.eq(0), reply_idx.eq(0), rsp_len.eq(0),
+                                 rsp_status.eq(Status.OK)]
                     with m.Switch(self.req.p.code):
-                        with m.Case(Cmd.IDENTIFY):
-                            m.d.sync += [reply_kind.eq(1), rsp_len.eq(len(self.identify))]
-                            m.next = "REPLY"
                         with m.Case(Cmd.INIT):
                             m.next = "INIT_SEED"
                         with m.Case(Cmd.SET_THRESHOLDS):
-                            m.d.sync += thr_n.eq(0)
-                            m.next = "THR_CHECK"
+                            m.d.comb += thr.start.eq(1)
+                            m.next = "THRESHOLDS"
                         with m.Case(Cmd.TRAIN):
                             m.d.sync += training.eq(1)
                             m.next = "LABEL"
                         with m.Case(Cmd.INFER):
                             m.d.sync += [training.eq(0), label.eq(0)]
-                            m.next = "LOAD_START"
+                            m.d.comb += ld.start.eq(1)
+                            m.next = "LOAD"
                         with m.Case(Cmd.END_EPOCH):
                             with m.If(since != 0):
                                 m.d.sync += layer.eq(0)
@@ -574,17 +377,24 @@ class TrainerCore(wiring.Component):
                             with m.Else():
                                 m.next = "REPLY"
                         with m.Case(Cmd.READ_STATE, Cmd.WRITE_STATE):
-                            m.next = "ST_HDR"
+                            m.d.comb += [
+                                sa.start.valid.eq(1),
+                                sa.start.p.write.eq(self.req.p.code == Cmd.WRITE_STATE),
+                                sa.start.p.length.eq(self.req.p.length)]
+                            m.next = "STATE_ACCESS"
                         with m.Case(Cmd.READ_COUNTERS):
-                            m.d.sync += [reply_kind.eq(3), rsp_len.eq(24)]
+                            m.d.sync += [reply_counters.eq(1),
+                                         rsp_len.eq(protocol.COUNTERS_BYTES)]
                             m.next = "REPLY"
                         with m.Case(Cmd.RESET_COUNTERS):
                             m.d.sync += [samples.eq(0), correct.eq(0), busy_cycles.eq(0)]
                             m.next = "REPLY"
                         with m.Case(Cmd.SET_BATCH):
                             m.next = "SET_BATCH"
-                        with m.Case(Cmd.STORE_INFO, Cmd.TRAIN_STORE, Cmd.EVAL_STORE):
-                            # a design with a data store executes these in its StoreRunner
+                        with m.Case(Cmd.IDENTIFY, Cmd.STORE_INFO, Cmd.TRAIN_STORE,
+                                    Cmd.EVAL_STORE):
+                            # the host link answers IDENTIFY; a design with a data store
+                            # executes the store commands in its StoreRunner
                             m.d.sync += rsp_status.eq(Status.UNKNOWN)
                             m.next = "REPLY"
                         with m.Default():
@@ -595,11 +405,11 @@ class TrainerCore(wiring.Component):
             with m.State("REPLY"):
                 m.d.comb += [self.busy.eq(1), self.rsp.valid.eq(1),
                              self.rsp.p.status.eq(rsp_status),
-                             self.rsp.p.length.eq(Mux(rsp_status == Status.OK, rsp_len, 0))]
+                             self.rsp.p.length.eq(rsp_len)]
                 m.d.sync += reply_left.eq(rsp_len - 1)
                 with m.If(self.rsp.ready):
                     m.d.sync += rb_fresh.eq(0)
-                    with m.If((rsp_status == Status.OK) & (rsp_len != 0)):
+                    with m.If(rsp_len != 0):
                         m.next = "REPLY_DATA"
                     with m.Else():
                         m.next = "IDLE"
@@ -615,58 +425,24 @@ class TrainerCore(wiring.Component):
 
             # ======================================================== INIT
             with m.State("SET_BATCH"):
-                done, value = shift_in(4)                 # batch number: u32
-                with m.If(done):
-                    m.d.sync += [batch_n.eq(value), since.eq(0), updated.eq(0)]
+                with m.If(shift_in(batch_n, 4)):          # batch number: u32
+                    m.d.sync += [since.eq(0), updated.eq(0)]
                     m.next = "REPLY"
 
             with m.State("INIT_SEED"):
-                done, value = shift_in(4)                 # seed: u32
-                with m.If(done):
-                    m.d.sync += [seed.eq(value), layer.eq(0), init_phase.eq(0),
-                                 sweep_mode.eq(0)]
-                    m.next = "KEY_REQ"
+                with m.If(shift_in(seed, 4)):             # seed: u32
+                    m.d.comb += draw.start.eq(1)
+                    m.d.sync += [layer.eq(0), job.eq(sw_prng.STREAM_INIT)]
+                    m.next = "DRAW"
 
             # ======================================================== SET_THRESHOLDS
-            with m.State("THR_CHECK"):
-                # v2 payload: for every layer C_l[0 … 63] as u16 (128·L bytes). Check every
-                # entry (< 2^prob_bits, nondecreasing within its layer) before writing any.
+            with m.State("THRESHOLDS"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += rd_idx.eq(rd_idx + 1)
-                with m.If(rd_idx != 0):                 # byte thr_n is in buf_data
-                    m.d.sync += thr_n.eq(thr_n + 1)
-                    with m.If(~thr_n[0]):
-                        m.d.sync += thr_lo.eq(self.buf_data)
-                    with m.Else():
-                        m.d.sync += [thr_val.eq(Cat(thr_lo, self.buf_data)),
-                                     thr_val_valid.eq(1),
-                                     thr_val_first.eq(thr_n[1:1 + TBL_BITS] == 0)]
-                with m.If(rd_idx == THR_BYTES):
-                    m.d.sync += [rd_idx.eq(0), thr_n.eq(0)]
-                    m.next = "THR_SETTLE"
-            with m.State("THR_SETTLE"):
-                # the last entry's checks
-                m.d.comb += self.busy.eq(1)
-                m.next = "THR_WRITE"
-            with m.State("THR_WRITE"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(bad):
-                    m.d.sync += rsp_status.eq(Status.BAD_ARG)
-                    m.next = "REPLY"
-                with m.Else():
-                    m.d.sync += rd_idx.eq(rd_idx + 1)
-                    with m.If(rd_idx != 0):
-                        m.d.sync += thr_n.eq(thr_n + 1)
-                        with m.If(~thr_n[0]):
-                            m.d.sync += thr_lo.eq(self.buf_data)
-                        with m.Else():
-                            m.d.comb += [sweep.tw.valid.eq(1),
-                                         sweep.tw.p.layer.eq(thr_n[1 + TBL_BITS:]),
-                                         sweep.tw.p.index.eq(thr_n[1:1 + TBL_BITS]),
-                                         sweep.tw.p.value.eq(Cat(thr_lo, self.buf_data))]
-                    with m.If(rd_idx == THR_BYTES):
+                with m.If(thr.done.valid):
+                    m.d.sync += rsp_status.eq(thr.done.status)
+                    with m.If(thr.done.status == Status.OK):
                         m.d.sync += host_tables.eq(1)
-                        m.next = "REPLY"
+                    m.next = "REPLY"
 
             # ======================================================== TRAIN / INFER
             with m.State("LABEL"):
@@ -682,154 +458,26 @@ class TrainerCore(wiring.Component):
                     m.d.sync += rsp_status.eq(Status.BAD_ARG)
                     m.next = "REPLY"
                 with m.Else():
-                    m.next = "LOAD_START"
-            # sample bytes -> BW-bit words at act_base[0]; the bits past N0 must be 0 (the
-            # popcount does not mask them), so the last byte is masked
-            n_bytes = -(-cfg.n_inputs // 8)
-            last_byte_mask = (1 << (cfg.n_inputs - 8 * (n_bytes - 1))) - 1
-            byte_i = Signal(range(n_bytes + 1))
-            load_pend = Signal()               # a byte read was issued last cycle
-            issued = Signal(range(n_bytes + 1))   # bytes read so far
-            byte_in = Signal(8)
-            m.d.comb += byte_in.eq(Mux(byte_i == n_bytes - 1,
-                                       self.buf_data & last_byte_mask, self.buf_data))
-            if self.act_gran == 8:
-                # byte lanes: every payload byte is written straight into its place, one per
-                # cycle (no bit accumulator, no shifter)
-                bpw = BW // 8
-                lb = Signal(range(max(2, bpw)))
-                with m.State("LOAD_START"):
-                    m.d.comb += self.busy.eq(1)
-                    m.d.sync += [byte_i.eq(0), rd_idx.eq(Mux(training, 1, 0)), lb.eq(0),
-                                 a_waddr.eq(0), load_pend.eq(0), issued.eq(0)]
+                    m.d.comb += ld.start.eq(1)
+                    m.d.sync += rd_idx.eq(0)         # the loader reads the payload now
                     m.next = "LOAD"
-                with m.State("LOAD"):
-                    m.d.comb += self.busy.eq(1)
-                    issue = issued != n_bytes
-                    m.d.sync += load_pend.eq(issue)
-                    with m.If(issue):
-                        m.d.sync += [rd_idx.eq(rd_idx + 1), issued.eq(issued + 1)]
-                    with m.If(load_pend):
-                        m.d.comb += [act_wr.addr.eq(a_waddr), act_wr.data.eq(byte_in.replicate(bpw)),
-                                     act_wr.en.eq(1 << lb)]
-                        m.d.sync += byte_i.eq(byte_i + 1)
-                        with m.If(lb == bpw - 1):
-                            m.d.sync += [lb.eq(0), a_waddr.eq(a_waddr + 1)]
-                        with m.Else():
-                            m.d.sync += lb.eq(lb + 1)
-                    with m.If((byte_i == n_bytes) & ~load_pend):
-                        m.d.sync += layer.eq(0)
-                        m.next = "FWD_START"
-            else:
-                # bit accumulator: bytes in, BW-bit words out
-                acc = Signal(BW + 16)
-                nacc = Signal(range(BW + 17))
-                with m.State("LOAD_START"):
-                    m.d.comb += self.busy.eq(1)
-                    m.d.sync += [acc.eq(0), nacc.eq(0), byte_i.eq(0),
-                                 rd_idx.eq(Mux(training, 1, 0)),
-                                 a_waddr.eq(0), load_pend.eq(0), issued.eq(0)]
-                    m.next = "LOAD"
-                with m.State("LOAD"):
-                    m.d.comb += self.busy.eq(1)
-                    room = a_waddr < lay.fbeats[0]     # bits past N0 (last byte's padding) drop
-                    all_in = (byte_i == n_bytes) & ~load_pend
-                    write = room & ((nacc >= BW) | (all_in & (nacc != 0)))
-                    acc_w = Signal.like(acc)
-                    n_w = Signal.like(nacc)
-                    m.d.comb += [acc_w.eq(Mux(write, acc >> BW, acc)),
-                                 n_w.eq(Mux(write, Mux(nacc >= BW, nacc - BW, 0), nacc))]
-                    with m.If(write):
-                        m.d.comb += [act_wr.addr.eq(a_waddr), act_wr.data.eq(acc[:BW]),
-                                     act_wr.en.eq(1)]
-                        m.d.sync += a_waddr.eq(a_waddr + 1)
-                    acc_n = Signal.like(acc)
-                    n_n = Signal.like(nacc)
-                    m.d.comb += [acc_n.eq(Mux(load_pend, acc_w | (byte_in << n_w), acc_w)),
-                                 n_n.eq(Mux(load_pend, n_w + 8, n_w))]
-                    m.d.sync += [acc.eq(acc_n), nacc.eq(n_n)]
-                    with m.If(load_pend):
-                        m.d.sync += byte_i.eq(byte_i + 1)
-                    # issue a read if the byte it returns next cycle fits even if no word
-                    # retires this cycle: registered values only
-                    issue = (issued != n_bytes) & (nacc + Mux(load_pend, 8, 0) < BW + 8)
-                    m.d.sync += load_pend.eq(issue)
-                    with m.If(issue):
-                        m.d.sync += [rd_idx.eq(rd_idx + 1), issued.eq(issued + 1)]
-                    with m.If(all_in & ((nacc == 0) | ~room)):
-                        m.d.sync += layer.eq(0)
-                        m.next = "FWD_START"
+            with m.State("LOAD"):
+                m.d.comb += [self.busy.eq(1), act_wr.addr.eq(ld.act_write.addr),
+                             act_wr.data.eq(ld.act_write.data), act_wr.en.eq(ld.act_write.en)]
+                with m.If(ld.done):
+                    m.d.comb += fwd.start.eq(1)
+                    m.d.sync += layer.eq(0)
+                    m.next = "FORWARD"
 
             # ---------------------------------------------------------------- forward
-            with m.State("FWD_START"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [f_round.eq(0), f_sb.eq(0), f_gap.eq(0), saddr.eq(SB_BASE),
-                             ser_cnt.eq(0), j_out.eq(0), r_addr.eq(R_BASE),
-                             a_lane.eq(0), a_word.eq(0), a_waddr.eq(ACT_NEXT)]
-                m.next = "FWD"
-            with m.State("FWD"):
-                m.d.comb += self.busy.eq(1)
-                # issue side: one beat (a sign-bank row and an activation word) per cycle; a
-                # round of fewer beats than lanes waits so its results can leave one by one
-                issuing = (f_round != ROUNDS) & (f_gap == 0)
-                m.d.comb += fwd_reads.eq(issuing)
-                with m.If(issuing):
-                    m.d.comb += [act_rd.addr.eq(ACT_BASE + f_sb), signs.rd_addr.eq(saddr)]
-                    m.d.sync += saddr.eq(saddr + 1)
-                    with m.If(f_sb == SBEATS - 1):
-                        m.d.sync += [f_sb.eq(0), f_round.eq(f_round + 1), f_gap.eq(GAP)]
-                    with m.Else():
-                        m.d.sync += f_sb.eq(f_sb + 1)
-                with m.Elif(f_gap != 0):
-                    m.d.sync += f_gap.eq(f_gap - 1)
-                # data side: both reads take one cycle
-                beat_valid, beat_first, beat_last = Signal(), Signal(), Signal()
-                m.d.sync += [beat_valid.eq(issuing), beat_first.eq(f_sb == 0),
-                             beat_last.eq(f_sb == SBEATS - 1)]
-                for q, pc in enumerate(pcs):
-                    m.d.comb += [pc.i.valid.eq(beat_valid), pc.i.p.a.eq(act_rd.data),
-                                 pc.i.p.w.eq(signs.rd_data[q]), pc.i.p.first.eq(beat_first),
-                                 pc.i.p.last.eq(beat_last)]
-                # serializer: a round's results (all lanes in the same cycle) leave in
-                # neuron order; padding neurons past N are never emitted
-                emit = (ser_cnt != 0) & (j_out != N)
-                with m.If(pcs[0].o.valid):
-                    m.d.sync += [ser_cnt.eq(NL)] + [r.eq(pc.o.payload) for r, pc in zip(ser, pcs)]
-                with m.Elif(emit):
-                    m.d.sync += [ser_cnt.eq(ser_cnt - 1)] + [
-                        ser[q].eq(ser[q + 1]) for q in range(NL - 1)]
-                # h out: register and fetch the classifier row
-                m.d.sync += h_valid.eq(emit)
-                with m.If(emit):
-                    m.d.sync += h_reg.eq(ser[0])
-                    m.d.comb += r_rd.addr.eq(r_addr)
-                    m.d.sync += [j_out.eq(j_out + 1), r_addr.eq(r_addr + 1)]
-                # with h_reg and r_rd.data: decision, selector, activation packer
-                a_bit = ~h_reg[-1]
-                m.d.comb += [dec.i.valid.eq(h_valid), dec.i.p.a.eq(a_bit),
-                             dec.i.p.r.eq(r_rd.data),
-                             sel.i.valid.eq(h_valid), sel.i.p.h.eq(h_reg),
-                             sel.i.p.tau.eq(r_rd.data.bit_select(label[:max(1, ceil_log2(C))],
-                                                                 1))]
-                with m.If(h_valid):
-                    new_word = a_word | (a_bit << a_lane)
-                    last_neuron = j_out == N   # j_out already counts this neuron
-                    with m.If((a_lane == BW - 1) | last_neuron):
-                        with m.If(~last_layer):
-                            m.d.comb += [act_wr.addr.eq(a_waddr), act_wr.data.eq(new_word),
-                                         act_wr.en.eq(-1)]
-                        m.d.sync += [a_waddr.eq(a_waddr + 1), a_word.eq(0), a_lane.eq(0)]
-                    with m.Else():
-                        m.d.sync += [a_word.eq(new_word), a_lane.eq(a_lane + 1)]
-                    with m.If(last_neuron):
-                        m.next = "FWD_DECIDE"
-            with m.State("FWD_DECIDE"):
-                m.d.comb += self.busy.eq(1)
-                m.d.comb += dec.o.ready.eq(1)
-                with m.If(dec.o.valid):
+            with m.State("FORWARD"):
+                m.d.comb += [self.busy.eq(1), act_wr.addr.eq(fwd.act_write.addr),
+                             act_wr.data.eq(fwd.act_write.data),
+                             act_wr.en.eq(fwd.act_write.en.replicate(len(act_wr.en)))]
+                with m.If(fwd.done.valid):
                     with m.If(last_layer):
-                        m.d.sync += pred.eq(dec.o.p.pred)
-                    with m.If(training & dec.o.p.learn):
+                        m.d.sync += pred.eq(fwd.done.pred)
+                    with m.If(training & fwd.done.learn):
                         m.next = "UPD_START"
                     with m.Else():
                         m.next = "LAYER_DONE"
@@ -839,9 +487,9 @@ class TrainerCore(wiring.Component):
                 # hand the layer to the update engine (once it has finished the previous
                 # one) and go on with the next layer's forward pass
                 m.d.comb += [self.busy.eq(1), upd.start.valid.eq(1),
-                             upd.start.p.layer.eq(layer), upd.start.p.found.eq(found_bits)]
+                             upd.start.p.layer.eq(layer), upd.start.p.found.eq(fwd.found)]
                 with m.If(upd.start.ready):
-                    with m.If(found_bits != 0):
+                    with m.If(fwd.found != 0):
                         m.d.sync += updated.bit_select(layer, 1).eq(1)
                     m.next = "LAYER_DONE"
 
@@ -851,15 +499,15 @@ class TrainerCore(wiring.Component):
                 # before, whose half of the chosen memory the next selector would overwrite)
                 m.d.comb += self.busy.eq(1)
                 with m.If(last_layer):
-                    m.d.sync += found_bits.eq(0)
                     m.next = "SAMPLE_DONE"
                 with m.Elif(~upd.busy | (upd.layer == layer)):
-                    m.d.sync += [found_bits.eq(0), layer.eq(layer + 1)]
-                    m.next = "FWD_START"
+                    m.d.comb += fwd.start.eq(1)
+                    m.d.sync += layer.eq(layer + 1)
+                    m.next = "FORWARD"
 
             with m.State("SAMPLE_DONE"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [reply_kind.eq(2), rsp_len.eq(1)]
+                m.d.sync += [reply_counters.eq(0), rsp_len.eq(1)]
                 with m.If(upd.busy):
                     pass                                 # the last layer's updates
                 with m.Elif(training):
@@ -881,312 +529,58 @@ class TrainerCore(wiring.Component):
                     m.d.sync += [updated.eq(0), batch_n.eq(batch_n + 1), since.eq(0)]
                     m.next = "REPLY"
                 with m.Elif(updated.bit_select(layer, 1)):
-                    m.d.sync += sweep_mode.eq(1)
-                    m.next = "KEY_REQ"
+                    m.d.comb += draw.start.eq(1)
+                    m.d.sync += job.eq(sw_prng.STREAM_REINFORCE)
+                    m.next = "DRAW"
                 with m.Else():
                     m.d.sync += layer.eq(layer + 1)
 
             # ---------------------------------------------------------------- draw engine
-            with m.State("KEY_REQ"):
-                m.d.comb += [self.busy.eq(1), keygen.req.valid.eq(1)]
-                with m.If(keygen.req.ready):
-                    m.next = "KEY_WAIT"
-            with m.State("KEY_WAIT"):
-                m.d.comb += [self.busy.eq(1), keygen.key.ready.eq(1),
-                             hsh.i.valid.eq(keygen.hash_i.valid),
-                             hsh.i.payload.eq(keygen.hash_i.payload),
-                             keygen.hash_i.ready.eq(hsh.i.ready)]
-                with m.If(keygen.key.valid):
-                    in_r = ~sweep_mode & init_phase
-                    m.d.sync += [o_done.eq(0),
-                                 o_i.eq(0), idx_total.eq(N * C),
-                                 w_addr.eq(CNT_BASE), r_waddr.eq(R_BASE),
-                                 lane_vals.eq(0), r_row.eq(0),
-                                 in_off.eq(0), o_off.eq(0), row_base.eq(0), in_rows.eq(0),
-                                 c_idx.eq(0),
-                                 o_rows.eq(0), o_chunk.eq(0),
-                                 i_lane.eq(0), i_row.eq(SB_BASE), i_rbase.eq(SB_BASE),
-                                 i_gran.eq(0)]
-                    with m.If(sweep_mode):
-                        m.next = "SWEEP_START"
-                    with m.Elif(in_r):
-                        m.next = "DRAW_R"
-                    with m.Else():
-                        m.next = "DRAW_C"
-            with m.State("DRAW_C"):
-                # INIT counters: every word's P lanes, D per cycle (lanes at or past F get 0)
-                m.d.comb += self.busy.eq(1)
-                with m.If(in_rows != N):
-                    for d, hu in enumerate(hashes):
-                        m.d.comb += [hu.i.valid.eq(1),
-                                     hu.i.payload.eq(key ^ (c_idx + d) if d else key ^ c_idx)]
-                    with m.If(in_off == LAST_OFF):
-                        m.d.sync += [in_off.eq(0), row_base.eq(row_base + F),
-                                     c_idx.eq(row_base + F),
-                                     in_rows.eq(in_rows + 1)]
-                    with m.Else():
-                        m.d.sync += [in_off.eq(in_off + D), c_idx.eq(c_idx + D)]
-                with m.If(hsh.o.valid):
-                    vals = Signal.like(lane_vals)
-                    m.d.comb += vals.eq(lane_vals)
-                    with m.Switch(o_chunk):
-                        for c in range(P // D):
-                            with m.Case(c):
-                                for d in range(D):
-                                    ok = (o_off + d) < F
-                                    m.d.comb += vals[c * D + d].eq(Mux(ok, draw_init[d], 0))
-                    with m.If(o_chunk == P // D - 1):
-                        m.d.comb += [bank.cmd.valid.eq(1), bank.cmd.p.addr.eq(w_addr),
-                                     bank.cmd.p.op.eq(BankOp.WRITE), bank.cmd.p.data.eq(vals),
-                                     tag.en.eq(1), tag.lane.eq(i_lane),
-                                     tag.row.eq(i_row), tag.granule.eq(i_gran)]
-                        # the next word's sign-bank place
-                        with m.If(o_off == LAST_OFF):          # this neuron's last word
-                            m.d.sync += i_gran.eq(0)
-                            with m.If(i_lane == NL - 1):
-                                m.d.sync += [i_lane.eq(0), i_rbase.eq(i_rbase + SBEATS),
-                                             i_row.eq(i_rbase + SBEATS)]
-                            with m.Else():
-                                m.d.sync += [i_lane.eq(i_lane + 1), i_row.eq(i_rbase)]
-                        with m.Elif(i_gran == G - 1):
-                            m.d.sync += [i_gran.eq(0), i_row.eq(i_row + 1)]
-                        with m.Else():
-                            m.d.sync += i_gran.eq(i_gran + 1)
-                        m.d.sync += [w_addr.eq(w_addr + 1), lane_vals.eq(0), o_chunk.eq(0)]
-                    with m.Else():
-                        m.d.sync += [lane_vals.eq(vals), o_chunk.eq(o_chunk + 1)]
-                    with m.If(o_off == LAST_OFF):
-                        m.d.sync += [o_off.eq(0), o_rows.eq(o_rows + 1)]
-                    with m.Else():
-                        m.d.sync += o_off.eq(o_off + D)
-                with m.If(o_rows == N):
-                    m.next = "DRAW_DONE"
-            # ---------------------------------------------------------------- sweep
-            # The engine walks the layer's rows and emits the reinforced counters in increasing
-            # order; hits of one word merge into one UPDATE (REINFORCE on their lanes), issued
-            # when a hit of a later word arrives or the engine is done.
-            with m.State("SWEEP_START"):
-                m.d.comb += [self.busy.eq(1), sweep.start.valid.eq(1),
-                             sweep.start.p.layer.eq(layer)]
-                m.d.sync += [acc_valid.eq(0), upd_last.eq(0)]
-                with m.If(sweep.start.ready):
-                    m.next = "SWEEP_RUN"
-            with m.State("SWEEP_RUN"):
-                m.d.comb += [self.busy.eq(1),
-                             hsh.i.valid.eq(sweep.hash_i.valid),
-                             hsh.i.payload.eq(sweep.hash_i.payload),
-                             sweep.hash_i.ready.eq(hsh.i.ready),
-                             sweep.hash_o.valid.eq(hsh.o.valid),
-                             hsh.o.ready.eq(sweep.hash_o.ready)]
-                hit = sweep.o.valid
-                same = hit & acc_valid & (acc_word == sweep.o.p.word)
-                flush = acc_valid & Mux(hit, ~same, ~sweep.busy)
-                # SPRAM bank: no two same-parity UPDATEs back to back (one cycle's gap)
-                gap = (upd_last & (upd_parity == acc_word[0])) if parity_gap else Const(0)
-                go = ~(flush & gap)
-                m.d.comb += sweep.o.ready.eq(go)
-                m.d.sync += upd_last.eq(flush & go)
-                with m.If(flush & go):
-                    m.d.comb += [bank.cmd.valid.eq(1), bank.cmd.p.op.eq(BankOp.UPDATE),
-                                 bank.cmd.p.addr.eq(acc_word), bank.cmd.p.lanes.eq(acc_ops)]
-                    m.d.sync += [acc_valid.eq(0), upd_parity.eq(acc_word[0])]
-                with m.If(hit & go):
-                    for q in range(P):
-                        m.d.sync += acc_ops[q].eq(
-                            Mux(sweep.o.p.lane == q, LaneOp.REINFORCE,
-                                Mux(same, acc_ops[q], LaneOp.HOLD)))
-                    m.d.sync += [acc_valid.eq(1), acc_word.eq(sweep.o.p.word)]
-                with m.If(~sweep.busy & ~acc_valid):
-                    m.next = "DRAW_DONE"
-            with m.State("DRAW_R"):
-                # classifier rows: C bits per row, one draw per cycle
-                m.d.comb += self.busy.eq(1)
-                with m.If(idx_in != idx_total):
-                    m.d.comb += hsh.i.valid.eq(1)          # key ^ idx_in: the default
-                    m.d.sync += idx_in.eq(idx_in + 1)
-                with m.If(hsh.o.valid):
-                    row_end = o_i == C - 1
-                    m.d.sync += [o_done.eq(o_done + 1), o_i.eq(Mux(row_end, 0, o_i + 1))]
-                    row = r_row | (draw[31] << o_i)
-                    with m.If(row_end):
-                        m.d.comb += [r_wr.addr.eq(r_waddr), r_wr.data.eq(row),
-                                     r_wr.en.eq(1)]
-                        m.d.sync += [r_waddr.eq(r_waddr + 1), r_row.eq(0)]
-                    with m.Else():
-                        m.d.sync += r_row.eq(row)
-                with m.If(o_done == idx_total):
-                    m.next = "DRAW_DONE"
-            with m.State("DRAW_DONE"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(sweep_mode):
-                    m.d.sync += layer.eq(layer + 1)
-                    m.next = "BOUNDARY"
-                with m.Elif(~init_phase):
-                    m.d.sync += init_phase.eq(1)
-                    m.next = "KEY_REQ"
-                with m.Elif(layer == L - 1):
-                    m.d.sync += [batch_n.eq(0), since.eq(0), updated.eq(0), samples.eq(0),
-                                 correct.eq(0), busy_cycles.eq(0), host_tables.eq(0)]
-                    m.next = "REPLY"
-                with m.Else():
-                    m.d.sync += [layer.eq(layer + 1), init_phase.eq(0)]
-                    m.next = "KEY_REQ"
-
-            # ---------------------------------------------------------------- READ/WRITE_STATE
-            with m.State("ST_HDR"):
-                # 6 header bytes: layer u8, neuron u16, first u16, count u8
-                done, _ = shift_in(6)
-                with m.If(done):
-                    m.next = "ST_CHECK"
-            with m.State("ST_CHECK"):
-                # the header's range checks land in `st_ok` (a register) and ST_ACCEPT acts on
-                # it: keeps the compare chain off the FSM's next-state and enable logic
-                m.d.comb += self.busy.eq(1)
-                ok_layer = st_layer < L
-                lf = _const_array(list(widths[:-1]) + [0])[Mux(ok_layer, st_layer, L)]
-                ln = _const_array(list(cfg.layers) + [0])[Mux(ok_layer, st_layer, L)]
-                ok = (ok_layer & (st_neuron < ln) & (st_count >= 1) & (st_count <= 64)
-                      & (st_first + st_count <= lf))
-                is_write = st_write
-                ok_len = Mux(is_write, length == 6 + 2 * st_count, 1)
-                m.d.sync += [st_ok.eq(ok & ok_len), st_end.eq(6 + 2 * st_count),
-                             st_kmax.eq(st_count - 1)]
-                m.next = "ST_ACCEPT"
-            with m.State("ST_ACCEPT"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(~st_ok):
-                    m.d.sync += rsp_status.eq(Status.BAD_ARG)
-                    m.next = "REPLY"
-                with m.Else():
-                    m.d.sync += [layer.eq(st_layer), st_k.eq(0), st_scan.eq(st_first),
-                                 st_j.eq(0), rd_idx.eq(6)]
-                    m.next = "ST_BASE"
-            # The counter's word and sign-copy place are found by stepping (no multipliers):
-            # over `neuron` neurons of `beats` words, then over the words of `first`.
-            with m.State("ST_BASE"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [st_addr.eq(CNT_BASE), st_srow.eq(SB_BASE), st_gran.eq(0)]
-                m.next = "ST_ROW"
-            with m.State("ST_ROW"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(st_j != st_neuron):
-                    m.d.sync += [st_j.eq(st_j + 1), st_addr.eq(st_addr + BEATS)]
-                    with m.If(st_j[:lg_nl] == NL - 1 if lg_nl else 1):   # a round of NL
-                        m.d.sync += st_srow.eq(st_srow + SBEATS)
-                with m.Else():
-                    m.next = "ST_DIV"
-            with m.State("ST_DIV"):
-                # (word, lane) of `first` by repeated subtraction (P need not be a power of 2)
-                m.d.comb += self.busy.eq(1)
-                with m.If(st_scan >= P):
-                    m.d.sync += [st_scan.eq(st_scan - P), st_addr.eq(st_addr + 1)]
-                    with m.If(st_gran == G - 1):
-                        m.d.sync += [st_gran.eq(0), st_srow.eq(st_srow + 1)]
-                    with m.Else():
-                        m.d.sync += st_gran.eq(st_gran + 1)
-                with m.Else():
-                    m.d.sync += st_lane.eq(st_scan)
-                    with m.If(st_write):
-                        m.d.sync += rd_idx.eq(6)
-                        m.next = "WS_CHECK"
-                    with m.Else():
-                        m.d.sync += [rsp_len.eq(2 * st_count)]
-                        m.next = "RS_HDR"
-            # READ_STATE: header, then per counter READ -> 2 bytes
-            with m.State("RS_HDR"):
-                m.d.comb += [self.busy.eq(1), self.rsp.valid.eq(1),
-                             self.rsp.p.status.eq(Status.OK), self.rsp.p.length.eq(rsp_len)]
-                with m.If(self.rsp.ready):
-                    m.next = "RS_READ"
-            with m.State("RS_READ"):
-                m.d.comb += [self.busy.eq(1), bank.cmd.valid.eq(1),
-                             bank.cmd.p.op.eq(BankOp.READ), bank.cmd.p.addr.eq(st_addr)]
-                m.next = "RS_LATCH"
-            with m.State("RS_LATCH"):
-                m.d.comb += self.busy.eq(1)
-                value = Array(bank.resp.p.counters[q] for q in range(P))[st_lane]
-                with m.If(bank.resp.valid):      # the only READ in flight
-                    m.d.sync += st_value.eq(value)
-                    m.next = "RS_LO"
-            with m.State("RS_LO"):
-                m.d.comb += [self.busy.eq(1), self.rsp_data.valid.eq(1),
-                             self.rsp_data.payload.eq(st_value[:8])]
-                with m.If(self.rsp_data.ready):
-                    m.next = "RS_HI"
-            with m.State("RS_HI"):
-                m.d.comb += [self.busy.eq(1), self.rsp_data.valid.eq(1),
-                             self.rsp_data.payload.eq(st_value[8:16])]
-                with m.If(self.rsp_data.ready):
-                    next_counter()
-                    with m.If(st_k == st_kmax):
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.next = "RS_READ"
-            # WRITE_STATE: check every value first (nothing is written on BAD_ARG) ...
-            with m.State("WS_CHECK"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += rd_idx.eq(rd_idx + 1)
-                with m.If(rd_idx != 6):
-                    with m.If((rd_idx - 7)[0]):          # high byte of a value just arrived
-                        # in [cmin, cmax] iff bits K-1 … 15 are all equal (no compare chain
-                        # behind the payload buffer's slow block-RAM output)
-                        v = Cat(st_value[8:16], self.buf_data)
-                        with m.If((v[K - 1:] != 0) & (v[K - 1:] != (1 << (17 - K)) - 1)):
-                            m.d.sync += bad.eq(1)
-                    m.d.sync += st_value.eq(Cat(st_value[8:16], self.buf_data))
-                with m.If(rd_idx == st_end):
-                    m.d.sync += [rd_idx.eq(6), st_k.eq(0)]
-                    m.next = "WS_DECIDE"
-            with m.State("WS_DECIDE"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(bad):
-                    m.d.sync += rsp_status.eq(Status.BAD_ARG)
-                    m.next = "REPLY"
-                with m.Else():
-                    m.next = "WS_LO"
-            # ... then read-modify-write one lane per value
-            # buf_addr = rd_idx (the value's low byte) was presented in the previous cycle
-            with m.State("WS_LO"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [st_value.eq(self.buf_data), rd_idx.eq(rd_idx + 1)]
-                m.next = "WS_HI"
-            with m.State("WS_HI"):
-                m.d.comb += [self.busy.eq(1), bank.cmd.valid.eq(1),
-                             bank.cmd.p.op.eq(BankOp.READ), bank.cmd.p.addr.eq(st_addr)]
-                m.d.sync += [st_value.eq(Cat(st_value[:8], self.buf_data)),
-                             rd_idx.eq(rd_idx + 1)]
-                m.next = "WS_WRITE"
-            with m.State("WS_WRITE"):
-                m.d.comb += self.busy.eq(1)
-                word = Signal.like(st_word)
-                m.d.comb += word.eq(bank.resp.p.counters)
-                with m.Switch(st_lane):
-                    for q in range(P):
-                        with m.Case(q):
-                            m.d.comb += word[q].eq(st_value[:K].as_signed())
-                with m.If(bank.resp.valid):      # the word read in WS_HI (only READ in flight)
-                    m.d.comb += [bank.cmd.valid.eq(1), bank.cmd.p.op.eq(BankOp.WRITE),
-                                 bank.cmd.p.addr.eq(st_addr), bank.cmd.p.data.eq(word),
-                                 tag.en.eq(1), tag.row.eq(st_srow), tag.granule.eq(st_gran),
-                                 tag.lane.eq(st_neuron[:lg_nl] if lg_nl else 0)]
-                    next_counter()
-                    with m.If(st_k == st_kmax):
+            with m.State("DRAW"):
+                # INIT: counters then classifiers of every layer; boundary: one layer's sweep
+                m.d.comb += [self.busy.eq(1), bank.cmd.valid.eq(draw.cmd.valid),
+                             bank.cmd.payload.eq(draw.cmd.payload)]
+                with m.If(draw.done):
+                    with m.If(job == sw_prng.STREAM_REINFORCE):
+                        m.d.sync += layer.eq(layer + 1)
+                        m.next = "BOUNDARY"
+                    with m.Elif(job == sw_prng.STREAM_INIT):
+                        m.d.comb += draw.start.eq(1)
+                        m.d.sync += job.eq(sw_prng.STREAM_CLASSIFIER)
+                    with m.Elif(layer == L - 1):
+                        m.d.sync += [batch_n.eq(0), since.eq(0), updated.eq(0), samples.eq(0),
+                                     correct.eq(0), busy_cycles.eq(0), host_tables.eq(0)]
                         m.next = "REPLY"
                     with m.Else():
-                        m.next = "WS_LO"
+                        m.d.comb += draw.start.eq(1)
+                        m.d.sync += [layer.eq(layer + 1), job.eq(sw_prng.STREAM_INIT)]
+
+            # ---------------------------------------------------------------- READ/WRITE_STATE
+            # the state-access unit runs the command: the payload, the bank and (READ_STATE,
+            # OK) the reply are its
+            with m.State("STATE_ACCESS"):
+                m.d.comb += [self.busy.eq(1), self.rsp.valid.eq(sa.rsp.valid),
+                             self.rsp.payload.eq(sa.rsp.payload),
+                             self.rsp_data.valid.eq(sa.rsp_data.valid),
+                             self.rsp_data.payload.eq(sa.rsp_data.payload),
+                             bank.cmd.valid.eq(sa.cmd.valid), bank.cmd.payload.eq(sa.cmd.payload)]
+                with m.If(sa.done.valid):
+                    m.d.sync += rsp_status.eq(sa.done.status)
+                    with m.If(sa.done.replied):
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "REPLY"
 
         # The update engine: the activation read port when the forward pass leaves it free;
         # the counter bank while it works (the FSM uses the bank only when it is idle).
-        m.d.comb += upd.act_grant.eq(upd.act_req & ~fwd_reads)
-        with m.If(~fwd_reads):
-            m.d.comb += act_rd.addr.eq(upd.act_addr)
+        m.d.comb += upd.act_grant.eq(upd.act_req & ~fwd.act_req)
+        m.d.comb += act_rd.addr.eq(Mux(fwd.act_req, fwd.act_addr, upd.act_addr))
         m.d.comb += upd.cmd.ready.eq(bank.cmd.ready)
         with m.If(upd.busy):
             m.d.comb += [bank.cmd.valid.eq(upd.cmd.valid), bank.cmd.payload.eq(upd.cmd.payload)]
 
         # busy_cycles: cycles spent computing, not waiting for the link to take a reply
-        waiting = (fsm.ongoing("REPLY") | fsm.ongoing("REPLY_DATA") | fsm.ongoing("RS_HDR")
-                   | fsm.ongoing("RS_LO") | fsm.ongoing("RS_HI"))
+        waiting = fsm.ongoing("REPLY") | fsm.ongoing("REPLY_DATA") | sa.replying
         with m.If(self.busy & ~waiting):
             m.d.sync += busy_cycles.eq(busy_cycles + 1)
         return m

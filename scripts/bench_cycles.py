@@ -63,11 +63,16 @@ def phase_cycles(board, cfg, x, y, samples):
     async def watch(ctx):
         fsm, core = h.core.fsm, h.core
         names = {v: k for k, v in fsm.encoding.items()}
-        async for _, _, state, layer, upd_busy in ctx.tick().sample(
-                fsm.state, core.layer_reg, core.updater.busy):
+        # while the core waits for its forward engine, the engine's state names the phase
+        fwd_fsm = core.forward.fsm
+        fwd_names = {v: k for k, v in fwd_fsm.encoding.items()}
+        async for _, _, state, fwd_state, layer, upd_busy in ctx.tick().sample(
+                fsm.state, fwd_fsm.state, core.layer_reg, core.updater.busy):
             if window["name"] is None:
                 continue
             name = names[state]
+            if name == "FORWARD":
+                name = fwd_names[fwd_state]
             if window["name"] == "boundary":
                 if name not in WAITING:
                     tally["sweep"] += 1

@@ -26,13 +26,13 @@ def pack_sample(bits):
 
 
 class CoreHarness(wiring.Component):
-    def __init__(self, cfg, identify=b"xnorlearn-test", max_payload=None, bank_cls=None,
+    def __init__(self, cfg, max_payload=None, bank_cls=None,
                  sweep_search=None):
         self.max_payload = max_payload or protocol.max_payload(cfg)
         extra = {} if bank_cls is None else {"bank_cls": bank_cls}
         if sweep_search is not None:
             extra["sweep_search"] = sweep_search
-        self.core = TrainerCore(cfg, identify, self.max_payload, **extra)
+        self.core = TrainerCore(cfg, self.max_payload, **extra)
         self.buf = Memory(shape=8, depth=self.max_payload, init=[])
         super().__init__({})
 

@@ -23,11 +23,11 @@ __all__ = ["StoreHarness", "StoreDriver"]
 class StoreHarness(wiring.Component):
     """Payload buffer -> runner -> core, runner -> reader (``image`` at byte ``base``)."""
 
-    def __init__(self, cfg, image, base=0, identify=b"xnorlearn-test", bank_cls=None,
+    def __init__(self, cfg, image, base=0, bank_cls=None,
                  reader=None):
         self.max_payload = protocol.max_payload(cfg)
         extra = {} if bank_cls is None else {"bank_cls": bank_cls}
-        self.core = TrainerCore(cfg, identify, self.max_payload, **extra)
+        self.core = TrainerCore(cfg, self.max_payload, **extra)
         self.runner = StoreRunner(cfg, base, self.max_payload)
         self.reader = MemoryReader(image, base) if reader is None else reader
         self.buf = Memory(shape=8, depth=self.max_payload, init=[])

@@ -175,8 +175,8 @@ def test_init_tables_counters_and_partial_batch(name):
         assert (await d.command(Cmd.RESET_COUNTERS))[0] == Status.OK
         c = await d.read_counters()
         assert (c["samples"], c["correct"], c["busy_cycles"]) == (0, 0, 0)
-        st, ident = await d.command(Cmd.IDENTIFY)
-        assert st == Status.OK and ident == b"xnorlearn-test"
+        # IDENTIFY is the host link's (hw/link.py): the core does not execute it
+        assert await d.command(Cmd.IDENTIFY) == (Status.UNKNOWN, b"")
     run(cfg, bench)
 
 
