@@ -312,6 +312,12 @@ class HostLink(wiring.Component):
             m.d.sync += [tstatus.eq(st), tlength.eq(n), from_rom.eq(rom_source)]
             m.next = "SEND_SYNC"
 
+        # One CRC update for every byte the transmitter sends (the byte on the UART's input,
+        # whichever state chose it): a single XOR network instead of one per state.
+        tcrc_upd = Signal()
+        with m.If(tcrc_upd & utx.i.valid & utx.i.ready):
+            m.d.sync += tcrc.eq(crc16_next(tcrc, utx.i.payload))
+
         with m.FSM(name="tx_fsm"):
             with m.State("IDLE"):           # offers the oldest entry's request at once
                 with m.If(~empty):
@@ -330,10 +336,9 @@ class HostLink(wiring.Component):
 
             # ---- reply frame: sync, status, length, payload, crc; CRC computed on the fly
             def send(value, then, update_crc=True):
-                m.d.comb += [utx.i.valid.eq(1), utx.i.payload.eq(value)]
+                m.d.comb += [utx.i.valid.eq(1), utx.i.payload.eq(value),
+                             tcrc_upd.eq(update_crc)]
                 with m.If(utx.i.ready):
-                    if update_crc:
-                        m.d.sync += tcrc.eq(crc16_next(tcrc, value))
                     m.next = then
 
             with m.State("SEND_SYNC"):
@@ -353,11 +358,10 @@ class HostLink(wiring.Component):
             with m.State("SEND_DATA"):
                 value = Mux(from_rom, rom_q, self.rsp_data.payload)
                 valid = Mux(from_rom, rom_ok, self.rsp_data.valid)
-                m.d.comb += [utx.i.valid.eq(valid), utx.i.payload.eq(value),
+                m.d.comb += [utx.i.valid.eq(valid), utx.i.payload.eq(value), tcrc_upd.eq(1),
                              self.rsp_data.ready.eq(~from_rom & utx.i.ready)]
                 with m.If(valid & utx.i.ready):
-                    m.d.sync += [tcrc.eq(crc16_next(tcrc, value)), rindex.eq(rindex + 1),
-                                 tleft.eq(tleft - 1), rom_ok.eq(0)]
+                    m.d.sync += [rindex.eq(rindex + 1), tleft.eq(tleft - 1), rom_ok.eq(0)]
                     with m.If(tleft == 0):
                         m.next = "SEND_CRC0"
             with m.State("SEND_CRC0"):
