@@ -5,7 +5,9 @@ registers after every ``steps_per_stage`` steps and accepts one value per cycle,
 reinforcement sweep gets one draw ``hash32(key ^ idx)`` per cycle. Steps 1, 3 and 5,
 ``(a + C) + (a << s)``, are ``a · (2^s + 1) + C mod 2^32``: on a device with multipliers (the
 iCE40 UP5K's SB_MAC16) :class:`Hash32` computes them as two 16-bit multiplies by that small
-constant (``multiply``), which takes ~200 LUTs and ~50 carries off the fabric.
+constant (``multiply``), which takes ~200 LUTs and ~50 carries off the fabric, and the
+pipeline registers around them into the SB_MAC16s (160 flip-flops, 96 of them a logic cell of
+their own otherwise).
 :class:`StreamKey` computes ``stream_key(seed, layer, stream, n)`` once per sweep by passing
 three values through one :class:`Hash32`.
 """
@@ -115,7 +117,9 @@ class Hash32(wiring.Component):
             value = step(value)
             if n % self.steps_per_stage == 0:
                 last = n == 6
-                reg = self.o.payload if last else Signal(32, name=f"step{n}")
+                # (no reset: a value matters only while its valid bit is set; without one,
+                # Yosys can pack the registers around a multiply into the SB_MAC16)
+                reg = self.o.payload if last else Signal(32, name=f"step{n}", reset_less=True)
                 vreg = self.o.valid if last else Signal(name=f"step{n}_valid")
                 with m.If(en):
                     m.d.sync += [reg.eq(value), vreg.eq(valid)]
