@@ -21,6 +21,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..sw import protocol as proto
+from .bram import registered_read
 from .uart import UartRx, UartTx
 
 __all__ = ["HostLink", "request_layout", "reply_layout", "crc16_next", "buffer_depth"]
@@ -174,13 +175,18 @@ class HostLink(wiring.Component):
         head_slot, tail_slot = head[:pbits], tail[:pbits]
         KIND_REQUEST, KIND_ERROR, KIND_ROM = 0, 1, 2
         e_kind = Array(Signal(2, name=f"e_kind{i}") for i in range(self.depth))
-        e_code = Array(Signal(8, name=f"e_code{i}") for i in range(self.depth))
+        # an entry's code: a good request's command or an error reply's status (both fit in
+        # fewer than 8 bits: every entry bit is a logic cell of its own on the iCE40)
+        code_bits = max(max(proto.Command), max(proto.Status)).bit_length()
+        e_code = Array(Signal(code_bits, name=f"e_code{i}") for i in range(self.depth))
         e_len = Array(Signal(range(self.max_payload + 1), name=f"e_len{i}")
                       for i in range(self.depth))
 
         m.submodules.buf = buf = Memory(shape=8, depth=self.depth << self.slot_bits, init=[])
         wr = buf.write_port()
-        rd = buf.read_port()
+        # the receiver writes the newest entry's slot, the trainer reads the oldest's: never
+        # the same word in one cycle (hw/bram.py: no read-during-write bypass)
+        rd = registered_read(m, buf, "link_buf")
         buf_addr = Signal(self.slot_bits)
         m.d.comb += [buf_addr.eq(self.buf_addr), rd.addr.eq(Cat(buf_addr, head_slot)),
                      self.buf_data.eq(rd.data)]
@@ -205,9 +211,9 @@ class HostLink(wiring.Component):
                                     # bytes after the current one (a down-counter: the "last
                                     # byte" test is a zero check, not an add-and-compare)
         crc = Signal(16, init=0xFFFF)
-        crc_lo = Signal(8)
+        crc_lo_ok = Signal()        # the first CRC byte (low half) matched
         crc_ok = Signal()
-        status = Signal(8)          # the error being drained
+        status = Signal(range(max(proto.Status) + 1))     # the error being drained
         known = (code >= min(proto.Command)) & (code <= max(proto.Command))
         length_ok = self._length_ok(code, length)
         is_identify = Const(int(self.identify)) & (code == proto.Command.IDENTIFY)
@@ -262,12 +268,12 @@ class HostLink(wiring.Component):
                 in_frame_timeout()
             with m.State("CRC0"):
                 with m.If(got):
-                    m.d.sync += crc_lo.eq(byte)
+                    m.d.sync += crc_lo_ok.eq(crc[:8] == byte)
                     m.next = "CRC1"
                 in_frame_timeout()
             with m.State("CRC1"):
                 with m.If(got):
-                    m.d.sync += crc_ok.eq(crc == Cat(crc_lo, byte))
+                    m.d.sync += crc_ok.eq(crc_lo_ok & (crc[8:] == byte))
                     m.next = "CHECK"
                 in_frame_timeout()
             with m.State("CHECK"):

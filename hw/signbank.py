@@ -101,13 +101,15 @@ class SignBank(wiring.Component):
         Split every lane into memories of this many rows (a power of two; ``None``, the
         default: one memory per lane, split by the tools). With :data:`ICE40_BLOCK_ROWS` every
         memory is one SB_RAM40_4K in its 256 × 16 aspect ratio (the only one with a bit mask,
-        which the granule writes need). The read row's memory is chosen by a registered
-        select; with three memories (``2·B < depth ≤ 3·B − 2``, the UP5K default's 532 rows)
-        the rows are placed so that every bit is one LUT4: rows ``0 … B−1`` in memory 0,
-        ``B … 2B−2`` in memory 1, the rest in memory 2, and the last row of memories 1 and 2
-        is a zero row that a memory not read reads instead, so the output is
-        ``Mux(sel, m1, m0) | m2``. Yosys' own split of a 532-row memory builds a wider
-        multiplexer (427 LUTs against ~150 for 4 lanes × 32 bits).
+        which the granule writes need). Where the rows fit as many memories of ``B − 1`` rows
+        as of ``B`` (the UP5K default's 532 rows: three), every memory keeps its last row zero
+        (*zero rows*): memory ``d`` holds rows ``d·(B−1) … (d+1)·(B−1) − 1`` at local address
+        ``(row + d) mod B``, a memory that does not hold the row being read reads its zero row
+        instead, and the output is the OR of all memories' data, with no select: three inputs
+        per bit, which the popcount's XNOR takes in the same LUT4. Otherwise the read row's
+        memory is chosen by a registered select (an AND-OR per bit). Yosys' own split of a
+        532-row memory builds a wider multiplexer (427 LUTs against ~150 for 4 lanes × 32
+        bits with a select, ~130 fewer again with zero rows).
 
     Attributes
     ----------
@@ -133,17 +135,17 @@ class SignBank(wiring.Component):
         if block_rows is None or block_rows >= depth:
             block_rows = None
         self.block_rows = B = block_rows
+        n = 1 if B is None else -(-depth // B)
+        self.zero_rows = n > 1 and -(-depth // (B - 1)) == n
         if B is None:
             self.starts = [0]                      # first row of every memory
             sizes = [depth]
-        elif 2 * B < depth <= 3 * B - 2:
-            self.starts = [0, B, 2 * B - 1]        # the zero-row placement (see above)
-            sizes = [B, B, B]
+        elif self.zero_rows:
+            self.starts = [d * (B - 1) for d in range(n)]       # the zero-row placement
+            sizes = [B] * n
         else:
-            n = -(-depth // B)
             self.starts = [d * B for d in range(n)]
             sizes = [min(B, depth - d * B) for d in range(n)]
-        self.zero_rows = len(self.starts) == 3 and self.starts[2] == 2 * B - 1
         ends = self.starts[1:] + [depth]
         # mems[q][d]: rows starts[d] … ends[d] − 1 of lane q (zero rows and spare rows 0)
         self.mems = [[Memory(shape=self.width, depth=size,
@@ -170,19 +172,23 @@ class SignBank(wiring.Component):
                  for i in range(e - a)] for blocks in self.mems]
 
     def _place(self, m, row, name):
-        """(local address per memory, in-memory-d flags) of ``row``; a memory that does not
-        hold it gets its zero row (zero-row placement) or the row's low bits."""
+        """(local address per memory, in-memory-d flags) of ``row``; with zero rows the local
+        address ``(row + d) mod B`` of every memory (the caller sends the ones that do not
+        hold the row to their zero row), otherwise the row's low bits."""
         B, n = self.block_rows, len(self.starts)
         if B is None:
             return [row], [Const(1)]
         lo = (B - 1).bit_length()
         if self.zero_rows:
-            in2 = Signal(name=f"{name}_in2")
-            up = Signal(lo, name=f"{name}_up")          # row − (2B − 1), low bits
-            m.d.comb += [in2.eq(row >= 2 * B - 1), up.eq(row + 1)]
-            in1 = ~in2 & row[lo]
-            return ([row[:lo], Mux(in2, B - 1, row[:lo]), Mux(in2, up, B - 1)],
-                    [~in2 & ~row[lo], in1, in2])
+            addrs, ins = [], []
+            for d, a in enumerate(self.starts):
+                local = Signal(lo, name=f"{name}_local{d}")
+                hit = Signal(name=f"{name}_in{d}")
+                m.d.comb += [local.eq(row + d),
+                             hit.eq((row >= a) & (row < a + B - 1) if d < n - 1 else row >= a)]
+                addrs.append(local)
+                ins.append(hit)
+            return addrs, ins
         return [row[:lo]] * n, [row[lo:] == d for d in range(n)]
 
     def elaborate(self, platform):
@@ -190,13 +196,13 @@ class SignBank(wiring.Component):
         n = len(self.starts)
         rd_addrs, rd_in = self._place(m, self.rd_addr, "rd")
         wr_addrs, wr_in = self._place(m, self.wr.row, "wr")
+        if self.zero_rows:
+            # a memory that does not hold the row reads its zero row (local address B − 1)
+            rd_addrs = [a | (~hit).replicate(len(a)) for a, hit in zip(rd_addrs, rd_in)]
         # which memory the read row is in, registered like the memories' outputs
         rd_sel = Signal(n)
-        if n > 1:
-            if self.zero_rows:              # Mux(sel, m1, m0) | m2: sel = "not in memory 0"
-                m.d.sync += rd_sel.eq(Cat(rd_in[0], ~rd_in[0], 1))
-            else:
-                m.d.sync += rd_sel.eq(Cat(*rd_in))
+        if n > 1 and not self.zero_rows:
+            m.d.sync += rd_sel.eq(Cat(*rd_in))
         for q, blocks in enumerate(self.mems):
             hit_lane = self.wr.valid
             if self.lanes > 1:
@@ -216,7 +222,9 @@ class SignBank(wiring.Component):
             if n == 1:
                 out = outs[0]
             elif self.zero_rows:
-                out = Mux(rd_sel[1], outs[1], outs[0]) | outs[2]
+                out = outs[0]
+                for o in outs[1:]:
+                    out = out | o
             else:
                 out = outs[0] & rd_sel[0].replicate(self.width)
                 for d in range(1, n):

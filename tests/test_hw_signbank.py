@@ -1,6 +1,6 @@
 """SignBank (hw/signbank.py) against a Python model of its rows, Amaranth simulator: granule
 writes and row reads, one memory per lane and split into block memories (the zero-row
-placement of three blocks, and the plain select of more)."""
+placement, and the plain select)."""
 
 import random
 
@@ -12,10 +12,12 @@ from xnorlearn.sim.harness import expect_equal, run_amaranth
 
 @pytest.mark.parametrize("lanes,words,granule,depth,block_rows,n_mems", [
     (2, 2, 3, 10, None, 1),      # one memory per lane
-    (2, 2, 3, 10, 4, 3),         # 2·4 < 10 <= 3·4 − 2: zero-row placement
-    (1, 4, 2, 9, 4, 3),          # the same with a spare row in the last memory
+    (2, 2, 3, 10, 4, 3),         # 10 rows need 4 memories of 3: registered one-hot select
+    (1, 4, 2, 9, 4, 3),          # 9 <= 3·(4 − 1): zero-row placement, OR of the memories
+    (2, 2, 3, 6, 4, 2),          # zero rows, two memories, a spare row in the last one
+    (4, 8, 4, 532, 256, 3),      # the UP5K default's sign copy (zero rows)
     (3, 1, 4, 13, 4, 4),         # four memories: registered one-hot select
-    (2, 2, 2, 7, 4, 2),          # two memories
+    (2, 2, 2, 7, 4, 2),          # two memories, select
     (1, 2, 4, 6, 8, 1),          # block_rows >= depth: one memory
 ])
 def test_writes_then_reads(lanes, words, granule, depth, block_rows, n_mems):
@@ -24,6 +26,7 @@ def test_writes_then_reads(lanes, words, granule, depth, block_rows, n_mems):
     init = [[rng.getrandbits(width) for _ in range(depth)] for _ in range(lanes)]
     dut = SignBank(lanes, words, granule, depth, init=init, block_rows=block_rows)
     assert len(dut.mems[0]) == n_mems
+    assert dut.zero_rows == (n_mems > 1 and -(-depth // (block_rows - 1)) == n_mems)
     model = [list(r) for r in init]
 
     async def bench(ctx):
