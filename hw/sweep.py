@@ -25,8 +25,8 @@ Pipeline (one hash input per cycle, ``Lh`` = hash latency, 6 with one step per s
   multiplexer over 64 entries; the memories are ``2^k · L`` entries (two banks, see below).
 * **search, sequential** (``search="sequential"``, for devices short of block RAM: the
   iCE40 UP5K) — one table memory (``C[i]`` at address ``i`` of its layer and bank) and one
-  comparator: ``u ≥ C[63]`` against a register (loaded when a sweep starts) decides a skip in
-  the cycle the draw arrives; any other draw searches the six levels one per cycle
+  comparator: ``u ≥ C[63]`` against the memory's read data (it reads ``C[63]`` whenever no
+  search needs it) decides a skip in the cycle the draw arrives; any other draw searches the six levels one per cycle
   (``lo += 2^(5−k)`` if ``u ≥ C[lo + 2^(5−k) − 1]``) while the draw waits at the hash's
   output, holding the pipeline, so a hit costs seven cycles more than a skip. Draws of a row
   that has already ended are dropped unsearched.
@@ -304,18 +304,14 @@ class SweepEngine(wiring.Component):
         # meet are read again before the next sweep starts)
         rd = registered_read(m, mem, "sweep_table", en=en)
 
-        # C[63] of the layer: read while idle (address from the request), kept in a register
-        c63 = Signal(b)
-        c63_load = Signal()
-        m.d.sync += c63_load.eq(idle)
-        with m.If(c63_load):
-            m.d.sync += c63.eq(rd.data)
-
+        # C[63] of the layer is what the memory reads whenever no search needs it (while idle
+        # from the request's layer): the skip test of a draw compares against the read data,
+        # no register holds C[63]
         tag_key, tag_gen = tags.r_data[0], tags.r_data[1]
         u0 = ho.payload[32 - b:]
         # a draw of a row that has ended (its generation is gone) is dropped unsearched
         draw = ho.valid & ~tag_key & (tag_gen == gen)
-        skip = draw & (u0 >= c63)
+        skip = draw & (u0 >= rd.data)
 
         # The draw being searched stays at the hash's output (not taken, so the hash holds
         # it) until its search ends: no copy of it here.
@@ -340,8 +336,12 @@ class SweepEngine(wiring.Component):
                                        if lb else Const(0, 0), self.host_tables))
         with m.Elif(busy & ~done):
             m.d.comb += rd.addr.eq(Cat((lo_next | ((step >> 1) - 1))[:LEVELS], bank_layer))
-        with m.Else():
+        with m.Elif(search):
+            # level 0 compares against C[31] in the next cycle
             m.d.comb += rd.addr.eq(Cat(Const(SKIP // 2 - 1, LEVELS), bank_layer))
+        with m.Else():
+            # the next draw's skip test (also after a search's last level)
+            m.d.comb += rd.addr.eq(Cat(Const(SKIP - 1, LEVELS), bank_layer))
 
         with m.If(en):
             m.d.sync += [w_valid.eq(done | (pop & skip)), w_gen.eq(tag_gen),
