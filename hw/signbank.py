@@ -111,6 +111,10 @@ class SignBank(wiring.Component):
         532-row memory builds a wider multiplexer (427 LUTs against ~150 for 4 lanes × 32
         bits with a select, ~130 fewer again with zero rows).
 
+    primitive : bool or None
+        Build the blocks from SB_RAM40_4K instances (see :meth:`uses_primitive`; ``None``,
+        the default: on an iCE40 platform with :data:`ICE40_BLOCK_ROWS`-row blocks).
+
     Attributes
     ----------
     rd_addr : In(range(depth))
@@ -126,7 +130,8 @@ class SignBank(wiring.Component):
 
     read_latency = 1
 
-    def __init__(self, lanes, words, granule, depth, init=None, block_rows=None):
+    def __init__(self, lanes, words, granule, depth, init=None, block_rows=None,
+                 primitive=None):
         self.lanes, self.words, self.granule, self.depth = lanes, words, granule, depth
         self.width = words * granule
         init = init or [[(1 << self.width) - 1] * depth for _ in range(lanes)]
@@ -135,6 +140,10 @@ class SignBank(wiring.Component):
         if block_rows is None or block_rows >= depth:
             block_rows = None
         self.block_rows = B = block_rows
+        if primitive and B != ICE40_BLOCK_ROWS:
+            raise ValueError(f"primitive blocks need block_rows={ICE40_BLOCK_ROWS} (and more "
+                             f"rows than that), got {block_rows}")
+        self.primitive = primitive
         n = 1 if B is None else -(-depth // B)
         self.zero_rows = n > 1 and -(-depth // (B - 1)) == n
         if B is None:
@@ -171,6 +180,43 @@ class SignBank(wiring.Component):
         return [[ctx.get(mem.data[i]) for mem, a, e in zip(blocks, self.starts, ends)
                  for i in range(e - a)] for blocks in self.mems]
 
+    def uses_primitive(self, platform):
+        """Whether ``elaborate(platform)`` builds the blocks from SB_RAM40_4K primitives: on
+        an iCE40 platform with :data:`ICE40_BLOCK_ROWS`-row blocks (each one primitive deep
+        in its 256 × 16 aspect ratio), unless ``primitive=False``. Yosys maps a memory with
+        granule write enables onto the primitive with a mask and a write enable of its own per
+        block (~10 LUTs each); the primitive's write enable (the block) and mask (the granule,
+        the same for every block) need one LUT per block. Simulation (no platform) uses the
+        memories; tests/test_hw_signbank.py simulates the primitive build with Yosys' model."""
+        if self.primitive is not None:
+            return bool(self.primitive)
+        device = str(getattr(platform, "device", "") or "")
+        return device.startswith("iCE40") and self.block_rows == ICE40_BLOCK_ROWS
+
+    def _ebr_columns(self, m, mem, name, rd_addr, wr_addr, we, mask, wdata):
+        """``mem`` (one block of a lane) as SB_RAM40_4K primitives side by side, 16 bits each,
+        initialised from ``mem.init``; returns the registered read data."""
+        from amaranth import ClockSignal, Instance
+        cols = -(-self.width // 16)
+        rdata = Signal(16 * cols, name=f"{name}_rdata")
+        init = [int(v) for v in mem.init] + [0] * (ICE40_BLOCK_ROWS - mem.depth)
+        pad = 16 * cols - self.width
+        for c in range(cols):
+            words = [(v >> (16 * c)) & 0xFFFF for v in init]
+            params = {f"p_INIT_{i:X}": Const(sum(w << (16 * k) for k, w in
+                                                 enumerate(words[16 * i:16 * i + 16])), 256)
+                      for i in range(16)}
+            m.submodules[f"{name}_{c}"] = Instance(
+                "SB_RAM40_4K", p_WRITE_MODE=0, p_READ_MODE=0, **params,
+                o_RDATA=rdata[16 * c:16 * c + 16],
+                i_RCLK=ClockSignal("sync"), i_RCLKE=Const(1), i_RE=Const(1),
+                i_RADDR=Cat(rd_addr, Const(0, 11 - len(rd_addr))),
+                i_WCLK=ClockSignal("sync"), i_WCLKE=Const(1), i_WE=we,
+                i_WADDR=Cat(wr_addr, Const(0, 11 - len(wr_addr))),
+                i_MASK=Cat(mask, Const((1 << pad) - 1, pad))[16 * c:16 * c + 16],
+                i_WDATA=Cat(wdata, Const(0, pad))[16 * c:16 * c + 16])
+        return rdata[:self.width]
+
     def _place(self, m, row, name):
         """(local address per memory, in-memory-d flags) of ``row``; with zero rows the local
         address ``(row + d) mod B`` of every memory (the caller sends the ones that do not
@@ -203,12 +249,29 @@ class SignBank(wiring.Component):
         rd_sel = Signal(n)
         if n > 1 and not self.zero_rows:
             m.d.sync += rd_sel.eq(Cat(*rd_in))
+        primitive = self.uses_primitive(platform)
+        if primitive:
+            gsel = Signal(self.words)            # one-hot granule of the write (or none)
+            m.d.comb += gsel.eq(Mux(self.wr.valid, 1 << self.wr.granule, 0))
+            mask = Cat(~gsel[i // self.granule] for i in range(self.width))
+            wdata = self.wr.bits.replicate(self.words)
+            for blocks in self.mems:
+                for mem in blocks:
+                    mem._MustUse__silence = True     # (the primitives hold its contents)
         for q, blocks in enumerate(self.mems):
             hit_lane = self.wr.valid
             if self.lanes > 1:
                 hit_lane = hit_lane & (self.wr.lane == q)
             outs = []
             for d, mem in enumerate(blocks):
+                if primitive:
+                    # SB_RAM40_4K: the lane and block select the write enable, the granule
+                    # the bit mask (shared by every block): no per-block granule enables
+                    we = Signal(name=f"we_{q}_{d}")
+                    m.d.comb += we.eq(hit_lane & wr_in[d])
+                    outs.append(self._ebr_columns(m, mem, f"ram_{q}_{d}", rd_addrs[d],
+                                                  wr_addrs[d], we, mask, wdata))
+                    continue
                 m.submodules[f"lane{q}" if n == 1 else f"lane{q}_{d}"] = mem
                 # (see the class docstring: never read in the cycle it is written)
                 rd = registered_read(m, mem, f"signs_{q}_{d}")
