@@ -226,13 +226,16 @@ class SignBank(wiring.Component):
             return [row], [Const(1)]
         lo = (B - 1).bit_length()
         if self.zero_rows:
+            # (row + d) is in block d iff its high bits are d; its low bits are the local
+            # address, B − 1 (the zero row) for the row that starts block d + 1: no compare
+            # of the row against the blocks' bounds (carry chains), one adder per block
             addrs, ins = [], []
-            for d, a in enumerate(self.starts):
-                local = Signal(lo, name=f"{name}_local{d}")
+            for d in range(n):
+                full = Signal(len(row) + 1, name=f"{name}_full{d}")
                 hit = Signal(name=f"{name}_in{d}")
-                m.d.comb += [local.eq(row + d),
-                             hit.eq((row >= a) & (row < a + B - 1) if d < n - 1 else row >= a)]
-                addrs.append(local)
+                m.d.comb += [full.eq(row + d),
+                             hit.eq((full[lo:] == d) & (full[:lo] != B - 1))]
+                addrs.append(full[:lo])
                 ins.append(hit)
             return addrs, ins
         return [row[:lo]] * n, [row[lo:] == d for d in range(n)]
