@@ -107,6 +107,12 @@ class SweepEngine(wiring.Component):
     key_held : bool
         The caller holds ``start.payload.key`` from the request until the sweep is done (not
         busy), so it is not copied into a register here.
+    key_ahead : bool or None
+        Hash the next row's key while a row runs (``True``: a row costs its draws plus
+        ~``Lh + 8`` cycles, and 32 flip-flops hold the key) or when the row ends (``False``:
+        ``Lh + 2`` cycles more per row, no such register). ``None`` (default): ahead with the
+        pipelined search, at the row's end with the sequential one (the UP5K's, short of
+        logic cells).
     search : str
         ``"pipelined"`` (default): a draw per cycle through six table memories;
         ``"sequential"``: one table memory (a block RAM on the iCE40) and a search of seven
@@ -134,7 +140,7 @@ class SweepEngine(wiring.Component):
 
     def __init__(self, fan_ins, rows, prob_bits, lanes=1, word_bases=None, init_tables=None,
                  hash_steps=1, external_hash=False, hash_depth=6, search="pipelined",
-                 key_held=False):
+                 key_held=False, key_ahead=None):
         self.fan_ins, self.rows = [int(f) for f in fan_ins], [int(n) for n in rows]
         L = len(self.fan_ins)
         if L < 1 or len(self.rows) != L or min(self.fan_ins + self.rows) < 1:
@@ -164,6 +170,7 @@ class SweepEngine(wiring.Component):
             raise ValueError(f"search must be 'pipelined' or 'sequential', got {search!r}")
         self.search = search
         self.key_held = key_held
+        self.key_ahead = (search == "pipelined") if key_ahead is None else bool(key_ahead)
         self.external_hash = external_hash
         self.hash_steps = hash_steps
         self.hash_depth = 6 // hash_steps if not external_hash else hash_depth
@@ -384,7 +391,7 @@ class SweepEngine(wiring.Component):
         w = Signal(32)            # t · SWEEP_STRIDE of the row's next draw t (no multiplier)
         gen = Signal()                                      # row generation (issue and walk)
         rk_cur = Signal(32)                                 # R_j of the row being issued
-        rk_next = Signal(32)                                # R_{j+1}
+        rk_next = Signal(32) if self.key_ahead else None    # R_{j+1}
         # walk position: last = pos − 1 (−1 at a row start, wrapping), also as word/lane
         wl = max(2, max_f + SKIP).bit_length() + 1
         last = Signal(wl)
@@ -473,24 +480,36 @@ class SweepEngine(wiring.Component):
                                  beats.eq(const_array(self.beats)[lay]),
                                  row_base.eq(const_array(self.word_bases)[lay]),
                                  row.eq(0), key_idx.eq(0), key_first.eq(1)]
+                    if not self.key_ahead:
+                        m.d.sync += gen.eq(~gen)    # (KEY0 keeps it: see RUN)
                     m.next = "KEY0"
             with m.State("KEY0"):
                 # R_0 = hash32(K ^ 0); then the row loop
                 m.d.comb += [self.busy.eq(1), issue.eq(key_first)]
                 with m.If(pop & tag_key):
-                    m.d.sync += [rk_cur.eq(ho.payload), key_first.eq(n_rows > 1), gen.eq(~gen)]
+                    m.d.sync += rk_cur.eq(ho.payload)
+                    if self.key_ahead:
+                        m.d.sync += [key_first.eq(n_rows > 1), gen.eq(~gen)]
                     row_start(row_base)
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += [self.busy.eq(1), running.eq(1), issue.eq(1)]
-                with m.If(pop & tag_key):
-                    m.d.sync += rk_next.eq(ho.payload)
+                if self.key_ahead:
+                    with m.If(pop & tag_key):
+                        m.d.sync += rk_next.eq(ho.payload)
                 with m.If(row_end):
-                    m.d.sync += [row.eq(row + 1), gen.eq(~gen), rk_cur.eq(rk_next),
-                                 key_first.eq(key_idx < n_rows)]
+                    m.d.sync += [row.eq(row + 1), gen.eq(~gen)]
                     row_start(next_base)
+                    if self.key_ahead:
+                        m.d.sync += [rk_cur.eq(rk_next), key_first.eq(key_idx < n_rows)]
                     with m.If(row == n_rows - 1):
                         m.next = "DRAIN"
+                    if not self.key_ahead:
+                        with m.Else():
+                            # the next row's key now (its draws wait for it; the old row's
+                            # draws still in flight are dropped by their generation)
+                            m.d.sync += key_first.eq(1)
+                            m.next = "KEY0"
             with m.State("DRAIN"):
                 # the last row's draws still in flight are dropped; the hit register empties
                 m.d.comb += self.busy.eq(1)
