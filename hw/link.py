@@ -205,11 +205,13 @@ class HostLink(wiring.Component):
 
         # ================================================================ receiver
         code = Signal(8)
-        length = Signal(16)
+        # a frame's length; only one of at most max_payload is kept (a longer one is refused
+        # at its second byte), so the high byte's upper bits are never stored
+        length = Signal(range(self.max_payload + 1))
         index = Signal(self.slot_bits)
-        left = Signal(range(self.max_payload + 1))
-                                    # bytes after the current one (a down-counter: the "last
-                                    # byte" test is a zero check, not an add-and-compare)
+        index_next = Signal(self.slot_bits + 1)
+        m.d.comb += index_next.eq(index + 1)    # the last byte: index_next == length (the
+                                                # increment's adder is shared, no down-counter)
         crc = Signal(16, init=0xFFFF)
         crc_lo_ok = Signal()        # the first CRC byte (low half) matched
         crc_ok = Signal()
@@ -248,8 +250,8 @@ class HostLink(wiring.Component):
             with m.State("LEN1"):
                 with m.If(got):
                     n = Cat(length[:8], byte)
-                    m.d.sync += [length[8:].eq(byte), crc.eq(crc16_next(crc, byte)),
-                                 index.eq(0), left.eq(n - 1)]
+                    m.d.sync += [length.eq(n), crc.eq(crc16_next(crc, byte)),
+                                 index.eq(0)]
                     with m.If(n > self.max_payload):
                         m.d.sync += status.eq(proto.Status.BAD_LENGTH)
                         m.next = "DRAIN"
@@ -261,9 +263,9 @@ class HostLink(wiring.Component):
             with m.State("PAYLOAD"):
                 m.d.comb += wr.en.eq(got)
                 with m.If(got):
-                    m.d.sync += [index.eq(index + 1), left.eq(left - 1),
+                    m.d.sync += [index.eq(index_next),
                                  crc.eq(crc16_next(crc, byte))]
-                    with m.If(left == 0):
+                    with m.If(index_next == length):
                         m.next = "CRC0"
                 in_frame_timeout()
             with m.State("CRC0"):
@@ -301,7 +303,6 @@ class HostLink(wiring.Component):
         tlength = Signal(range(longest + 1))
         tlength16 = Signal(16)
         m.d.comb += tlength16.eq(tlength)
-        tleft = Signal(range(longest + 1))
         from_rom = Signal()
         h_kind, h_code, h_len = e_kind[head_slot], e_code[head_slot], e_len[head_slot]
         m.d.comb += [self.req.payload.code.eq(h_code), self.req.payload.length.eq(h_len)]
@@ -309,7 +310,9 @@ class HostLink(wiring.Component):
         rom = Array(Const(b, 8) for b in self.identify_rom)
         # The ROM byte at `rindex`, from a register (the ROM lookup stays off the transmit
         # path); `rom_ok` says it belongs to the current index (one cycle after a change).
-        rindex = Signal(range(len(self.identify_rom) + 1))
+        rindex = Signal(range(longest + 1))     # payload bytes sent (the last byte:
+        rindex_next = Signal(range(longest + 2))    # rindex_next == tlength, no down-counter)
+        m.d.comb += rindex_next.eq(rindex + 1)
         rom_q = Signal(8)
         rom_ok = Signal()
         m.d.sync += [rom_q.eq(rom[rindex]), rom_ok.eq(1)]
@@ -357,7 +360,6 @@ class HostLink(wiring.Component):
             with m.State("SEND_LEN0"):
                 send(tlength16[:8], "SEND_LEN1")
             with m.State("SEND_LEN1"):
-                m.d.sync += tleft.eq(tlength - 1)
                 send(tlength16[8:], "SEND_DATA")
                 with m.If(utx.i.ready & (tlength == 0)):
                     m.next = "SEND_CRC0"
@@ -367,8 +369,8 @@ class HostLink(wiring.Component):
                 m.d.comb += [utx.i.valid.eq(valid), utx.i.payload.eq(value), tcrc_upd.eq(1),
                              self.rsp_data.ready.eq(~from_rom & utx.i.ready)]
                 with m.If(valid & utx.i.ready):
-                    m.d.sync += [rindex.eq(rindex + 1), tleft.eq(tleft - 1), rom_ok.eq(0)]
-                    with m.If(tleft == 0):
+                    m.d.sync += [rindex.eq(rindex_next), rom_ok.eq(0)]
+                    with m.If(rindex_next == tlength):
                         m.next = "SEND_CRC0"
             with m.State("SEND_CRC0"):
                 send(tcrc[:8], "SEND_CRC1", update_crc=False)
