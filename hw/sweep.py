@@ -393,6 +393,7 @@ class SweepEngine(wiring.Component):
         rk_cur = Signal(32)                                 # R_j of the row being issued
         rk_next = Signal(32) if self.key_ahead else None    # R_{j+1}
         # walk position: last = pos − 1 (−1 at a row start, wrapping), also as word/lane
+        # (the latter only for P not a power of two)
         wl = max(2, max_f + SKIP).bit_length() + 1
         last = Signal(wl)
         ww = max(2, self.depth + SKIP).bit_length() + 1
@@ -418,22 +419,25 @@ class SweepEngine(wiring.Component):
                 m, en, idle, ho, tags, tw_layer, bank_layer, w_valid, w_gen, w_hit, w_step)
 
         # ------------------------------------------------------------ walk
-        if P & (P - 1) == 0:
-            sh = P.bit_length() - 1
-            step_w = w_step >> sh
-            step_l = w_step[:sh] if sh else Const(0, 1)
-        else:
-            step_w = const_array([s // P for s in range(SKIP + 1)])[w_step]
-            step_l = const_array([s % P for s in range(SKIP + 1)])[w_step]
-        lsum = Signal(range(2 * P + 1))
-        m.d.comb += lsum.eq(last_lane + step_l)
-        carry = lsum >= P
         new_last = Signal(wl)
         new_word = Signal(ww)
         new_lane = Signal.like(last_lane)
-        m.d.comb += [new_last.eq(last + w_step),
-                     new_word.eq(last_word + step_w + carry),
-                     new_lane.eq(Mux(carry, lsum - P, lsum))]
+        m.d.comb += new_last.eq(last + w_step)
+        pow2 = P & (P - 1) == 0
+        if pow2:
+            # the hit's counter word and lane straight from its column (a shift and one
+            # adder): no word/lane position registers walking along
+            sh = P.bit_length() - 1
+            m.d.comb += [new_word.eq(row_base + (new_last >> sh)),
+                         new_lane.eq(new_last[:sh] if sh else 0)]
+        else:
+            step_w = const_array([s // P for s in range(SKIP + 1)])[w_step]
+            step_l = const_array([s % P for s in range(SKIP + 1)])[w_step]
+            lsum = Signal(range(2 * P + 1))
+            m.d.comb += lsum.eq(last_lane + step_l)
+            carry = lsum >= P
+            m.d.comb += [new_word.eq(last_word + step_w + carry),
+                         new_lane.eq(Mux(carry, lsum - P, lsum))]
         past = new_last > f_last
         at_end = new_last == f_last
         running = Signal()
@@ -444,7 +448,9 @@ class SweepEngine(wiring.Component):
         with m.If(en):
             m.d.sync += self.o.valid.eq(0)
         with m.If(walk):
-            m.d.sync += [last.eq(new_last), last_word.eq(new_word), last_lane.eq(new_lane)]
+            m.d.sync += last.eq(new_last)
+            if not pow2:
+                m.d.sync += [last_word.eq(new_word), last_lane.eq(new_lane)]
             with m.If(w_hit & ~past):
                 m.d.sync += [self.o.valid.eq(1), self.o.p.row.eq(row), self.o.p.col.eq(new_last),
                              self.o.p.word.eq(new_word), self.o.p.lane.eq(new_lane)]
@@ -463,8 +469,9 @@ class SweepEngine(wiring.Component):
                 m.d.sync += w.eq(w + sw_prng.SWEEP_STRIDE)
 
         def row_start(base):
-            m.d.sync += [last.eq(-1), last_word.eq(base - 1), last_lane.eq(P - 1),
-                         row_base.eq(base), w.eq(0)]
+            m.d.sync += [last.eq(-1), row_base.eq(base), w.eq(0)]
+            if not pow2:
+                m.d.sync += [last_word.eq(base - 1), last_lane.eq(P - 1)]
 
         pipe_empty = ~(tags.r_rdy | searching | w_valid)
         with m.FSM():
