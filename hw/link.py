@@ -147,17 +147,18 @@ class HostLink(wiring.Component):
         })
 
     def _length_ok(self, code, length):
-        """Combinational: ``length`` is right for ``code`` (request_length_ok in gateware)."""
+        """Combinational: ``length`` is right for ``code`` (request_length_ok in gateware),
+        for a known ``code``: the fixed length from a table indexed by the code (one compare,
+        not one per command), WRITE_STATE's range and parity."""
         cfg = self.cfg
-        ok = Const(0)
-        for cmd in proto.Command:
-            if cmd == proto.Command.WRITE_STATE:
-                lo, hi = proto.STATE_HEADER + 2, proto.STATE_HEADER + 2 * proto.STATE_CHUNK
-                good = (length >= lo) & (length <= hi) & (length[0] == proto.STATE_HEADER % 2)
-            else:
-                good = length == proto.fixed_request_length(cfg, cmd)
-            ok = ok | ((code == cmd) & good)
-        return ok
+        cbits = max(proto.Command).bit_length()
+        fixed = [proto.fixed_request_length(cfg, c) if c in set(proto.Command) else None
+                 for c in range(1 << cbits)]
+        width = max(1, max(f or 0 for f in fixed).bit_length())
+        expected = Array(Const(f or 0, width) for f in fixed)[code[:cbits]]
+        lo, hi = proto.STATE_HEADER + 2, proto.STATE_HEADER + 2 * proto.STATE_CHUNK
+        state_ok = (length >= lo) & (length <= hi) & (length[0] == proto.STATE_HEADER % 2)
+        return Mux(code == proto.Command.WRITE_STATE, state_ok, length == expected)
 
     def elaborate(self, platform):
         m = Module()
