@@ -3,10 +3,10 @@
 
 Elaborates the board's :class:`~xnorlearn.boards.top.BoardTop` (default configuration unless a
 config file is given), runs Yosys with the board's synthesis options but without flattening,
-and prints LUT4 / CARRY / FF / RAM per module instance path. Pre-packing counts: nextpnr packs a
-LUT and the FF it drives into one logic cell, so ``LC ≈ LUT + FF - packed pairs``; the ``LC~``
-column is ``max(LUT, FF) + unpacked`` estimated as ``LUT + FF - min(LUT, FF_fed_by_LUT)`` is not
-known before packing, so it shows the upper bound ``LUT + FF`` and the lower bound ``max``.
+and prints LUT4 / CARRY / FF own and including submodules, block RAM and DSP per module
+instance. Pre-packing counts: nextpnr packs a LUT and the flip-flop it alone drives into one
+logic cell, so a design's logic cells lie between ``max(LUT, FF)`` and ``LUT + FF`` (plus carry
+cells without a LUT); flattening (the real build) lets ABC merge a little across blocks.
 
     python scripts/hier_sizes.py --board icebreaker --build-dir /tmp/hier
 """
