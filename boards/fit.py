@@ -34,17 +34,22 @@ ICE40_FF_MAX_BITS = 64
 # where rows is how many block-RAM rows the counter memory is deep (the read data of a deep
 # memory goes through a rows:1 multiplexer per bit) and the last term is the forward pass
 # (sign-copy read multiplexers and popcounts). Calibration points (measured, nextpnr):
-#   iCE40 (recalibrated after the UP5K area work, base and per_addr_bit fitted, the other
-#   slopes kept): iCEBreaker default 784-75-75 P4 k8 SPRAM forward 4x32 5781 LC, 32-16 P4 k8
-#   forward 1x4 4228 LC (64-32: 4463 LC, estimated 4290); before it (the slopes' origin):
-#   64-32 5319 LC, 32-16 5062 LC,
+#   iCE40 (recalibrated after the second UP5K area pass): iCEBreaker default 784-75-75 P4 k8
+#   SPRAM forward 4x32 5109 LC (estimated 5109; 5781 before the pass). Of the 672 LC it
+#   saved, ~220 are in the forward pass (sign copy: primitives and zero rows; popcounts:
+#   carry-save trees) and scale with forward_lanes·forward_bits (8.8 -> 7.07 per bit), the
+#   rest (~450: hash on SB_MAC16, link, sweep, the core's identify ROM) is in blocks every
+#   configuration has (base 3300 -> 2850), from the per-block figures (scripts/hier_sizes.py).
+#   The smaller builds were not rebuilt: 32-16 forward 1x4 4228 LC and 64-32 4463 LC before the
+#   pass, estimated 3771 and 3833 now. After the first pass (base and per_addr_bit fitted):
+#   5781, 4228, 4463 LC; before it (the slopes' origin): 64-32 5319 LC, 32-16 5062 LC,
 #   784-75-75 forward 1x32 6450 LC, 2x32 6731 LC, 4x32 7625 LC.
 #   ECP5: ULX3S-85F default (784-255-255 P16, 9 rows, forward 8x128) 14962 LUT4, ULX3S-12F
 #   default (784-75-75 P6 k6, 6 rows, forward 2x48) 7553 LUT4 (both before the area work,
 #   which also shrank the link, popcounts and key path there: conservative now)
 # Expect ±15 %; the check fails only when the estimate exceeds the device.
 LUT_MODEL = {
-    "ice40": dict(base=3300, per_bit=13.5, per_layer=242, mux=0.7, per_fwd_bit=8.8,
+    "ice40": dict(base=2850, per_bit=13.5, per_layer=242, mux=0.7, per_fwd_bit=7.07,
                   per_addr_bit=31.3),
     "ecp5": dict(base=5012, per_bit=13.5, per_layer=670, mux=0.84, per_fwd_bit=5.88,
                  per_addr_bit=0),
@@ -54,6 +59,22 @@ LUT_MODEL = {
 #: Logic of the data store (flash reader + store runner with its own hash, stream key and
 #: epoch order), measured: yosys synth of each block alone (docs/gateware.md, "Data store").
 STORE_LUTS = {"ice40": 183 + 2167, "ecp5": 190 + 1999}
+
+#: Multiplier blocks (SB_MAC16) of one Hash32 on the iCE40 UP parts (hw/prng.py: three steps
+#: as two 16-bit multiplies each) and of the update engine's constant multiplies (neuron
+#: number × beats, counter word and sign-copy row: at most two).
+HASH_DSP, UPDATE_DSP = 6, 2
+
+
+def dsp_need(cfg, device, store=False):
+    """SB_MAC16s the design takes on ``device``: the core's draw hash (and the store
+    runner's) in multiply form where the device has them, the update engine's two."""
+    import types
+
+    from ..hw.prng import has_multipliers
+    if device.family != "ice40" or not has_multipliers(types.SimpleNamespace(device=device.name)):
+        return 0
+    return HASH_DSP * (1 + bool(store)) + UPDATE_DSP
 
 
 class FitError(ValueError):
@@ -273,8 +294,14 @@ def fit_report(board, cfg, bank=None, store=False):
         rows = -(-counters.depth // int(counters.aspect.split("x")[0]))
     luts = estimate_luts(cfg, dev.family, rows) + (STORE_LUTS[dev.family] if store else 0)
     lut_name = "logic cells (LC)" if dev.family == "ice40" else "LUT4"
-    rep.need = {"bram": ebr, "spram": spram, "luts": luts}
-    rep.have = {"bram": dev.bram, "spram": dev.spram, "luts": dev.luts}
+    dsp = dsp_need(cfg, dev, store)
+    rep.need = {"bram": ebr, "spram": spram, "luts": luts, "dsp": dsp}
+    rep.have = {"bram": dev.bram, "spram": dev.spram, "luts": dev.luts, "dsp": dev.dsp}
+    if dsp > dev.dsp:
+        rep.problems.append(
+            f"DSP: {dsp} SB_MAC16 (the draw hash in multiply form, {HASH_DSP} per hash"
+            + (", the data store's hash too" if store else "") + f"), the {dev.name} has "
+            f"{dev.dsp}; over by {dsp - dev.dsp}")
     if spram > dev.spram:
         if dev.spram == 0:
             rep.problems.append(f"{board.name} has no SPRAM; use bank='bram'")

@@ -21,6 +21,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..sw import protocol as proto
+from .bram import registered_read
 from .uart import UartRx, UartTx
 
 __all__ = ["HostLink", "request_layout", "reply_layout", "crc16_next", "buffer_depth"]
@@ -158,17 +159,18 @@ class HostLink(wiring.Component):
         })
 
     def _length_ok(self, code, length):
-        """Combinational: ``length`` is right for ``code`` (request_length_ok in gateware)."""
+        """Combinational: ``length`` is right for ``code`` (request_length_ok in gateware),
+        for a known ``code``: the fixed length from a table indexed by the code (one compare,
+        not one per command), WRITE_STATE's range and parity."""
         cfg = self.cfg
-        ok = Const(0)
-        for cmd in proto.Command:
-            if cmd == proto.Command.WRITE_STATE:
-                lo, hi = proto.STATE_HEADER + 2, proto.STATE_HEADER + 2 * proto.STATE_CHUNK
-                good = (length >= lo) & (length <= hi) & (length[0] == proto.STATE_HEADER % 2)
-            else:
-                good = length == proto.fixed_request_length(cfg, cmd)
-            ok = ok | ((code == cmd) & good)
-        return ok
+        cbits = max(proto.Command).bit_length()
+        fixed = [proto.fixed_request_length(cfg, c) if c in set(proto.Command) else None
+                 for c in range(1 << cbits)]
+        width = max(1, max(f or 0 for f in fixed).bit_length())
+        expected = Array(Const(f or 0, width) for f in fixed)[code[:cbits]]
+        lo, hi = proto.STATE_HEADER + 2, proto.STATE_HEADER + 2 * proto.STATE_CHUNK
+        state_ok = (length >= lo) & (length <= hi) & (length[0] == proto.STATE_HEADER % 2)
+        return Mux(code == proto.Command.WRITE_STATE, state_ok, length == expected)
 
     def elaborate(self, platform):
         m = Module()
@@ -191,13 +193,18 @@ class HostLink(wiring.Component):
         head_slot, tail_slot = head[:pbits], tail[:pbits]
         KIND_REQUEST, KIND_ERROR, KIND_ROM = 0, 1, 2
         e_kind = Array(Signal(2, name=f"e_kind{i}") for i in range(self.depth))
-        e_code = Array(Signal(8, name=f"e_code{i}") for i in range(self.depth))
+        # an entry's code: a good request's command or an error reply's status (both fit in
+        # fewer than 8 bits: every entry bit is a logic cell of its own on the iCE40)
+        code_bits = max(max(proto.Command), max(proto.Status)).bit_length()
+        e_code = Array(Signal(code_bits, name=f"e_code{i}") for i in range(self.depth))
         e_len = Array(Signal(range(self.max_payload + 1), name=f"e_len{i}")
                       for i in range(self.depth))
 
         m.submodules.buf = buf = Memory(shape=8, depth=self.depth << self.slot_bits, init=[])
         wr = buf.write_port()
-        rd = buf.read_port()
+        # the receiver writes the newest entry's slot, the trainer reads the oldest's: never
+        # the same word in one cycle (hw/bram.py: no read-during-write bypass)
+        rd = registered_read(m, buf, "link_buf")
         buf_addr = Signal(self.slot_bits)
         m.d.comb += [buf_addr.eq(self.buf_addr), rd.addr.eq(Cat(buf_addr, head_slot)),
                      self.buf_data.eq(rd.data)]
@@ -216,15 +223,17 @@ class HostLink(wiring.Component):
 
         # ================================================================ receiver
         code = Signal(8)
-        length = Signal(16)
+        # a frame's length; only one of at most max_payload is kept (a longer one is refused
+        # at its second byte), so the high byte's upper bits are never stored
+        length = Signal(range(self.max_payload + 1))
         index = Signal(self.slot_bits)
-        left = Signal(range(self.max_payload + 1))
-                                    # bytes after the current one (a down-counter: the "last
-                                    # byte" test is a zero check, not an add-and-compare)
+        index_next = Signal(self.slot_bits + 1)
+        m.d.comb += index_next.eq(index + 1)    # the last byte: index_next == length (the
+                                                # increment's adder is shared, no down-counter)
         crc = Signal(16, init=0xFFFF)
-        crc_lo = Signal(8)
+        crc_lo_ok = Signal()        # the first CRC byte (low half) matched
         crc_ok = Signal()
-        status = Signal(8)          # the error being drained
+        status = Signal(range(max(proto.Status) + 1))     # the error being drained
         known = (code >= min(proto.Command)) & (code <= max(proto.Command))
         length_ok = self._length_ok(code, length)
         is_identify = Const(int(self.identify)) & (code == proto.Command.IDENTIFY)
@@ -259,8 +268,8 @@ class HostLink(wiring.Component):
             with m.State("LEN1"):
                 with m.If(got):
                     n = Cat(length[:8], byte)
-                    m.d.sync += [length[8:].eq(byte), crc.eq(crc16_next(crc, byte)),
-                                 index.eq(0), left.eq(n - 1)]
+                    m.d.sync += [length.eq(n), crc.eq(crc16_next(crc, byte)),
+                                 index.eq(0)]
                     with m.If(n > self.max_payload):
                         m.d.sync += status.eq(proto.Status.BAD_LENGTH)
                         m.next = "DRAIN"
@@ -272,19 +281,19 @@ class HostLink(wiring.Component):
             with m.State("PAYLOAD"):
                 m.d.comb += wr.en.eq(got)
                 with m.If(got):
-                    m.d.sync += [index.eq(index + 1), left.eq(left - 1),
+                    m.d.sync += [index.eq(index_next),
                                  crc.eq(crc16_next(crc, byte))]
-                    with m.If(left == 0):
+                    with m.If(index_next == length):
                         m.next = "CRC0"
                 in_frame_timeout()
             with m.State("CRC0"):
                 with m.If(got):
-                    m.d.sync += crc_lo.eq(byte)
+                    m.d.sync += crc_lo_ok.eq(crc[:8] == byte)
                     m.next = "CRC1"
                 in_frame_timeout()
             with m.State("CRC1"):
                 with m.If(got):
-                    m.d.sync += crc_ok.eq(crc == Cat(crc_lo, byte))
+                    m.d.sync += crc_ok.eq(crc_lo_ok & (crc[8:] == byte))
                     m.next = "CHECK"
                 in_frame_timeout()
             with m.State("CHECK"):
@@ -317,7 +326,6 @@ class HostLink(wiring.Component):
         tlength = Signal(range(longest + 1))
         tlength16 = Signal(16)
         m.d.comb += tlength16.eq(tlength)
-        tleft = Signal(range(longest + 1))
         from_rom = Signal()
         h_kind, h_code, h_len = e_kind[head_slot], e_code[head_slot], e_len[head_slot]
         m.d.comb += [self.req.payload.code.eq(h_code), self.req.payload.length.eq(h_len)]
@@ -325,7 +333,9 @@ class HostLink(wiring.Component):
         rom = Array(Const(b, 8) for b in self.identify_rom)
         # The ROM byte at `rindex`, from a register (the ROM lookup stays off the transmit
         # path); `rom_ok` says it belongs to the current index (one cycle after a change).
-        rindex = Signal(range(len(self.identify_rom) + 1))
+        rindex = Signal(range(longest + 1))     # payload bytes sent (the last byte:
+        rindex_next = Signal(range(longest + 2))    # rindex_next == tlength, no down-counter)
+        m.d.comb += rindex_next.eq(rindex + 1)
         rom_q = Signal(8)
         rom_ok = Signal()
         m.d.sync += [rom_q.eq(rom[rindex]), rom_ok.eq(1)]
@@ -333,6 +343,12 @@ class HostLink(wiring.Component):
         def reply(st, n=0, rom_source=False):
             m.d.sync += [tstatus.eq(st), tlength.eq(n), from_rom.eq(rom_source)]
             m.next = "SEND_SYNC"
+
+        # One CRC update for every byte the transmitter sends (the byte on the UART's input,
+        # whichever state chose it): a single XOR network instead of one per state.
+        tcrc_upd = Signal()
+        with m.If(tcrc_upd & tx.valid & tx.ready):
+            m.d.sync += tcrc.eq(crc16_next(tcrc, tx.payload))
 
         with m.FSM(name="tx_fsm"):
             with m.State("IDLE"):           # offers the oldest entry's request at once
@@ -352,10 +368,9 @@ class HostLink(wiring.Component):
 
             # ---- reply frame: sync, status, length, payload, crc; CRC computed on the fly
             def send(value, then, update_crc=True):
-                m.d.comb += [tx.valid.eq(1), tx.payload.eq(value)]
+                m.d.comb += [tx.valid.eq(1), tx.payload.eq(value),
+                             tcrc_upd.eq(update_crc)]
                 with m.If(tx.ready):
-                    if update_crc:
-                        m.d.sync += tcrc.eq(crc16_next(tcrc, value))
                     m.next = then
 
             with m.State("SEND_SYNC"):
@@ -368,19 +383,17 @@ class HostLink(wiring.Component):
             with m.State("SEND_LEN0"):
                 send(tlength16[:8], "SEND_LEN1")
             with m.State("SEND_LEN1"):
-                m.d.sync += tleft.eq(tlength - 1)
                 send(tlength16[8:], "SEND_DATA")
                 with m.If(tx.ready & (tlength == 0)):
                     m.next = "SEND_CRC0"
             with m.State("SEND_DATA"):
                 value = Mux(from_rom, rom_q, self.rsp_data.payload)
                 valid = Mux(from_rom, rom_ok, self.rsp_data.valid)
-                m.d.comb += [tx.valid.eq(valid), tx.payload.eq(value),
+                m.d.comb += [tx.valid.eq(valid), tx.payload.eq(value), tcrc_upd.eq(1),
                              self.rsp_data.ready.eq(~from_rom & tx.ready)]
                 with m.If(valid & tx.ready):
-                    m.d.sync += [tcrc.eq(crc16_next(tcrc, value)), rindex.eq(rindex + 1),
-                                 tleft.eq(tleft - 1), rom_ok.eq(0)]
-                    with m.If(tleft == 0):
+                    m.d.sync += [rindex.eq(rindex_next), rom_ok.eq(0)]
+                    with m.If(rindex_next == tlength):
                         m.next = "SEND_CRC0"
             with m.State("SEND_CRC0"):
                 send(tcrc[:8], "SEND_CRC1", update_crc=False)

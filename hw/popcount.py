@@ -2,11 +2,13 @@
 
 ``P`` lanes take ``P`` activation bits and ``P`` weight bits per beat; a vector of ``N`` bits
 takes ``ceil(N / P)`` beats, the extra lanes of the last beat are masked off. The per-beat
-popcount is a balanced adder tree with a register stage every ``k`` tree levels (``k = 0``:
-fully combinational), followed by an accumulator and a registered output (spec §5.1).
+popcount is a carry-save tree (full and half adders, then one short addition) with as many
+register stages as a balanced adder tree with a register every ``k`` levels would have
+(``k = 0``: fully combinational), followed by an accumulator and a registered output
+(spec §5.1).
 """
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -21,6 +23,35 @@ def beat_layout(lanes, framed=False):
     if framed:
         fields.update(first=1, last=1)
     return data.StructLayout(fields)
+
+
+def _compress(cols):
+    """One carry-save stage: every bit weight's bits in groups of three through a full adder
+    (sum at this weight, carry at the next), a remaining pair through a half adder if the
+    weight has more than two bits."""
+    out = {}
+    for w, c in sorted(cols.items()):
+        i = 0
+        while len(c) - i >= 3:
+            a, b, d = c[i:i + 3]
+            i += 3
+            out.setdefault(w, []).append(a ^ b ^ d)
+            out.setdefault(w + 1, []).append((a & b) | (d & (a ^ b)))
+        if len(c) - i == 2 and len(c) > 2:
+            a, b = c[i:i + 2]
+            i += 2
+            out.setdefault(w, []).append(a ^ b)
+            out.setdefault(w + 1, []).append(a & b)
+        out.setdefault(w, []).extend(c[i:])
+    return out
+
+
+def _csa_stages(lanes):
+    """Carry-save stages of :func:`_compress` until every weight has at most two bits."""
+    cols, n = {0: [0] * lanes}, 0
+    while max(len(c) for c in cols.values()) > 2:
+        cols, n = _compress(cols), n + 1
+    return n
 
 
 class XnorPopcount(wiring.Component):
@@ -127,28 +158,51 @@ class XnorPopcount(wiring.Component):
             bits = [b & (cur > lane) for lane, b in enumerate(bits)]
         valid, tlast, tn, tfirst = self.i.valid, last, n_of_vec, first
 
-        # Balanced adder tree, registered every `levels_per_stage` levels.
-        layer = list(bits)
-        level = 0
-        while len(layer) > 1:
-            layer = [a + b for a, b in zip(layer[::2], layer[1::2])] + \
-                    ([layer[-1]] if len(layer) % 2 else [])
-            level += 1
-            if (self.levels_per_stage and level % self.levels_per_stage == 0
-                    and level < self.tree_levels):
-                regs = [Signal(len(v), name=f"tree_l{level}_{i}") for i, v in enumerate(layer)]
-                rv = Signal(name=f"tree_l{level}_valid")
-                rl = Signal(name=f"tree_l{level}_last")
-                rn = Signal.like(self.n, name=f"tree_l{level}_n")
-                rf = Signal(name=f"tree_l{level}_first")
+        # Carry-save tree: the XNOR bits are summed column by column with full and half adders
+        # (plain LUTs, no carry chain) until every bit weight has at most two bits, then one
+        # short addition. It takes the place of a balanced tree of adders: as many LUTs, half
+        # the carry cells, and its registers hold LUT outputs (a carry chain's last carry
+        # would need a logic cell for the flip-flop alone on the iCE40). The register stages
+        # (as many as the adder tree had: one per `levels_per_stage` of its levels) are spread
+        # evenly over the compression stages.
+        cols = {0: list(bits)}
+        n_stages = _csa_stages(p)
+        reg_after = {round(n_stages * (k + 1) / (self.tree_stages + 1))
+                     for k in range(self.tree_stages)}
+        stage = 0
+        while max(len(c) for c in cols.values()) > 2:
+            cols = _compress(cols)
+            stage += 1
+            if stage in reg_after:
+                regs = {w: [Signal(name=f"tree_s{stage}_w{w}_{i}", reset_less=True) for i in range(len(c))]
+                        for w, c in cols.items()}
+                rv = Signal(name=f"tree_s{stage}_valid")
+                rl = Signal(name=f"tree_s{stage}_last")
+                rn = Signal.like(self.n, name=f"tree_s{stage}_n")
+                rf = Signal(name=f"tree_s{stage}_first")
                 with m.If(en):
-                    m.d.sync += [r.eq(v) for r, v in zip(regs, layer)]
+                    m.d.sync += [r.eq(v) for w in cols for r, v in zip(regs[w], cols[w])]
                     m.d.sync += [rv.eq(valid), rl.eq(tlast), rf.eq(tfirst)]
                     if not self.framed:            # framed: n is held, not carried along
                         m.d.sync += rn.eq(tn)
                         tn = rn
-                layer, valid, tlast, tfirst = regs, rv, rl, rf
-        beat_sum = layer[0]
+                cols, valid, tlast, tfirst = regs, rv, rl, rf
+        for k in range(self.tree_stages - len([r for r in reg_after if r <= stage])):
+            # (fewer compression stages than register stages: only for tiny lane counts)
+            rv, rl, rf = Signal(), Signal(), Signal()
+            rn = Signal.like(self.n)
+            regs = {w: [Signal(reset_less=True) for _ in c] for w, c in cols.items()}
+            with m.If(en):
+                m.d.sync += [r.eq(v) for w in cols for r, v in zip(regs[w], cols[w])]
+                m.d.sync += [rv.eq(valid), rl.eq(tlast), rf.eq(tfirst)]
+                if not self.framed:
+                    m.d.sync += rn.eq(tn)
+                    tn = rn
+            cols, valid, tlast, tfirst = regs, rv, rl, rf
+        width = max(cols) + 1
+        x = Cat(*[cols[w][0] if cols.get(w) else Const(0, 1) for w in range(width)])
+        y = Cat(*[cols[w][1] if len(cols.get(w, ())) > 1 else Const(0, 1) for w in range(width)])
+        beat_sum = x + y
 
         # Accumulator of h itself: it starts at −N on a vector's first beat and adds 2·(beat
         # popcount) per beat, so the output needs no subtraction after the last addition (one

@@ -1,10 +1,15 @@
 """The counter-based PRNG of spec §3 in gateware: a pipelined ``hash32`` and ``stream_key``.
 
-``hash32`` is six add/xor/shift steps on 32 bits (no multipliers). :class:`Hash32` registers
-after every ``steps_per_stage`` steps and accepts one value per cycle, so a reinforcement sweep
-gets one draw ``hash32(key ^ idx)`` per cycle. :class:`StreamKey` computes
-``stream_key(seed, layer, stream, n)`` once per sweep by passing three values through one
-:class:`Hash32`.
+``hash32`` is six add/xor/shift steps on 32 bits (:data:`HASH32_STEPS`). :class:`Hash32`
+registers after every ``steps_per_stage`` steps and accepts one value per cycle, so a
+reinforcement sweep gets one draw ``hash32(key ^ idx)`` per cycle. Steps 1, 3 and 5,
+``(a + C) + (a << s)``, are ``a · (2^s + 1) + C mod 2^32``: on a device with multipliers (the
+iCE40 UP5K's SB_MAC16) :class:`Hash32` computes them as two 16-bit multiplies by that small
+constant (``multiply``), which takes ~200 LUTs and ~50 carries off the fabric, and the
+pipeline registers around them into the SB_MAC16s (160 flip-flops, 96 of them a logic cell of
+their own otherwise).
+:class:`StreamKey` computes ``stream_key(seed, layer, stream, n)`` once per sweep by passing
+three values through one :class:`Hash32`.
 """
 
 import types
@@ -13,21 +18,60 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Hash32", "StreamKey", "hash32_steps", "key_request_layout", "lent_hash_ports",
-           "hash_ports"]
+__all__ = ["Hash32", "StreamKey", "HASH32_STEPS", "hash32_steps", "key_request_layout",
+           "lent_hash_ports", "hash_ports", "has_multipliers"]
 
-def hash32_steps():
-    """The six steps of ``hash32`` as functions on 32-bit Amaranth values (spec §3 order)."""
-    def trunc(v):
-        return v[:32]
-    return [
-        lambda a: trunc(trunc(a + 0x7ED55D16) + trunc(a << 12)),
-        lambda a: (a ^ 0xC761C23C) ^ (a >> 19),
-        lambda a: trunc(trunc(a + 0x165667B1) + trunc(a << 5)),
-        lambda a: trunc(a + 0xD3A2646C) ^ trunc(a << 9),
-        lambda a: trunc(trunc(a + 0xFD7046C5) + trunc(a << 3)),
-        lambda a: (a ^ 0xB55A4F09) ^ (a >> 16),
-    ]
+#: The six steps of ``hash32`` (spec §3; ``xnorlearn.sw.prng.hash32``), in order, as
+#: ``(form, constant, shift)`` on 32 bits:
+#: ``"add+shl"`` ``(a + C) + (a << s)``, ``"xor^shr"`` ``(a ^ C) ^ (a >> s)``,
+#: ``"add^shl"`` ``(a + C) ^ (a << s)``. The one place the hash's shape lives in gateware.
+HASH32_STEPS = (
+    ("add+shl", 0x7ED55D16, 12),
+    ("xor^shr", 0xC761C23C, 19),
+    ("add+shl", 0x165667B1, 5),
+    ("add^shl", 0xD3A2646C, 9),
+    ("add+shl", 0xFD7046C5, 3),
+    ("xor^shr", 0xB55A4F09, 16),
+)
+
+
+def _trunc(v):
+    return v[:32]
+
+
+def _step(form, c, s, multiply):
+    if form == "add+shl" and multiply:
+        # a·(2^s + 1) + C mod 2^32 from 16-bit halves: the low half's whole product (plus C)
+        # and the low 16 bits of the high half's, each a multiply a DSP block takes
+        mul = (1 << s) + 1
+
+        def step(a):
+            lo = a[:16] * mul + c
+            hi = (a[16:32] * mul)[:16]
+            return _trunc(lo + (hi << 16))
+        return step
+    if form == "add+shl":
+        return lambda a: _trunc(_trunc(a + c) + _trunc(a << s))
+    if form == "xor^shr":
+        return lambda a: (a ^ c) ^ (a >> s)
+    if form == "add^shl":
+        return lambda a: _trunc(a + c) ^ _trunc(a << s)
+    raise ValueError(f"unknown hash32 step form {form!r}")
+
+
+def hash32_steps(multiply=False):
+    """The six steps of ``hash32`` as functions on 32-bit Amaranth values (spec §3 order),
+    from :data:`HASH32_STEPS`. ``multiply``: steps ``(a + C) + (a << s)`` as
+    ``a · (2^s + 1) + C`` (the same values; for devices with multiplier blocks)."""
+    return [_step(form, c, s, multiply) for form, c, s in HASH32_STEPS]
+
+
+def has_multipliers(platform):
+    """The platform's device has multiplier blocks that Yosys maps ``*`` onto and that the
+    design otherwise leaves idle: the iCE40 UP5K/UP3K (eight SB_MAC16; the other iCE40
+    parts have none). ECP5 keeps the adders (its carry chains are cheap; no gain measured)."""
+    device = str(getattr(platform, "device", "") or "")
+    return device.startswith("iCE40UP")
 
 
 class Hash32(wiring.Component):
@@ -38,6 +82,11 @@ class Hash32(wiring.Component):
     steps_per_stage : int
         Hash steps between pipeline registers (1, 2, 3 or 6). The output is always registered,
         so the latency is ``6 / steps_per_stage`` cycles.
+    multiply : bool or None
+        Steps 1, 3 and 5 as multiplies by ``2^s + 1`` (six 16-bit multiplies: six SB_MAC16 on
+        the iCE40 UP5K, ~200 LUTs fewer) instead of adders. ``None`` (default): where the
+        platform's device has multiplier blocks (:func:`has_multipliers`). Same values
+        either way.
 
     Attributes
     ----------
@@ -47,10 +96,11 @@ class Hash32(wiring.Component):
         ``hash32`` of each input, in order.
     """
 
-    def __init__(self, steps_per_stage=1):
+    def __init__(self, steps_per_stage=1, multiply=None):
         if steps_per_stage not in (1, 2, 3, 6):
             raise ValueError("steps_per_stage must be 1, 2, 3 or 6")
         self.steps_per_stage = steps_per_stage
+        self.multiply = multiply
         super().__init__({"i": In(stream.Signature(32)), "o": Out(stream.Signature(32))})
 
     @property
@@ -62,11 +112,14 @@ class Hash32(wiring.Component):
         en = Signal()
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
         value, valid = self.i.payload, self.i.valid
-        for n, step in enumerate(hash32_steps(), start=1):
+        multiply = has_multipliers(platform) if self.multiply is None else self.multiply
+        for n, step in enumerate(hash32_steps(multiply), start=1):
             value = step(value)
             if n % self.steps_per_stage == 0:
                 last = n == 6
-                reg = self.o.payload if last else Signal(32, name=f"step{n}")
+                # (no reset: a value matters only while its valid bit is set; without one,
+                # Yosys can pack the registers around a multiply into the SB_MAC16)
+                reg = self.o.payload if last else Signal(32, name=f"step{n}", reset_less=True)
                 vreg = self.o.valid if last else Signal(name=f"step{n}_valid")
                 with m.If(en):
                     m.d.sync += [reg.eq(value), vreg.eq(valid)]

@@ -127,11 +127,9 @@ class GroupSelector(wiring.Component):
                 with m.If(better):
                     m.d.sync += best_abs.eq(a_mag)
                 with m.If(a_last):
-                    m.d.sync += [
-                        self.o.valid.eq(1),
-                        self.o.p.group.eq(a_group),
-                        self.o.p.found.eq(new_found),
-                        self.o.p.index.eq(new_idx),
-                        self.o.p.tau.eq(new_tau),
-                    ]
+                    m.d.sync += [self.o.valid.eq(1), self.o.p.group.eq(a_group)]
+        # the choice is the candidate registers themselves: they take the group's last
+        # neuron with the output's valid and hold while it waits (en low), so no copy
+        m.d.comb += [self.o.p.found.eq(found), self.o.p.index.eq(best_idx),
+                     self.o.p.tau.eq(best_tau)]
         return m

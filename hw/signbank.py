@@ -101,13 +101,19 @@ class SignBank(wiring.Component):
         Split every lane into memories of this many rows (a power of two; ``None``, the
         default: one memory per lane, split by the tools). With :data:`ICE40_BLOCK_ROWS` every
         memory is one SB_RAM40_4K in its 256 × 16 aspect ratio (the only one with a bit mask,
-        which the granule writes need). The read row's memory is chosen by a registered
-        select; with three memories (``2·B < depth ≤ 3·B − 2``, the UP5K default's 532 rows)
-        the rows are placed so that every bit is one LUT4: rows ``0 … B−1`` in memory 0,
-        ``B … 2B−2`` in memory 1, the rest in memory 2, and the last row of memories 1 and 2
-        is a zero row that a memory not read reads instead, so the output is
-        ``Mux(sel, m1, m0) | m2``. Yosys' own split of a 532-row memory builds a wider
-        multiplexer (427 LUTs against ~150 for 4 lanes × 32 bits).
+        which the granule writes need). Where the rows fit as many memories of ``B − 1`` rows
+        as of ``B`` (the UP5K default's 532 rows: three), every memory keeps its last row zero
+        (*zero rows*): memory ``d`` holds rows ``d·(B−1) … (d+1)·(B−1) − 1`` at local address
+        ``(row + d) mod B``, a memory that does not hold the row being read reads its zero row
+        instead, and the output is the OR of all memories' data, with no select: three inputs
+        per bit, which the popcount's XNOR takes in the same LUT4. Otherwise the read row's
+        memory is chosen by a registered select (an AND-OR per bit). Yosys' own split of a
+        532-row memory builds a wider multiplexer (427 LUTs against ~150 for 4 lanes × 32
+        bits with a select, ~130 fewer again with zero rows).
+
+    primitive : bool or None
+        Build the blocks from SB_RAM40_4K instances (see :meth:`uses_primitive`; ``None``,
+        the default: on an iCE40 platform with :data:`ICE40_BLOCK_ROWS`-row blocks).
 
     Attributes
     ----------
@@ -124,7 +130,8 @@ class SignBank(wiring.Component):
 
     read_latency = 1
 
-    def __init__(self, lanes, words, granule, depth, init=None, block_rows=None):
+    def __init__(self, lanes, words, granule, depth, init=None, block_rows=None,
+                 primitive=None):
         self.lanes, self.words, self.granule, self.depth = lanes, words, granule, depth
         self.width = words * granule
         init = init or [[(1 << self.width) - 1] * depth for _ in range(lanes)]
@@ -133,17 +140,21 @@ class SignBank(wiring.Component):
         if block_rows is None or block_rows >= depth:
             block_rows = None
         self.block_rows = B = block_rows
+        if primitive and B != ICE40_BLOCK_ROWS:
+            raise ValueError(f"primitive blocks need block_rows={ICE40_BLOCK_ROWS} (and more "
+                             f"rows than that), got {block_rows}")
+        self.primitive = primitive
+        n = 1 if B is None else -(-depth // B)
+        self.zero_rows = n > 1 and -(-depth // (B - 1)) == n
         if B is None:
             self.starts = [0]                      # first row of every memory
             sizes = [depth]
-        elif 2 * B < depth <= 3 * B - 2:
-            self.starts = [0, B, 2 * B - 1]        # the zero-row placement (see above)
-            sizes = [B, B, B]
+        elif self.zero_rows:
+            self.starts = [d * (B - 1) for d in range(n)]       # the zero-row placement
+            sizes = [B] * n
         else:
-            n = -(-depth // B)
             self.starts = [d * B for d in range(n)]
             sizes = [min(B, depth - d * B) for d in range(n)]
-        self.zero_rows = len(self.starts) == 3 and self.starts[2] == 2 * B - 1
         ends = self.starts[1:] + [depth]
         # mems[q][d]: rows starts[d] … ends[d] − 1 of lane q (zero rows and spare rows 0)
         self.mems = [[Memory(shape=self.width, depth=size,
@@ -169,20 +180,64 @@ class SignBank(wiring.Component):
         return [[ctx.get(mem.data[i]) for mem, a, e in zip(blocks, self.starts, ends)
                  for i in range(e - a)] for blocks in self.mems]
 
+    def uses_primitive(self, platform):
+        """Whether ``elaborate(platform)`` builds the blocks from SB_RAM40_4K primitives: on
+        an iCE40 platform with :data:`ICE40_BLOCK_ROWS`-row blocks (each one primitive deep
+        in its 256 × 16 aspect ratio), unless ``primitive=False``. Yosys maps a memory with
+        granule write enables onto the primitive with a mask and a write enable of its own per
+        block (~10 LUTs each); the primitive's write enable (the block) and mask (the granule,
+        the same for every block) need one LUT per block. Simulation (no platform) uses the
+        memories; tests/test_hw_signbank.py simulates the primitive build with Yosys' model."""
+        if self.primitive is not None:
+            return bool(self.primitive)
+        device = str(getattr(platform, "device", "") or "")
+        return device.startswith("iCE40") and self.block_rows == ICE40_BLOCK_ROWS
+
+    def _ebr_columns(self, m, mem, name, rd_addr, wr_addr, we, mask, wdata):
+        """``mem`` (one block of a lane) as SB_RAM40_4K primitives side by side, 16 bits each,
+        initialised from ``mem.init``; returns the registered read data."""
+        from amaranth import ClockSignal, Instance
+        cols = -(-self.width // 16)
+        rdata = Signal(16 * cols, name=f"{name}_rdata")
+        init = [int(v) for v in mem.init] + [0] * (ICE40_BLOCK_ROWS - mem.depth)
+        pad = 16 * cols - self.width
+        for c in range(cols):
+            words = [(v >> (16 * c)) & 0xFFFF for v in init]
+            params = {f"p_INIT_{i:X}": Const(sum(w << (16 * k) for k, w in
+                                                 enumerate(words[16 * i:16 * i + 16])), 256)
+                      for i in range(16)}
+            m.submodules[f"{name}_{c}"] = Instance(
+                "SB_RAM40_4K", p_WRITE_MODE=0, p_READ_MODE=0, **params,
+                o_RDATA=rdata[16 * c:16 * c + 16],
+                i_RCLK=ClockSignal("sync"), i_RCLKE=Const(1), i_RE=Const(1),
+                i_RADDR=Cat(rd_addr, Const(0, 11 - len(rd_addr))),
+                i_WCLK=ClockSignal("sync"), i_WCLKE=Const(1), i_WE=we,
+                i_WADDR=Cat(wr_addr, Const(0, 11 - len(wr_addr))),
+                i_MASK=Cat(mask, Const((1 << pad) - 1, pad))[16 * c:16 * c + 16],
+                i_WDATA=Cat(wdata, Const(0, pad))[16 * c:16 * c + 16])
+        return rdata[:self.width]
+
     def _place(self, m, row, name):
-        """(local address per memory, in-memory-d flags) of ``row``; a memory that does not
-        hold it gets its zero row (zero-row placement) or the row's low bits."""
+        """(local address per memory, in-memory-d flags) of ``row``; with zero rows the local
+        address ``(row + d) mod B`` of every memory (the caller sends the ones that do not
+        hold the row to their zero row), otherwise the row's low bits."""
         B, n = self.block_rows, len(self.starts)
         if B is None:
             return [row], [Const(1)]
         lo = (B - 1).bit_length()
         if self.zero_rows:
-            in2 = Signal(name=f"{name}_in2")
-            up = Signal(lo, name=f"{name}_up")          # row − (2B − 1), low bits
-            m.d.comb += [in2.eq(row >= 2 * B - 1), up.eq(row + 1)]
-            in1 = ~in2 & row[lo]
-            return ([row[:lo], Mux(in2, B - 1, row[:lo]), Mux(in2, up, B - 1)],
-                    [~in2 & ~row[lo], in1, in2])
+            # (row + d) is in block d iff its high bits are d; its low bits are the local
+            # address, B − 1 (the zero row) for the row that starts block d + 1: no compare
+            # of the row against the blocks' bounds (carry chains), one adder per block
+            addrs, ins = [], []
+            for d in range(n):
+                full = Signal(len(row) + 1, name=f"{name}_full{d}")
+                hit = Signal(name=f"{name}_in{d}")
+                m.d.comb += [full.eq(row + d),
+                             hit.eq((full[lo:] == d) & (full[:lo] != B - 1))]
+                addrs.append(full[:lo])
+                ins.append(hit)
+            return addrs, ins
         return [row[:lo]] * n, [row[lo:] == d for d in range(n)]
 
     def elaborate(self, platform):
@@ -190,19 +245,36 @@ class SignBank(wiring.Component):
         n = len(self.starts)
         rd_addrs, rd_in = self._place(m, self.rd_addr, "rd")
         wr_addrs, wr_in = self._place(m, self.wr.row, "wr")
+        if self.zero_rows:
+            # a memory that does not hold the row reads its zero row (local address B − 1)
+            rd_addrs = [a | (~hit).replicate(len(a)) for a, hit in zip(rd_addrs, rd_in)]
         # which memory the read row is in, registered like the memories' outputs
         rd_sel = Signal(n)
-        if n > 1:
-            if self.zero_rows:              # Mux(sel, m1, m0) | m2: sel = "not in memory 0"
-                m.d.sync += rd_sel.eq(Cat(rd_in[0], ~rd_in[0], 1))
-            else:
-                m.d.sync += rd_sel.eq(Cat(*rd_in))
+        if n > 1 and not self.zero_rows:
+            m.d.sync += rd_sel.eq(Cat(*rd_in))
+        primitive = self.uses_primitive(platform)
+        if primitive:
+            gsel = Signal(self.words)            # one-hot granule of the write (or none)
+            m.d.comb += gsel.eq(Mux(self.wr.valid, 1 << self.wr.granule, 0))
+            mask = Cat(~gsel[i // self.granule] for i in range(self.width))
+            wdata = self.wr.bits.replicate(self.words)
+            for blocks in self.mems:
+                for mem in blocks:
+                    mem._MustUse__silence = True     # (the primitives hold its contents)
         for q, blocks in enumerate(self.mems):
             hit_lane = self.wr.valid
             if self.lanes > 1:
                 hit_lane = hit_lane & (self.wr.lane == q)
             outs = []
             for d, mem in enumerate(blocks):
+                if primitive:
+                    # SB_RAM40_4K: the lane and block select the write enable, the granule
+                    # the bit mask (shared by every block): no per-block granule enables
+                    we = Signal(name=f"we_{q}_{d}")
+                    m.d.comb += we.eq(hit_lane & wr_in[d])
+                    outs.append(self._ebr_columns(m, mem, f"ram_{q}_{d}", rd_addrs[d],
+                                                  wr_addrs[d], we, mask, wdata))
+                    continue
                 m.submodules[f"lane{q}" if n == 1 else f"lane{q}_{d}"] = mem
                 # (see the class docstring: never read in the cycle it is written)
                 rd = registered_read(m, mem, f"signs_{q}_{d}")
@@ -216,7 +288,9 @@ class SignBank(wiring.Component):
             if n == 1:
                 out = outs[0]
             elif self.zero_rows:
-                out = Mux(rd_sel[1], outs[1], outs[0]) | outs[2]
+                out = outs[0]
+                for o in outs[1:]:
+                    out = out | o
             else:
                 out = outs[0] & rd_sel[0].replicate(self.width)
                 for d in range(1, n):

@@ -25,8 +25,8 @@ Pipeline (one hash input per cycle, ``Lh`` = hash latency, 6 with one step per s
   multiplexer over 64 entries; the memories are ``2^k · L`` entries (two banks, see below).
 * **search, sequential** (``search="sequential"``, for devices short of block RAM: the
   iCE40 UP5K) — one table memory (``C[i]`` at address ``i`` of its layer and bank) and one
-  comparator: ``u ≥ C[63]`` against a register (loaded when a sweep starts) decides a skip in
-  the cycle the draw arrives; any other draw searches the six levels one per cycle
+  comparator: ``u ≥ C[63]`` against the memory's read data (it reads ``C[63]`` whenever no
+  search needs it) decides a skip in the cycle the draw arrives; any other draw searches the six levels one per cycle
   (``lo += 2^(5−k)`` if ``u ≥ C[lo + 2^(5−k) − 1]``) while the draw waits at the hash's
   output, holding the pipeline, so a hit costs seven cycles more than a skip. Draws of a row
   that has already ended are dropped unsearched.
@@ -107,6 +107,12 @@ class SweepEngine(wiring.Component):
     key_held : bool
         The caller holds ``start.payload.key`` from the request until the sweep is done (not
         busy), so it is not copied into a register here.
+    key_ahead : bool or None
+        Hash the next row's key while a row runs (``True``: a row costs its draws plus
+        ~``Lh + 8`` cycles, and 32 flip-flops hold the key) or when the row ends (``False``:
+        ``Lh + 2`` cycles more per row, no such register). ``None`` (default): ahead with the
+        pipelined search, at the row's end with the sequential one (the UP5K's, short of
+        logic cells).
     search : str
         ``"pipelined"`` (default): a draw per cycle through six table memories;
         ``"sequential"``: one table memory (a block RAM on the iCE40) and a search of seven
@@ -134,7 +140,7 @@ class SweepEngine(wiring.Component):
 
     def __init__(self, fan_ins, rows, prob_bits, lanes=1, word_bases=None, init_tables=None,
                  hash_steps=1, external_hash=False, hash_depth=6, search="pipelined",
-                 key_held=False):
+                 key_held=False, key_ahead=None):
         self.fan_ins, self.rows = [int(f) for f in fan_ins], [int(n) for n in rows]
         L = len(self.fan_ins)
         if L < 1 or len(self.rows) != L or min(self.fan_ins + self.rows) < 1:
@@ -164,6 +170,7 @@ class SweepEngine(wiring.Component):
             raise ValueError(f"search must be 'pipelined' or 'sequential', got {search!r}")
         self.search = search
         self.key_held = key_held
+        self.key_ahead = (search == "pipelined") if key_ahead is None else bool(key_ahead)
         self.external_hash = external_hash
         self.hash_steps = hash_steps
         self.hash_depth = 6 // hash_steps if not external_hash else hash_depth
@@ -304,18 +311,14 @@ class SweepEngine(wiring.Component):
         # meet are read again before the next sweep starts)
         rd = registered_read(m, mem, "sweep_table", en=en)
 
-        # C[63] of the layer: read while idle (address from the request), kept in a register
-        c63 = Signal(b)
-        c63_load = Signal()
-        m.d.sync += c63_load.eq(idle)
-        with m.If(c63_load):
-            m.d.sync += c63.eq(rd.data)
-
+        # C[63] of the layer is what the memory reads whenever no search needs it (while idle
+        # from the request's layer): the skip test of a draw compares against the read data,
+        # no register holds C[63]
         tag_key, tag_gen = tags.r_data[0], tags.r_data[1]
         u0 = ho.payload[32 - b:]
         # a draw of a row that has ended (its generation is gone) is dropped unsearched
         draw = ho.valid & ~tag_key & (tag_gen == gen)
-        skip = draw & (u0 >= c63)
+        skip = draw & (u0 >= rd.data)
 
         # The draw being searched stays at the hash's output (not taken, so the hash holds
         # it) until its search ends: no copy of it here.
@@ -340,8 +343,12 @@ class SweepEngine(wiring.Component):
                                        if lb else Const(0, 0), self.host_tables))
         with m.Elif(busy & ~done):
             m.d.comb += rd.addr.eq(Cat((lo_next | ((step >> 1) - 1))[:LEVELS], bank_layer))
-        with m.Else():
+        with m.Elif(search):
+            # level 0 compares against C[31] in the next cycle
             m.d.comb += rd.addr.eq(Cat(Const(SKIP // 2 - 1, LEVELS), bank_layer))
+        with m.Else():
+            # the next draw's skip test (also after a search's last level)
+            m.d.comb += rd.addr.eq(Cat(Const(SKIP - 1, LEVELS), bank_layer))
 
         with m.If(en):
             m.d.sync += [w_valid.eq(done | (pop & skip)), w_gen.eq(tag_gen),
@@ -384,8 +391,9 @@ class SweepEngine(wiring.Component):
         w = Signal(32)            # t · SWEEP_STRIDE of the row's next draw t (no multiplier)
         gen = Signal()                                      # row generation (issue and walk)
         rk_cur = Signal(32)                                 # R_j of the row being issued
-        rk_next = Signal(32)                                # R_{j+1}
+        rk_next = Signal(32) if self.key_ahead else None    # R_{j+1}
         # walk position: last = pos − 1 (−1 at a row start, wrapping), also as word/lane
+        # (the latter only for P not a power of two)
         wl = max(2, max_f + SKIP).bit_length() + 1
         last = Signal(wl)
         ww = max(2, self.depth + SKIP).bit_length() + 1
@@ -411,22 +419,25 @@ class SweepEngine(wiring.Component):
                 m, en, idle, ho, tags, tw_layer, bank_layer, w_valid, w_gen, w_hit, w_step)
 
         # ------------------------------------------------------------ walk
-        if P & (P - 1) == 0:
-            sh = P.bit_length() - 1
-            step_w = w_step >> sh
-            step_l = w_step[:sh] if sh else Const(0, 1)
-        else:
-            step_w = const_array([s // P for s in range(SKIP + 1)])[w_step]
-            step_l = const_array([s % P for s in range(SKIP + 1)])[w_step]
-        lsum = Signal(range(2 * P + 1))
-        m.d.comb += lsum.eq(last_lane + step_l)
-        carry = lsum >= P
         new_last = Signal(wl)
         new_word = Signal(ww)
         new_lane = Signal.like(last_lane)
-        m.d.comb += [new_last.eq(last + w_step),
-                     new_word.eq(last_word + step_w + carry),
-                     new_lane.eq(Mux(carry, lsum - P, lsum))]
+        m.d.comb += new_last.eq(last + w_step)
+        pow2 = P & (P - 1) == 0
+        if pow2:
+            # the hit's counter word and lane straight from its column (a shift and one
+            # adder): no word/lane position registers walking along
+            sh = P.bit_length() - 1
+            m.d.comb += [new_word.eq(row_base + (new_last >> sh)),
+                         new_lane.eq(new_last[:sh] if sh else 0)]
+        else:
+            step_w = const_array([s // P for s in range(SKIP + 1)])[w_step]
+            step_l = const_array([s % P for s in range(SKIP + 1)])[w_step]
+            lsum = Signal(range(2 * P + 1))
+            m.d.comb += lsum.eq(last_lane + step_l)
+            carry = lsum >= P
+            m.d.comb += [new_word.eq(last_word + step_w + carry),
+                         new_lane.eq(Mux(carry, lsum - P, lsum))]
         past = new_last > f_last
         at_end = new_last == f_last
         running = Signal()
@@ -437,7 +448,9 @@ class SweepEngine(wiring.Component):
         with m.If(en):
             m.d.sync += self.o.valid.eq(0)
         with m.If(walk):
-            m.d.sync += [last.eq(new_last), last_word.eq(new_word), last_lane.eq(new_lane)]
+            m.d.sync += last.eq(new_last)
+            if not pow2:
+                m.d.sync += [last_word.eq(new_word), last_lane.eq(new_lane)]
             with m.If(w_hit & ~past):
                 m.d.sync += [self.o.valid.eq(1), self.o.p.row.eq(row), self.o.p.col.eq(new_last),
                              self.o.p.word.eq(new_word), self.o.p.lane.eq(new_lane)]
@@ -456,8 +469,9 @@ class SweepEngine(wiring.Component):
                 m.d.sync += w.eq(w + sw_prng.SWEEP_STRIDE)
 
         def row_start(base):
-            m.d.sync += [last.eq(-1), last_word.eq(base - 1), last_lane.eq(P - 1),
-                         row_base.eq(base), w.eq(0)]
+            m.d.sync += [last.eq(-1), row_base.eq(base), w.eq(0)]
+            if not pow2:
+                m.d.sync += [last_word.eq(base - 1), last_lane.eq(P - 1)]
 
         pipe_empty = ~(tags.r_rdy | searching | w_valid)
         with m.FSM():
@@ -473,24 +487,36 @@ class SweepEngine(wiring.Component):
                                  beats.eq(const_array(self.beats)[lay]),
                                  row_base.eq(const_array(self.word_bases)[lay]),
                                  row.eq(0), key_idx.eq(0), key_first.eq(1)]
+                    if not self.key_ahead:
+                        m.d.sync += gen.eq(~gen)    # (KEY0 keeps it: see RUN)
                     m.next = "KEY0"
             with m.State("KEY0"):
                 # R_0 = hash32(K ^ 0); then the row loop
                 m.d.comb += [self.busy.eq(1), issue.eq(key_first)]
                 with m.If(pop & tag_key):
-                    m.d.sync += [rk_cur.eq(ho.payload), key_first.eq(n_rows > 1), gen.eq(~gen)]
+                    m.d.sync += rk_cur.eq(ho.payload)
+                    if self.key_ahead:
+                        m.d.sync += [key_first.eq(n_rows > 1), gen.eq(~gen)]
                     row_start(row_base)
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += [self.busy.eq(1), running.eq(1), issue.eq(1)]
-                with m.If(pop & tag_key):
-                    m.d.sync += rk_next.eq(ho.payload)
+                if self.key_ahead:
+                    with m.If(pop & tag_key):
+                        m.d.sync += rk_next.eq(ho.payload)
                 with m.If(row_end):
-                    m.d.sync += [row.eq(row + 1), gen.eq(~gen), rk_cur.eq(rk_next),
-                                 key_first.eq(key_idx < n_rows)]
+                    m.d.sync += [row.eq(row + 1), gen.eq(~gen)]
                     row_start(next_base)
+                    if self.key_ahead:
+                        m.d.sync += [rk_cur.eq(rk_next), key_first.eq(key_idx < n_rows)]
                     with m.If(row == n_rows - 1):
                         m.next = "DRAIN"
+                    if not self.key_ahead:
+                        with m.Else():
+                            # the next row's key now (its draws wait for it; the old row's
+                            # draws still in flight are dropped by their generation)
+                            m.d.sync += key_first.eq(1)
+                            m.next = "KEY0"
             with m.State("DRAIN"):
                 # the last row's draws still in flight are dropped; the hit register empties
                 m.d.comb += self.busy.eq(1)

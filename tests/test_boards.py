@@ -29,15 +29,18 @@ def test_registry_defaults_fit_and_meet_the_brief():
         if b.device.name == "iCE40UP5K":
             assert min(cfg.layers) >= 75 and cfg.group_sizes == (75, 75)
             assert b.bank == "spram" and cfg.lanes * cfg.counter_bits <= 32
-            # the trainer with the wide forward pass, update and sweep engines does not fit
-            # the UP5K's logic yet (5781 of 5280 LC measured, docs/boards.md): refused
-            # before any tool runs; its block RAM fits (29 of 30 EBR)
-            with pytest.raises(FitError, match=r"logic: an estimated \d+ logic cells .* "
-                                               r"has 5280; over by \d+"):
-                check_fit(b, cfg)
-            assert fit_report(b, cfg).need["bram"] <= b.device.bram
+            # the trainer with the wide forward pass, update and sweep engines fits the UP5K
+            # since the second area pass (docs/boards.md): every block RAM, SPRAM and
+            # SB_MAC16, and the logic within a few per cent
+            rep = check_fit(b, cfg)
+            assert rep.need["bram"] == b.device.bram and rep.need["dsp"] == b.device.dsp
+            assert 0.9 * b.device.luts < rep.need["luts"] <= b.device.luts
+            # the data store's hash would need six more SB_MAC16s (and far more logic)
+            with pytest.raises(FitError, match=r"DSP: 14 SB_MAC16 .* has 8; over by 6"):
+                check_fit(b, cfg, store=True)
         else:
             check_fit(b, cfg)                               # every ECP5 default fits
+            assert fit_report(b, cfg).need["dsp"] == 0
         if b.device.name == "LFE5U-85F":
             assert min(cfg.layers) >= 255 and cfg.group_sizes == (85, 85)
     assert get_board("ulx3s-85f").device.bram == 208
@@ -125,13 +128,15 @@ def test_fit_check_pipelined_rows_bank():
 
 def test_fit_check_logic_estimate():
     from xnorlearn.boards.fit import estimate_luts
-    # the calibration points of the model (measured builds, docs/boards.md) within 15 %
+    # the calibration points of the model (measured builds, docs/boards.md) within 15 %: the
+    # UP5K default after the second area pass, the small ones before it (not rebuilt; the
+    # pass took ~450 LC off every configuration, so their estimates lie below them now)
     small = Config(n_inputs=64, layers=(32,), group_sizes=8, n_classes=10, lanes=4)
-    assert estimate_luts(small, "ice40") == pytest.approx(4463, rel=0.15)
+    assert 4463 * 0.85 <= estimate_luts(small, "ice40") < 4463
     tiny = Config(n_inputs=32, layers=(16,), group_sizes=4, n_classes=4, lanes=4)
-    assert estimate_luts(tiny, "ice40") == pytest.approx(4228, rel=0.15)
+    assert 4228 * 0.85 <= estimate_luts(tiny, "ice40") < 4228
     up5k = get_board("icebreaker").default_config()
-    assert estimate_luts(up5k, "ice40") == pytest.approx(5781, rel=0.15)
+    assert estimate_luts(up5k, "ice40") == pytest.approx(5109, rel=0.15)
     assert fit_report(get_board("ulx3s-85f"), get_board("ulx3s-85f").default_config()) \
         .need["luts"] == pytest.approx(14962, rel=0.15)
     assert fit_report(get_board("ulx3s-12f"), get_board("ulx3s-12f").default_config()) \

@@ -92,6 +92,9 @@ ROWS = (7, 5, 3, 4, 3)
 
 
 SEARCHES = ("pipelined", "sequential")
+# (search, key_ahead): the defaults (ahead with the pipelined search, at the row's end with the
+# sequential one) and the other two
+VARIANTS = [("pipelined", None), ("sequential", None), ("pipelined", False), ("sequential", True)]
 
 
 @pytest.mark.parametrize("search", SEARCHES)
@@ -111,8 +114,8 @@ def test_init_tables(lanes, search):
     assert len(results[4][0]) >= 0.8 * FAN_INS[4] * ROWS[4], "a full table reinforces ~all"
 
 
-@pytest.mark.parametrize("search", SEARCHES)
-def test_host_tables_many_keys_backpressure(search):
+@pytest.mark.parametrize("search,key_ahead", VARIANTS)
+def test_host_tables_many_keys_backpressure(search, key_ahead):
     """Host tables written through tw (init tables differ), large and small p, random
     backpressure on the hits, many keys back to back."""
     rng = random.Random(7)
@@ -124,7 +127,7 @@ def test_host_tables_many_keys_backpressure(search):
     # (the sequential case with the key held by the caller, as in the trainer core: the
     # bench keeps start.p.key until the next sweep)
     eng = SweepEngine(fan_ins, rows, 16, lanes=8, word_bases=(1000, 0, 600), init_tables=init,
-                      search=search, key_held=search == "sequential")
+                      search=search, key_held=search == "sequential", key_ahead=key_ahead)
     jobs = [(rng.getrandbits(32), rng.randrange(3)) for _ in range(24)]
     results = run_sweeps(eng, jobs, host_tables=tables, p_ready=0.6, seed=3)
     check(eng, jobs, tables, results)
@@ -144,14 +147,15 @@ def test_single_layer_random_tables(search):
         check(eng, jobs, [table], run_sweeps(eng, jobs, seed=trial))
 
 
-@pytest.mark.parametrize("search", SEARCHES)
-def test_one_draw_per_cycle(search):
+@pytest.mark.parametrize("search,key_ahead", VARIANTS)
+def test_one_draw_per_cycle(search, key_ahead):
     """Steady state: a row costs its draws plus a fixed overhead (the row key and the draws
     in flight when the row ends); the skips of a large row arrive one per cycle. The
-    sequential search adds LEVELS + 1 cycles per draw that is not a skip (at most)."""
+    sequential search adds LEVELS + 1 cycles per draw that is not a skip (at most); a row
+    key hashed when the row ends (not ahead) adds the hash's latency and 2 per row."""
     f, n = 1000, 4
     eng = SweepEngine([f], [n], 16, lanes=4, init_tables=[prng.reinforce_table(0.5, 0.0, f, 16)],
-                      search=search)
+                      search=search, key_ahead=key_ahead)
     key = 0x12345678
     (hits, cycles), = run_sweeps(eng, [(key, 0)])
     draws = searched = 0
@@ -170,5 +174,6 @@ def test_one_draw_per_cycle(search):
         draws += (LEVELS + 1) * searched
     # per row: the next row key's slot, the draws in flight when the row ends and one cycle
     # to turn round; per sweep: the first row key and the drain of the last row
-    assert cycles <= draws + n * (eng.latency + 2) + 2 * eng.latency + 4, (cycles, draws)
+    per_row = eng.latency + 2 + (0 if eng.key_ahead else eng.hash_depth + 2)
+    assert cycles <= draws + n * per_row + 2 * eng.latency + 4, (cycles, draws)
     assert cycles >= draws
