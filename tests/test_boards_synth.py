@@ -19,10 +19,7 @@ TINY = Config(n_inputs=32, layers=(16,), group_sizes=4, n_classes=4, lanes=4,
               counter_bits=8, name="tiny")
 # boards whose default configuration fits: all of them since the UP5K's second area pass
 # (docs/boards.md: iCEBreaker 5143 LC at 24.59 MHz, UPduino 3 5149 LC at 25.58 MHz)
-# every board default is built in CI's slow stage, except the UPduino 3's: the same UP5K and
-# the same design as the iCEBreaker's (the data store is off on both), other pins only — its
-# build (measured: 5 149 LC, 25.58 MHz) would add ~10 minutes to a stage near its time limit
-FITTING = sorted(b for b in BOARDS if b != "upduino3")
+FITTING = sorted(BOARDS)
 
 
 def _check_report(rep, board):
