@@ -225,7 +225,8 @@ class HostLink(wiring.Component):
         code = Signal(8)
         # a frame's length; only one of at most max_payload is kept (a longer one is refused
         # at its second byte), so the high byte's upper bits are never stored
-        length = Signal(range(self.max_payload + 1))
+        # at least 8 bits: LEN0 keeps the length's low byte here, whole, before LEN1 decides
+        length = Signal(range(max(self.max_payload, 0xFF) + 1))
         index = Signal(self.slot_bits)
         index_next = Signal(self.slot_bits + 1)
         m.d.comb += index_next.eq(index + 1)    # the last byte: index_next == length (the
