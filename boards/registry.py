@@ -242,16 +242,16 @@ _ORANGECRAB_FLASH = dict(
 _B = "amaranth_boards."
 BOARDS = {b.name: b for b in [
     Board("icebreaker", "1BitSquared iCEBreaker", _B + "icebreaker", "ICEBreakerPlatform",
-          UP5K_SG48, 12e6, 24e6, "pll", ("6", "9", "FTDI FT2232H channel B (USB serial)"),
+          UP5K_SG48, 12e6, 21e6, "pll", ("6", "9", "FTDI FT2232H channel B (USB serial)"),
           "iceprog", "spram", _UP5K_DEFAULT,
-          "SB_PLL40_PAD 12 -> 24 MHz on the clock pad (pin 35); LEDs: red = busy, green = "
+          "SB_PLL40_PAD 12 -> 21 MHz on the clock pad (pin 35); LEDs: red = busy, green = "
           "heartbeat.", **_ICEBREAKER_FLASH),
     Board("upduino3", "tinyVision UPduino v3.0/3.1", _B + "upduino_v3", "UpduinoV3Platform",
-          UP5K_SG48, 48e6, 24e6, "hfosc",
+          UP5K_SG48, 48e6, 21e6, "hfosc",
           ("3", "4", "header J6 pins 3 (RX, FPGA input) and 4 (TX); the on-board FT232H is "
                      "single-channel (flash only): use a 3.3 V USB-UART adapter"),
           "iceprog", "spram", _UP5K_DEFAULT,
-          "48 MHz SB_HFOSC -> SB_PLL40_CORE 24 MHz (no external clock needed); RGB LED: "
+          "48 MHz SB_HFOSC -> SB_PLL40_CORE 21 MHz (no external clock needed); RGB LED: "
           "red = busy, green = heartbeat.", **_UPDUINO_FLASH),
     Board("ulx3s-12f", "Radiona ULX3S (LFE5U-12F)", _B + "ulx3s", "ULX3S_12F_Platform",
           _ecp5(12, "BG381", 24288, 56, 28), 25e6, 65e6, "pll",

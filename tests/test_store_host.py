@@ -81,7 +81,7 @@ def test_train_target_emulator_equals_golden_model(tmp_path, capsys, cache):
     h = proto.StoreHeader.parse(images[0].read_bytes())
     assert (h.identity, h.n_train, h.n_test) == ("digits/thermometer", 1438, 359)
     r = json.loads(out.read_text())
-    assert r["config"]["n_inputs"] == 512 and r["config"]["uart_divisor"] == 8   # 3 Mbaud
+    assert r["config"]["n_inputs"] == 512 and r["config"]["uart_divisor"] == 7   # 3 Mbaud
     assert (r["target"], r["board"], r["data_source"]) == ("emulator", "icebreaker", "store")
     assert r["store"]["image"] == str(images[0]) and r["store"]["flash_offset"] == 1 << 20
     assert len(r["epochs"]) == 2
@@ -506,17 +506,17 @@ def test_ctrl_c_keeps_the_finished_epochs(digits):
 def test_uart_divisor_for_a_faster_link():
     ib, ulx = BOARDS["icebreaker"], BOARDS["ulx3s-85f"]
     # the default is the board's rate: the fastest its USB-serial chip carries
-    assert ib.divisor_for() == ib.divisor_for(3_000_000) == ib.uart_divisor == 8
-    assert ib.divisor_for(115_200) == 208 and ulx.divisor_for(3_000_000) == 20
-    assert BOARDS["upduino3"].uart_divisor == 208               # an adapter: 115 200
+    assert ib.divisor_for() == ib.divisor_for(3_000_000) == ib.uart_divisor == 7
+    assert ib.divisor_for(115_200) == 182 and ulx.divisor_for(3_000_000) == 20
+    assert BOARDS["upduino3"].uart_divisor == 182               # an adapter: 115 200
     assert ib.usb_serial_baud == ulx.usb_serial_baud == 3_000_000
-    assert ib.config_for(Config(), 3_000_000).uart_divisor == 8
+    assert ib.config_for(Config(), 3_000_000).uart_divisor == 7
     with pytest.raises(registry.BoardError, match="faster than its USB-serial chip"):
         ib.divisor_for(4_000_000)
     with pytest.raises(registry.BoardError, match="at least 4"):
         BOARDS["upduino3"].divisor_for(7_000_000)          # an adapter: no chip limit
-    with pytest.raises(registry.BoardError, match=r"4.8 % off with divisor 9"):
-        ib.divisor_for(2_800_000)
+    with pytest.raises(registry.BoardError, match=r"5.0 % off with divisor 8"):
+        ib.divisor_for(2_500_000)
 
 
 def test_baud_flows_into_the_configuration(tmp_path, capsys, monkeypatch):
