@@ -167,7 +167,8 @@ class XnorPopcount(wiring.Component):
         # evenly over the compression stages.
         cols = {0: list(bits)}
         n_stages = _csa_stages(p)
-        reg_after = {round(n_stages * (k + 1) / (self.tree_stages + 1))
+        # (never "after stage 0": that register would be counted and not built)
+        reg_after = {max(1, round(n_stages * (k + 1) / (self.tree_stages + 1)))
                      for k in range(self.tree_stages)}
         stage = 0
         while max(len(c) for c in cols.values()) > 2:
