@@ -25,6 +25,8 @@ def main(argv=None):
     ap.add_argument("--config", help="TOML config file (default: the board's default)")
     ap.add_argument("--build-dir", default="build/hier")
     ap.add_argument("--reuse", action="store_true", help="reuse an existing stat.json")
+    ap.add_argument("--store", action=argparse.BooleanOptionalAction, default=None,
+                    help="with / without the data store (default: the board's default)")
     args = ap.parse_args(argv)
     from xnorlearn.boards.build import SYNTH_OPTS, tool_environment
     from xnorlearn.boards.registry import get_board
@@ -42,7 +44,7 @@ def main(argv=None):
             cfg = Config.load(args.config)
         cfg = board.config_for(cfg, None)
         plat = make_platform(board)
-        top = BoardTop(board, cfg, store=board.store_default)
+        top = BoardTop(board, cfg, store=board.store_default if args.store is None else args.store)
         plan = plat.build(top, name="top", build_dir=str(d), do_build=False)
         plan.extract(str(d))
         opts = " ".join(SYNTH_OPTS.get(board.family, []))
