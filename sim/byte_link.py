@@ -18,10 +18,12 @@ The link's framing, CRC checks, queue and the trainer are the same gateware as o
 only the UART's bit timing is left out (it has its own tests and co-simulations).
 """
 
-from amaranth import Module, Signal
+from amaranth import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+
+from .transport import ReceivedBytes
 
 __all__ = ["ByteRings", "byte_link_top", "CocotbByteTransport", "RING_BYTES", "POINTER_BITS"]
 
@@ -101,7 +103,7 @@ def byte_link_top(cfg, *, bank_cls=None, state=None):
     return ByteLinkTop()
 
 
-class CocotbByteTransport:
+class CocotbByteTransport(ReceivedBytes):
     """The host driver's transport on a :func:`byte_link_top` design under cocotb.
 
     ``write`` puts the bytes into ``rx_ring`` through VPI and moves ``rx_end``; ``read`` collects
@@ -116,7 +118,7 @@ class CocotbByteTransport:
         self.quiet_s = 1000 * clock_period_ns * 1e-9    # the link drains in a few cycles
         self.sent = 0                   # bytes written, modulo 2**POINTER_BITS
         self.seen = int(dut.tx_end.value)
-        self.received = bytearray()
+        super().__init__()
         dut.rx_end.value = 0
 
     def _pending(self):
@@ -143,27 +145,8 @@ class CocotbByteTransport:
             self.received.append(int(self.tx_ring[self.seen % RING_BYTES].value))
             self.seen = (self.seen + 1) % (1 << POINTER_BITS)
 
-    async def read(self, n, timeout_s):
-        """Up to ``n`` bytes; fewer once ``timeout_s`` simulated seconds pass without them."""
-        from cocotb.simtime import get_sim_time
-        from cocotb.triggers import First, Timer, ValueChange
-        deadline = get_sim_time("ps") + timeout_s * 1e12
-        self._collect()
-        while len(self.received) < n:
-            remaining = round(deadline - get_sim_time("ps"))
-            if remaining <= 0:
-                break
-            # tx_end and the ring are written by the same clock edge, settled when the
-            # change is reported
-            await First(ValueChange(self.dut.tx_end), Timer(remaining, "ps"))
-            self._collect()
-        out = bytes(self.received[:n])
-        del self.received[:n]
-        return out
-
-    def take_all(self):
-        """Every byte received and not read yet."""
-        self._collect()
-        out = bytes(self.received)
-        self.received.clear()
-        return out
+    def _more(self):
+        # tx_end and the ring are written by the same clock edge, settled when the change
+        # is reported
+        from cocotb.triggers import ValueChange
+        return ValueChange(self.dut.tx_end)

@@ -10,6 +10,7 @@ ends the run. The result (verdict, accuracy, cycles) is written as JSON for the 
 
 import json
 import time
+import types
 
 import cocotb
 import numpy as np
@@ -25,6 +26,7 @@ from xnorlearn.sim.uart_transport import CocotbUartTransport
 from xnorlearn.sw.config import Config
 from xnorlearn.sw.driver import Device
 from xnorlearn.sw.model import HwModel, compare_states
+from xnorlearn.sw.train import warm_up
 
 
 
@@ -124,27 +126,16 @@ class BenchRun:
         with open(self.prm["result"], "w") as f:
             json.dump(self.result, f, indent=2)
 
-    def warm_golden(self):
-        """Compile the golden model's Numba kernels (per sample, in bulk, end of epoch,
-        inference) on a scratch model before the simulation runs: a first call inside the
-        training loop would take seconds and count as simulation time."""
-        x, y = self.data["x_train"], self.data["y_train"]
-        if not len(y):
-            return
-        scratch = HwModel(self.cfg)
-        scratch.train_sample(x[0], int(y[0]))
-        scratch.train(x[:2], y[:2], np.arange(min(2, len(y))))
-        scratch.end_epoch()
-        scratch.infer(x[0])
-        scratch.predict(x[:2])
-
     async def connect(self, dut, root=None):
         """Reset, connect the driver through the UART pins, or the byte link's rings (the
         ``link`` parameter); returns (device, peek, golden). ``root``: the TrainerTop in the
         design's hierarchy (default: the design itself, or its ``trainer`` with the byte
         link)."""
         cfg = self.cfg
-        self.warm_golden()
+        # the golden model's Numba kernels compiled before the clock runs: a first call in
+        # the training loop would take seconds and count as simulation time
+        warm_up(HwModel(cfg), types.SimpleNamespace(x_train=self.data["x_train"],
+                                                    y_train=self.data["y_train"]))
         await cocotb_reset(dut)
         if self.prm.get("link") == "bytes":
             transport = CocotbByteTransport(dut, CLOCK_NS)

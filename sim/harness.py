@@ -30,6 +30,7 @@ import os
 import pathlib
 import random
 import re
+import sys
 
 from amaranth.hdl import Module, Shape, Value
 from amaranth.lib import data, wiring
@@ -452,7 +453,12 @@ def run_cocotb(verilog, toplevel, test_module, *, simulator="icarus", testcase=N
     if clock_ns:
         verilog = generated_clock(verilog, toplevel, clock_ns)
     public = None if public is None else sorted(set(public) | {"clk", "rst"})
-    digest = hashlib.sha256(json.dumps([verilog, public]).encode()).hexdigest()[:16]
+    # the build's make dependencies name the simulator's and cocotb's files by absolute path:
+    # a cached build made by another installation (another checkout's venv) must not be reused
+    import cocotb
+    digest = hashlib.sha256(json.dumps([verilog, public, sys.prefix,
+                                        os.path.dirname(cocotb.__file__)]).encode()
+                            ).hexdigest()[:16]
     root = pathlib.Path(build_root) if build_root else REPO_ROOT / "build" / "cocotb"
     bdir = root / f"{toplevel}-{simulator}-{digest}{'-waves' if waves else ''}"
     bdir.mkdir(parents=True, exist_ok=True)

@@ -9,13 +9,14 @@ simulator callback whatever the divisor.
 """
 
 import cocotb
-from cocotb.triggers import Event, FallingEdge, First, RisingEdge, Timer
-from cocotb.simtime import get_sim_time
+from cocotb.triggers import Event, FallingEdge, RisingEdge, Timer
+
+from .transport import ReceivedBytes
 
 __all__ = ["CocotbUartTransport"]
 
 
-class CocotbUartTransport:
+class CocotbUartTransport(ReceivedBytes):
     """8N1 UART on two simulator handles.
 
     Parameters
@@ -44,7 +45,7 @@ class CocotbUartTransport:
         self.period_ps = round(clock_period_ns * 1000)
         self.bit_s = divisor * clock_period_ns * 1e-9
         self.quiet_s = 100 * self.bit_s          # > the device's 64-bit frame timeout
-        self.received = bytearray()
+        super().__init__()
         self.stop_bit_errors = 0
         self._arrived = Event()
         self.rx.value = 1
@@ -96,21 +97,6 @@ class CocotbUartTransport:
             self.received.append(value)
             self._arrived.set()
 
-    async def read(self, n, timeout_s):
-        """Up to ``n`` bytes; fewer once ``timeout_s`` simulated seconds pass without them."""
-        deadline = get_sim_time("ps") + timeout_s * 1e12
-        while len(self.received) < n:
-            remaining = round(deadline - get_sim_time("ps"))
-            if remaining <= 0:
-                break
-            self._arrived.clear()
-            await First(self._arrived.wait(), Timer(remaining, "ps"))
-        out = bytes(self.received[:n])
-        del self.received[:n]
-        return out
-
-    def take_all(self):
-        """Every byte received and not read yet."""
-        out = bytes(self.received)
-        self.received.clear()
-        return out
+    def _more(self):
+        self._arrived.clear()
+        return self._arrived.wait()

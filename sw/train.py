@@ -91,16 +91,20 @@ def start_epoch_on(trainer, accuracy):
 def warm_up(trainer, dataset):
     """Compile the golden model's Numba kernels before anything is timed: train, flush and
     infer two samples on a throw-away copy of ``trainer`` (same class and configuration), so
-    the first epoch's samples/s measures training, not JIT compilation. Other trainers (the
-    chip) need nothing."""
+    the first epoch's samples/s measures training, not JIT compilation. Both entry points are
+    called, in bulk and one sample at a time (``train_sample`` / ``infer``: what a co-simulation
+    compares after every sample). Other trainers (the chip) need nothing."""
     from .model import _Model
     if not isinstance(trainer, _Model) or not len(dataset.y_train):
         return
     scratch = type(trainer)(trainer.cfg)
-    k = min(2, len(dataset.y_train))
-    scratch.train(dataset.x_train[:k], dataset.y_train[:k])
+    x, y = dataset.x_train, dataset.y_train
+    k = min(2, len(y))
+    scratch.train(x[:k], y[:k])
+    scratch.train_sample(x[0], int(y[0]))
     scratch.end_epoch()
-    scratch.evaluate(dataset.x_train[:k], dataset.y_train[:k])
+    scratch.evaluate(x[:k], y[:k])
+    scratch.infer(x[0])
 
 
 def run_training(trainer, dataset, epochs, *, seed, chunk=2000, progress=None, on_epoch=None,
