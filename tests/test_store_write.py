@@ -3,9 +3,19 @@ protocol's payload, the runner in Amaranth's simulator with a writable MemoryRea
 fill plan (header last), the board emulator and the CLI's ``--store-medium sdram`` flow with its
 refusals."""
 
+import argparse
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+
+from xnorlearn.boards import registry
+from xnorlearn.boards.cli import store_config
+from xnorlearn.boards.emulator import BoardEmulator, SdramStore, execute
+from xnorlearn.boards.program import check_store_fits
+from xnorlearn.boards.registry import BOARDS, get_board
 
 from xnorlearn.hw.store import STORE_WINDOW, MemoryReader, StoreRunner, request_fields
 from xnorlearn.hw.trainer import Cmd, Status
@@ -15,6 +25,10 @@ from xnorlearn.sw import prng
 from xnorlearn.sw import protocol as proto
 from xnorlearn.sw.config import Config
 from xnorlearn.sw.model import HwModel, compare_states
+from xnorlearn.sw import store
+from xnorlearn.sw.cli import main
+from xnorlearn.sw.datasets import load_dataset
+from xnorlearn.sw.driver import Device, SerialTransport, run_sync
 from xnorlearn.sw.store import fill_plan
 
 CFG = Config(n_inputs=20, layers=(8, 6), n_classes=3, group_sizes=(4, 3), counter_bits=3,
@@ -230,3 +244,203 @@ def test_runner_capacity_checks():
     assert not hasattr(plain, "wr_cmd")
     for x in (r, r.buf, plain, plain.buf):         # never built: no unused warning
         x._MustUse__silence = True
+
+
+# ---------------------------------------------------------------------------- host + emulator
+DIGITS = ["--dataset", "digits", "--encoding", "median", "--epochs", "1", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XNORLEARN_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", encoding="median", seed=42)
+
+
+def one_line_error(capsys, *needles):
+    err = capsys.readouterr().err
+    assert err.startswith("xnorlearn: error:"), err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    for n in needles:
+        assert n in err, (n, err)
+    return err
+
+
+def small_cfg(ds):
+    return Config(n_inputs=ds.n_inputs, layers=(32,), group_sizes=8, n_classes=ds.n_classes,
+                  lanes=4, batch=50)
+
+
+def test_registry_sdram_fields():
+    for b in BOARDS.values():
+        ulx3s = b.name.startswith("ulx3s")
+        assert b.sdram_bytes == (32 << 20 if ulx3s else 0), b.name
+        assert b.sdram_store_bytes == (STORE_WINDOW if ulx3s else 0) == (1 << 24 if ulx3s
+                                                                          else 0)
+        assert b.store_media == (("flash", "sdram") if ulx3s else ("flash",))
+        d = b.to_dict()
+        assert d["sdram_bytes"] == b.sdram_bytes and d["store_medium_default"] == "flash"
+        assert d["store_media"] == list(b.store_media)
+        assert d["sdram_store_bytes"] == b.sdram_store_bytes
+    with pytest.raises(registry.BoardError, match="icebreaker has no SDRAM.*ulx3s-85f"):
+        get_board("icebreaker").check_store_medium("sdram")
+
+
+def test_size_refusals_name_both_sizes():
+    fashion = 64 + 70_000 * 99
+    with pytest.raises(proto.StoreError, match=r"needs 6,930,064 bytes but ulx3s-85f's flash "
+                                               r"has 1,048,576 bytes.*--store-medium sdram"):
+        check_store_fits(get_board("ulx3s-85f"), fashion)
+    check_store_fits(get_board("ulx3s-85f"), fashion, "sdram")         # fits the SDRAM
+    with pytest.raises(proto.StoreError, match=r"needs 16,777,217 bytes but ulx3s-85f's "
+                                               r"SDRAM store holds 16,777,216 bytes"):
+        check_store_fits(get_board("ulx3s-85f"), STORE_WINDOW + 1, "sdram")
+    with pytest.raises(proto.StoreError, match="SDRAM is not supported"):
+        check_store_fits(get_board("upduino3"), fashion)
+
+
+def test_emulator_sdram_store_commands(digits):
+    cfg = small_cfg(digits)
+    image = store.build_image(cfg, digits)
+    m = HwModel(cfg)
+    sd = SdramStore(1 << 20)
+    st, r = execute(cfg, m, Cmd.STORE_INFO, b"", store=sd)
+    assert st == Status.OK and proto.parse_store_info(r)[0] == proto.StoreCheck.UNREADABLE
+    assert execute(cfg, m, Cmd.TRAIN_STORE, proto.train_store_request(1, 0, 0, 1),
+                   store=sd) == (Status.BAD_STORE, b"")
+    for off, d in fill_plan(image, proto.store_write_max_data(cfg)):
+        assert execute(cfg, m, Cmd.STORE_WRITE, proto.store_write_request(off, d),
+                       store=sd) == (Status.OK, b"")
+    st, r = execute(cfg, m, Cmd.STORE_INFO, b"", store=sd)
+    assert proto.parse_store_info(r) == (0, image[:64])
+    assert execute(cfg, m, Cmd.STORE_WRITE, proto.store_write_request((1 << 20) - 1, b"ab"),
+                   store=sd) == (Status.BAD_ARG, b"")
+    assert execute(cfg, m, Cmd.TRAIN_STORE, proto.train_store_request(1, 0, 0, 10),
+                   store=sd)[0] == Status.OK
+    # a flash store, or none, does not take writes
+    assert execute(cfg, m, Cmd.STORE_WRITE, proto.store_write_request(0, b"a"),
+                   store=image)[0] == Status.UNKNOWN
+    assert execute(cfg, m, Cmd.STORE_WRITE, proto.store_write_request(0, b"a"))[0] == \
+        Status.UNKNOWN
+
+
+def test_fill_skips_a_store_that_holds_the_image_and_refuses_an_interrupted_one(digits):
+    """Through the emulator's pty: the first fill writes (pipelined), a second one finds the
+    image there (STORE_INFO) and writes nothing; a fill cut off half-way (Ctrl-C) leaves the
+    store UNREADABLE (the header is written last) until the next fill."""
+    cfg = small_cfg(digits)
+    image = store.build_image(cfg, digits)
+    with BoardEmulator(cfg, sdram=STORE_WINDOW) as emu:
+        with SerialTransport(emu.port, baudrate=3_000_000) as tr:
+            dev = run_sync(Device.connect(tr, cfg))
+            seen = []
+            r = run_sync(store.fill_store(dev, image, cfg,
+                                          progress=lambda d, t: seen.append((d, t))))
+            plan = fill_plan(image, proto.store_write_max_data(cfg))
+            assert not r.skipped and (r.bytes, r.frames) == (len(image), len(plan))
+            assert emu.requests["STORE_WRITE"] == len(plan)
+            assert seen[-1] == (len(image) + len(plan[0][1]), len(image) + len(plan[0][1]))
+            r2 = run_sync(store.fill_store(dev, image, cfg))
+            assert r2.skipped and emu.requests["STORE_WRITE"] == len(plan)
+            # another image over it, cut off after half its frames
+            other = store.build_image(cfg, load_dataset("digits", encoding="median", seed=7))
+            half = fill_plan(other, proto.store_write_max_data(cfg))
+            run_sync(dev.store_write_stream(half[:len(half) // 2]))
+            verdict, raw = run_sync(dev.store_info())
+            assert verdict == proto.StoreCheck.UNREADABLE
+            with pytest.raises(proto.DeviceError, match="BAD_STORE"):
+                run_sync(dev.train_store(1, 0, 0, 1))
+            with pytest.raises(proto.StoreError, match="no usable image"):
+                store.check_store_info(verdict, raw, cfg,
+                                       proto.StoreHeader.parse(image))
+            r3 = run_sync(store.fill_store(dev, image, cfg))
+            assert not r3.skipped
+            assert run_sync(dev.store_info()) == (0, image[:64])
+            # out of range over the link: BAD_ARG
+            with pytest.raises(proto.DeviceError, match="BAD_ARG"):
+                run_sync(dev.store_write(STORE_WINDOW - 1, b"ab"))
+
+
+def _epochs(path):
+    return [(e["train_accuracy"], e["test_accuracy"], e["reinforce_p"], e["tables"])
+            for e in json.loads(path.read_text())["epochs"]]
+
+
+def test_train_emulator_sdram_equals_golden_model(tmp_path, capsys):
+    """`xnorlearn train --target emulator --board ulx3s-85f --store-medium sdram --dataset
+    digits --epochs 2 --json OUT`: the image filled over the link, then the golden model's
+    accuracies epoch by epoch."""
+    out = tmp_path / "emu.json"
+    assert main(["train", "--target", "emulator", "--board", "ulx3s-85f", "--store-medium",
+                 "sdram", "--dataset", "digits", "--epochs", "2", "--json", str(out),
+                 "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "filled the SDRAM store:" in text and "bytes/s" in text and "epoch   2/2" in text
+    r = json.loads(out.read_text())
+    assert (r["board"], r["data_source"], r["store"]["medium"]) == ("ulx3s-85f", "store",
+                                                                    "sdram")
+    assert r["store"]["fill"]["bytes"] == r["store"]["bytes"] and not r["store"]["fill"][
+        "skipped"]
+    cfg_path = tmp_path / "cfg.json"
+    cfg_path.write_text(json.dumps(r["config"]))
+    gold = tmp_path / "golden.json"
+    assert main(["train", "--config", str(cfg_path), "--json", str(gold), "--no-progress",
+                 "--dataset", "digits", "--epochs", "2"]) == 0
+    assert _epochs(out) == _epochs(gold)
+
+
+def test_sdram_cli_refusals_and_dry_run(capsys, monkeypatch):
+    # a board without SDRAM
+    assert main(["train", "--target", "emulator", "--board", "icebreaker", "--store-medium",
+                 "sdram", *DIGITS]) == 2
+    one_line_error(capsys, "icebreaker has no SDRAM", "ulx3s")
+    assert main(["train", "--store-medium", "sdram", *DIGITS]) == 2
+    one_line_error(capsys, "--store-medium only apply with --target board or emulator")
+    assert main(["train", "--target", "emulator", "--board", "ulx3s-85f", "--data-source",
+                 "uart", "--store-medium", "sdram", *DIGITS]) == 2
+    one_line_error(capsys, "--store-medium only apply with --data-source store")
+    # an image larger than the SDRAM window: both sizes named, before any link work
+    small = dataclasses.replace(BOARDS["ulx3s-85f"], sdram_bytes=4096)
+    monkeypatch.setitem(registry.BOARDS, "ulx3s-85f", small)
+    assert main(["train", "--target", "emulator", "--board", "ulx3s-85f", "--store-medium",
+                 "sdram", *DIGITS]) == 2
+    one_line_error(capsys, "SDRAM store holds 4,096 bytes", "needs ")
+    monkeypatch.undo()
+    # the flash of a ULX3S too small: the message suggests the SDRAM
+    tiny = dataclasses.replace(BOARDS["ulx3s-85f"], flash_bytes=(3 << 20) + 4096)
+    monkeypatch.setitem(registry.BOARDS, "ulx3s-85f", tiny)
+    assert main(["train", "--target", "emulator", "--board", "ulx3s-85f", *DIGITS]) == 2
+    one_line_error(capsys, "has 4,096 bytes", "--store-medium sdram")
+    monkeypatch.undo()
+    # --dry-run: what the fill would do, nothing opened
+    assert main(["train", "--target", "board", "--board", "ulx3s-85f", "--store-medium",
+                 "sdram", "--dry-run", *DIGITS]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("would fill ") and "STORE_WRITE frames of up to 252 bytes" in out
+    # build / fit: the board must have SDRAM; the controller is not in the top level yet
+    assert main(["fit", "--board", "icebreaker", "--store-medium", "sdram"]) == 2
+    one_line_error(capsys, "icebreaker has no SDRAM")
+    assert main(["fit", "--board", "ulx3s-85f", "--store-medium", "sdram"]) == 2
+    one_line_error(capsys, "not in ulx3s-85f's top level")
+
+
+def test_bitstream_without_an_sdram_store_is_a_clear_error(capsys):
+    """`--target board --store-medium sdram` against a bitstream whose store is the flash (an
+    emulator with a flash image) or that has none: one line says so (device error: exit 1)."""
+    cfg_args = ["--layers", "32", "--group-size", "8"]
+    ns = argparse.Namespace(board="ulx3s-85f", config=None, baud=None, inputs=None,
+                            classes=None, layers="32", group_size="8", counter_bits=None,
+                            batch=None, lanes=None, sweep_lanes=None, seed=None)
+    ds = load_dataset("digits", encoding="median", seed=42)
+    _, cfg = store_config(ns, ds)
+    for emu_kw, needle in (({"store": bytes(64)}, "STORE_WRITE answered UNKNOWN"),
+                           ({}, "STORE_INFO answered UNKNOWN")):
+        with BoardEmulator(cfg, **emu_kw) as emu:
+            rc = main(["train", "--target", "board", "--board", "ulx3s-85f", "--port",
+                       emu.port, "--store-medium", "sdram", *cfg_args, *DIGITS])
+        assert rc == 1
+        one_line_error(capsys, "no SDRAM store", needle, "--store-medium flash")
