@@ -444,3 +444,27 @@ def test_bitstream_without_an_sdram_store_is_a_clear_error(capsys):
                        emu.port, "--store-medium", "sdram", *cfg_args, *DIGITS])
         assert rc == 1
         one_line_error(capsys, "no SDRAM store", needle, "--store-medium flash")
+
+
+def test_second_board_run_skips_the_fill(tmp_path, capsys):
+    """Two `train --target board --store-medium sdram` runs against one powered board (one
+    emulator instance): the first fills the SDRAM, the second finds the image there
+    (STORE_INFO) and writes nothing; both train the same."""
+    args = ["--layers", "32", "--group-size", "8"]
+    ns = argparse.Namespace(board="ulx3s-85f", config=None, baud=None, inputs=None,
+                            classes=None, layers="32", group_size="8", counter_bits=None,
+                            batch=None, lanes=None, sweep_lanes=None, seed=None)
+    _, cfg = store_config(ns, load_dataset("digits", encoding="median", seed=42))
+    outs = [tmp_path / "a.json", tmp_path / "b.json"]
+    with BoardEmulator(cfg, sdram=STORE_WINDOW) as emu:
+        for k, out in enumerate(outs):
+            assert main(["train", "--target", "board", "--board", "ulx3s-85f", "--port",
+                         emu.port, "--store-medium", "sdram", "--json", str(out), *args,
+                         *DIGITS]) == 0
+            text = capsys.readouterr().out
+            assert ("filled the SDRAM store:" in text) == (k == 0), text
+            assert ("already holds this image" in text) == (k == 1), text
+        writes = emu.requests["STORE_WRITE"]
+    a, b = (json.loads(o.read_text()) for o in outs)
+    assert a["store"]["fill"]["frames"] == writes and b["store"]["fill"]["skipped"]
+    assert _epochs(outs[0]) == _epochs(outs[1])
