@@ -468,3 +468,18 @@ def test_second_board_run_skips_the_fill(tmp_path, capsys):
     a, b = (json.loads(o.read_text()) for o in outs)
     assert a["store"]["fill"]["frames"] == writes and b["store"]["fill"]["skipped"]
     assert _epochs(outs[0]) == _epochs(outs[1])
+
+
+def test_trainer_top_takes_a_writable_store():
+    """The lead's wiring: StoreParams(..., writable=True) with a reader that has wcmd/wdata
+    gives a TrainerTop whose runner executes STORE_WRITE (elaborates; the runner is writable,
+    its capacity the given one)."""
+    from amaranth.hdl import Fragment
+
+    from xnorlearn.hw.store import StoreParams
+    from xnorlearn.hw.top import TrainerTop
+    params = StoreParams(0, lambda: MemoryReader(b"", 0, writable=True, depth=512),
+                         writable=True, capacity=512)
+    top = TrainerTop(CFG, store=params, phy="bytes")
+    assert top.runner.writable and top.runner.capacity == 512
+    Fragment.get(top, None)
