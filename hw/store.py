@@ -160,7 +160,7 @@ class MemoryReader(wiring.Component):
     image : bytes
         The bytes served.
     base : int
-        Byte address of ``image[0]``. Addresses outside ``base … base + len(image) − 1`` read
+        Byte address of ``image[0]``. Addresses outside ``base … base + depth − 1`` read
         ``0xFF`` (erased flash).
     writable : bool
         Add the write interface of the SDRAM store (``wcmd``, ``wdata``).

@@ -483,3 +483,36 @@ def test_trainer_top_takes_a_writable_store():
     top = TrainerTop(CFG, store=params, phy="bytes")
     assert top.runner.writable and top.runner.capacity == 512
     Fragment.get(top, None)
+
+
+def test_ctrl_c_during_the_fill_leaves_the_store_refused(capsys, monkeypatch, digits):
+    """Ctrl-C half-way through the fill (the progress callback raises it): one line says the
+    partial image is refused, and the chip's STORE_INFO says UNREADABLE (the header comes
+    last), TRAIN_STORE BAD_STORE."""
+    import time
+    import types
+
+    from xnorlearn.boards import cli as bcli
+
+    def interrupt(self, done, total):
+        self.done = done
+        if done > total // 2:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(bcli._FillProgress, "__call__", interrupt)
+    cfg = small_cfg(digits)
+    image = store.build_image(cfg, digits)
+    with BoardEmulator(cfg, sdram=STORE_WINDOW) as emu:
+        with SerialTransport(emu.port, baudrate=3_000_000) as tr:
+            dev = run_sync(Device.connect(tr, cfg))
+            with pytest.raises(KeyboardInterrupt):
+                bcli.fill_sdram(types.SimpleNamespace(device=dev), image, cfg, emu.port)
+            err = capsys.readouterr().err
+            assert "SDRAM fill interrupted after" in err and "UNREADABLE" in err
+            time.sleep(0.2)                         # the frames in flight are answered
+            run_sync(dev._flush())
+            verdict, _ = run_sync(dev.store_info())
+            assert verdict == proto.StoreCheck.UNREADABLE
+            with pytest.raises(proto.DeviceError, match="BAD_STORE"):
+                run_sync(dev.train_store(1, 0, 0, 1))
+            assert 0 < emu.requests["STORE_WRITE"] < len(fill_plan(
+                image, proto.store_write_max_data(cfg)))
