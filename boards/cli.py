@@ -13,7 +13,7 @@ import argparse
 import pathlib
 import sys
 
-from .registry import BOARDS, get_board
+from .registry import BOARDS, STORE_MEDIA, get_board
 
 __all__ = ["register", "board_config", "store_config", "check_chip_args", "chip_session",
            "ChipSession"]
@@ -80,9 +80,24 @@ def cmd_fit(args):
     return 0
 
 
+def _store_medium(board, args):
+    """Refuse ``--store-medium sdram`` on a board without SDRAM, without the store, or (for
+    now) at all: the SDRAM store's gateware is not in the board's top level yet."""
+    from ..sw.cli import CliError
+    if getattr(args, "store_medium", None) in (None, "flash"):
+        return
+    board.check_store_medium(args.store_medium)
+    if args.store is False or (args.store is None and not board.store_default):
+        raise CliError(f"--store-medium sdram only applies with the data store (--store; "
+                       f"{board.name} builds without it by default)")
+    raise CliError(f"--store-medium sdram: the SDRAM store controller is not in {board.name}'s "
+                   f"top level in this version; build with the flash store (the default)")
+
+
 def _flash_mode(board, args):
     """``board`` with ``--flash-mode`` applied (only together with the store)."""
     from .flash_pins import with_flash_mode
+    _store_medium(board, args)
     if args.flash_mode is None:
         return board
     if args.store is False or (args.store is None and not board.store_default):
@@ -181,7 +196,7 @@ def check_chip_args(args):
     from ..sw.cli import CliError
     chip_flags = (("--board", args.board), ("--port", args.port), ("--baud", args.baud),
                   ("--data-source", args.data_source), ("--image", args.image),
-                  ("--dry-run", args.dry_run or None))
+                  ("--store-medium", args.store_medium), ("--dry-run", args.dry_run or None))
     if args.target == "golden":
         given = [f for f, v in chip_flags if v is not None]
         if given:
@@ -199,17 +214,21 @@ def check_chip_args(args):
         if not args.board:
             raise CliError("--target emulator needs --board NAME (the board it emulates)")
     if args.data_source == "uart":
-        given = [f for f, v in (("--image", args.image), ("--dry-run", args.dry_run or None))
-                 if v is not None]
+        given = [f for f, v in (("--image", args.image), ("--dry-run", args.dry_run or None),
+                                ("--store-medium", args.store_medium)) if v is not None]
         if given:
             raise CliError(f"{', '.join(given)} only apply with --data-source store")
     if args.target == "board" and (not args.board or (not args.port and not args.dry_run)):
         raise CliError("--target board needs --board NAME and --port DEVICE")
     get_board(args.board).divisor_for(args.baud)    # an unknown board or rate fails here
+    if args.store_medium is None:
+        args.store_medium = STORE_MEDIA[0]
+    get_board(args.board).check_store_medium(args.store_medium)     # SDRAM on this board?
     if args.image is not None:
         from ..sw.store import load_image
         load_image(args.image)      # missing, unreadable or no header: fail before any work
-    if args.target == "board" and args.data_source == "store" and not args.dry_run:
+    if args.target == "board" and args.data_source == "store" and not args.dry_run \
+            and args.store_medium == "flash":
         from .program import PROGRAMMERS, ProgrammerMissing, store_command
         board = get_board(args.board)
         argv = store_command(board, args.image or "IMAGE.bin")
@@ -301,6 +320,78 @@ def _connect(port, cfg, baud, closers, patience_s=0.0):
     return chip
 
 
+class _FillProgress:
+    """A tqdm bar of the bytes written on a terminal; otherwise lines at every quarter."""
+
+    def __init__(self, enabled=True, stream=None):
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.tty = self.stream.isatty() if hasattr(self.stream, "isatty") else False
+        self.bar = None
+        self.next_quarter = 1
+        self.done = 0
+
+    def __call__(self, done, total):
+        self.done = done
+        if not self.enabled:
+            return
+        if self.tty:
+            if self.bar is None:
+                from tqdm import tqdm
+                self.bar = tqdm(total=total, desc="filling the SDRAM store", unit="B",
+                                unit_scale=True, leave=False, file=self.stream,
+                                dynamic_ncols=True)
+            self.bar.update(done - self.bar.n)
+        elif 0 < done < total and done >= self.next_quarter * total / 4:
+            print(f"  filling the SDRAM store: {done:,}/{total:,} bytes", file=self.stream,
+                  flush=True)
+            while self.next_quarter * total / 4 <= done:
+                self.next_quarter += 1
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def fill_sdram(trainer, image, cfg, port, progress=True):
+    """Make the SDRAM store of the chip behind ``trainer`` (a
+    :class:`~xnorlearn.sw.store.StoreTrainer`) hold ``image``
+    (:func:`xnorlearn.sw.store.fill_store`: skipped when STORE_INFO shows it there); prints
+    what it did; returns the :class:`~xnorlearn.sw.store.FillResult`."""
+    from ..sw import store as st
+    from ..sw.driver import run_sync
+    from ..sw.protocol import Command, DeviceError, ProtocolError, Status
+    bar = _FillProgress(enabled=progress)
+    try:
+        r = run_sync(st.fill_store(trainer.device, image, cfg, progress=bar))
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"SDRAM fill interrupted after {bar.done:,} of {len(image):,} bytes: the image's "
+              f"header is written last, so the chip refuses the partial image (UNREADABLE) "
+              f"until a run fills it again", file=sys.stderr, flush=True)
+        raise
+    except DeviceError as e:
+        bar.close()
+        if e.status == Status.UNKNOWN:
+            what = "STORE_INFO" if e.command == Command.STORE_INFO else "STORE_WRITE"
+            raise RuntimeError(f"{port}: the bitstream has no SDRAM store ({what} answered "
+                               f"UNKNOWN): build it with the SDRAM store, or train from the "
+                               f"flash (--store-medium flash)") from None
+        raise RuntimeError(f"{port}: filling the SDRAM store: {e}") from None
+    except ProtocolError as e:
+        bar.close()
+        raise RuntimeError(f"{port}: filling the SDRAM store: {e}") from None
+    bar.close()
+    if r.skipped:
+        print("the SDRAM store already holds this image (STORE_INFO: same dataset, records "
+              "and content hash): not written again", flush=True)
+    else:
+        print(f"filled the SDRAM store: {r.bytes:,} bytes in {r.frames:,} STORE_WRITE frames "
+              f"in {r.seconds:.2f} s ({r.bytes_per_s:,.0f} bytes/s)", flush=True)
+    return r
+
+
 def chip_session(args, dataset, config=None):
     """The chip ``train --target board / emulator`` trains (a :class:`ChipSession`), or None
     after ``--dry-run`` printed the commands.
@@ -308,8 +399,11 @@ def chip_session(args, dataset, config=None):
     Data store (the default): the image of the dataset (built and cached, or ``--image``) is
     checked against the dataset and configuration and against the board's flash size; on a
     board it is written at the store offset with the board's programmer, on the emulator it
-    becomes the emulated flash. Then IDENTIFY, STORE_INFO (the chip's verdict, and the header's
-    identity and content hash against the host's image: a stale image is refused), INIT.
+    becomes the emulated flash. ``--store-medium sdram``: checked against the SDRAM store's
+    size instead, and after IDENTIFY written into the chip's SDRAM over the link
+    (:func:`fill_sdram`; skipped when the chip already holds it). Then IDENTIFY, STORE_INFO
+    (the chip's verdict, and the header's identity and content hash against the host's
+    image: a stale image is refused), INIT.
     ``--data-source uart``: IDENTIFY and INIT only; every sample then travels as TRAIN.
     ``config``: the network to use (a checkpoint's, for ``--resume``) instead of the board's
     default or ``--config``, at the board's UART divisor."""
@@ -351,11 +445,30 @@ def chip_session(args, dataset, config=None):
         image = st.load_image(args.image) if args.image else built
         header = st.check_image(image, cfg, dataset,
                                 want=proto.StoreHeader.parse(built))
-        check_store_fits(board, len(image))
+        medium = getattr(args, "store_medium", None) or "flash"
+        sdram = medium == "sdram"
+        check_store_fits(board, len(image), medium)
         path = args.image or st.cache_image(image)
         place = (f"{len(image):,}-byte image {path} at flash offset 0x{board.store_offset:x} "
                  f"of {board.name}")
-        if args.target == "board":
+        if sdram:
+            chunk = proto.store_write_max_data(cfg)
+            frames = len(st.fill_plan(image, chunk))
+            place = (f"{len(image):,}-byte image {path} in the SDRAM of {board.name} "
+                     f"(filled over the UART)")
+        if args.target == "board" and sdram:
+            if args.dry_run:
+                print(f"would fill {len(image):,} bytes into {board.name}'s SDRAM store in "
+                      f"{frames:,} STORE_WRITE frames of up to {chunk} bytes over "
+                      f"{args.port or 'the serial port'}, unless STORE_INFO shows this image "
+                      f"already there (records first, the header last)")
+                print(f"  (image {path}; the SDRAM store holds {board.sdram_store_bytes:,} "
+                      f"bytes; the SDRAM forgets it at power-off)")
+                print(f"then train from the data store over {args.port or 'the serial port'} "
+                      f"(TRAIN_STORE, EVAL_STORE)")
+                return None
+            port = args.port
+        elif args.target == "board":
             argv = write_store(board, path, dry_run=args.dry_run)
             if args.dry_run:
                 print(f"would run: {' '.join(argv)}")
@@ -374,14 +487,19 @@ def chip_session(args, dataset, config=None):
             port = args.port
         else:
             from .emulator import BoardEmulator
-            emu = BoardEmulator(cfg, store=image).start()
+            emu = (BoardEmulator(cfg, sdram=board.sdram_store_bytes) if sdram else
+                   BoardEmulator(cfg, store=image)).start()
             closers.append(emu.close)
             port = emu.port
+        fills = []
         # after a write the FPGA boots from its flash (an ECP5 takes seconds): keep asking
         def connect(patience_s):
             chip = _connect(port, cfg, args.baud or board.baud, closers,
                             patience_s=patience_s)
             trainer = st.StoreTrainer(chip, cfg.seed)
+            if sdram:       # (again after a reconnect: a board that lost power is empty)
+                fills.append(fill_sdram(trainer, image, cfg, port,
+                                        progress=not getattr(args, "no_progress", False)))
             try:
                 verdict, raw = trainer.store_info()
             except ProtocolError as e:
@@ -402,8 +520,14 @@ def chip_session(args, dataset, config=None):
                 "store": {"image": str(path), "bytes": len(image), "identity": header.identity,
                           "content_hash": header.content_hash.hex(),
                           "n_train": header.n_train, "n_test": header.n_test,
-                          "record_bytes": header.record_bytes,
-                          "flash_offset": board.store_offset}}
+                          "record_bytes": header.record_bytes, "medium": medium}}
+        if sdram:
+            f = fills[-1]
+            info["store"]["fill"] = {"skipped": f.skipped, "bytes": f.bytes,
+                                     "frames": f.frames, "seconds": f.seconds,
+                                     "bytes_per_s": f.bytes_per_s}
+        else:
+            info["store"]["flash_offset"] = board.store_offset
         session = ChipSession(chip, cfg, where, closers, trainer,
                               st.estimate_samples_per_s(cfg, board.core_hz), info,
                               reconnect=lambda: connect(BOOT_WAIT_S))
@@ -441,6 +565,10 @@ def register(sub):
                        help="with the store: read the flash in quad SPI (IO0-IO3, needs the "
                             "flash's QE bit) or dual SPI (IO0/IO1, no QE, half the rate) "
                             "(default: the board's: quad, except dual on the UPduino)")
+        p.add_argument("--store-medium", choices=STORE_MEDIA,
+                       help="where the data store lives: flash (written by the board's "
+                            "programmer) or sdram (boards with SDRAM, the ULX3S: filled over "
+                            "the UART by `train --store-medium sdram`) (default: flash)")
         add_network_args(p, dataset=False)
 
     f = _subparser(sub, "fit", help="check that a configuration fits a board (no synthesis)")

@@ -12,7 +12,10 @@ the link's frame timeout. Replies are what the chip answers (``docs/host-protoco
 With ``store=`` (image bytes or a file path: what the board's flash holds behind the
 bitstream) the emulated chip has a data store and answers STORE_INFO, TRAIN_STORE and
 EVAL_STORE as the chip does; without one it answers them UNKNOWN, like a design built without a
-store.
+store. With ``sdram=`` (a capacity in bytes) the store is an :class:`SdramStore` instead: it
+starts zero-filled (a never-written SDRAM, refused as UNREADABLE) and the host fills it with
+STORE_WRITE; the same instance keeps its contents across connections (and device resets) until
+it is closed, like a powered board.
 
 ``faults=`` makes the session fail on purpose (:class:`Fault`): the device *resets* in the
 middle of a request (it never answers it and comes back in its power-on state, the data store
@@ -39,7 +42,7 @@ from ..sw import protocol as proto
 from ..sw.model import HwModel
 from ..sw.protocol import Command, Frame, Status, StoreError, StoreHeader
 
-__all__ = ["BoardEmulator", "execute", "FlashStore", "Fault"]
+__all__ = ["BoardEmulator", "execute", "FlashStore", "SdramStore", "Fault"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,11 +68,17 @@ class FlashStore:
     the end of ``image`` read as erased flash (``0xFF``), so a truncated image gives records
     with out-of-range labels. ``image``: bytes, or the path of an image file."""
 
+    writable = False
+
     def __init__(self, image):
         if isinstance(image, (str, os.PathLike)):
             image = pathlib.Path(image).read_bytes()
         self.image = bytes(image)
-        self.raw = self._read(0, proto.STORE_HEADER_BYTES)
+        self._reread()
+
+    def _reread(self):
+        """Read the header again and forget the records and orders read from the old one."""
+        self.raw = bytes(self._read(0, proto.STORE_HEADER_BYTES))
         try:
             self.header = StoreHeader.parse(self.raw)
         except StoreError:
@@ -114,10 +123,40 @@ class FlashStore:
         return self._orders[key]
 
 
+class SdramStore(FlashStore):
+    """A writable data store (a board's SDRAM, filled by the host with STORE_WRITE):
+    ``capacity`` bytes, zero at power-up."""
+
+    writable = True
+
+    def __init__(self, capacity):
+        self.capacity = int(capacity)
+        self.image = bytearray(self.capacity)
+        self._reread()
+
+    def _read(self, offset, n):
+        return bytes(self.image[offset:offset + n]) + bytes(max(0, offset + n - self.capacity))
+
+    def write(self, offset, data):
+        """STORE_WRITE's effect: False (BAD_ARG, nothing written) past the capacity."""
+        if offset + len(data) > self.capacity:
+            return False
+        self.image[offset:offset + len(data)] = data
+        if offset < proto.STORE_HEADER_BYTES or self.header is None or \
+                offset < self.header.image_bytes:
+            self._reread()
+        return True
+
+
 def _store_command(cfg, m, code, p, store):
     """STORE_INFO / TRAIN_STORE / EVAL_STORE on the golden model ``m`` with data store
     ``store`` (a :class:`FlashStore`)."""
     bad = (Status.BAD_ARG, b"")
+    if code == Command.STORE_WRITE:
+        if not store.writable:
+            return Status.UNKNOWN, b""
+        offset, data = proto.parse_store_write_request(p)
+        return (Status.OK, b"") if store.write(offset, data) else bad
     verdict = store.verdict(cfg)
     if code == Command.STORE_INFO:
         return Status.OK, proto.store_info_reply_payload(verdict, store.raw)
@@ -149,13 +188,15 @@ def _store_command(cfg, m, code, p, store):
     return Status.OK, proto.correct_reply_payload(int((preds == y[first:first + count]).sum()))
 
 
-_STORE_COMMANDS = (Command.STORE_INFO, Command.TRAIN_STORE, Command.EVAL_STORE)
+_STORE_COMMANDS = (Command.STORE_INFO, Command.TRAIN_STORE, Command.EVAL_STORE,
+                   Command.STORE_WRITE)
 
 
 def execute(cfg, m, code, p, built_for=None, store=None):
     """Run one request on golden model ``m``; returns ``(status, reply payload)``. ``store``:
-    the chip's data store (a :class:`FlashStore`, image bytes or an image path), or None for
-    a design without one (the store commands answer UNKNOWN)."""
+    the chip's data store (a :class:`FlashStore` or :class:`SdramStore`, image bytes or an
+    image path), or None for a design without one (the store commands answer UNKNOWN;
+    STORE_WRITE also on a flash store)."""
     bad = (Status.BAD_ARG, b"")
     if code in _STORE_COMMANDS:
         if store is None:
@@ -211,17 +252,22 @@ class BoardEmulator:
 
     ``built_for`` (default ``cfg``) is the configuration the emulated bitstream reports in
     IDENTIFY (and checks its data store against); ``store`` the data store image (bytes or a
-    file path; default: none, the store commands answer UNKNOWN); ``requests`` counts executed
-    requests per command.
+    file path; default: none, the store commands answer UNKNOWN); ``sdram``: instead, a
+    writable store of this many bytes the host fills with STORE_WRITE (:class:`SdramStore`);
+    ``requests`` counts executed requests per command.
     """
 
-    def __init__(self, cfg, built_for=None, quiet_s=0.05, store=None, faults=()):
+    def __init__(self, cfg, built_for=None, quiet_s=0.05, store=None, faults=(), sdram=None):
         self.cfg = cfg
         self.faults = list(faults)
         self.fault_log = []             # (kind, command, nth) of every fault that happened
         self._deaf_until = 0.0
         self.built_for = built_for or cfg
-        self.store = None if store is None else FlashStore(store)
+        if store is not None and sdram:
+            raise ValueError("an emulated board keeps its store in flash (store=) or SDRAM "
+                             "(sdram=), not both")
+        self.store = (SdramStore(sdram) if sdram else
+                      None if store is None else FlashStore(store))
         self.model = HwModel(cfg)
         # Compile the golden model's Numba kernels now (seconds on a fresh checkout, with no
         # JIT cache yet), not inside the host driver's reply timeout.

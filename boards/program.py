@@ -104,17 +104,27 @@ def store_command(board, image):
     return [tool, *head[1:], "-f", "--offset", offset, *quad, str(image)]
 
 
-def check_store_fits(board, image_bytes):
-    """StoreError naming both sizes when an image of ``image_bytes`` does not fit the flash of
-    ``board`` after its store offset."""
+def check_store_fits(board, image_bytes, medium="flash"):
+    """StoreError naming both sizes when an image of ``image_bytes`` does not fit ``board``'s
+    store in ``medium``: its flash after the store offset (suggesting ``--store-medium sdram``
+    where the board has SDRAM) or its SDRAM store window."""
     from ..sw.protocol import StoreError
-    have = board.store_capacity
-    if image_bytes > have:
+    have = board.store_bytes(medium)
+    if image_bytes <= have:
+        return
+    if medium == "sdram":
         raise StoreError(
-            f"the data store image needs {image_bytes:,} bytes but {board.name}'s flash has "
-            f"{have:,} bytes after the store offset 0x{board.store_offset:x} "
-            f"({board.flash_bytes // (1 << 20)} MiB flash); use a smaller dataset or a board "
-            f"with more flash (a store in SDRAM is not supported in this version)")
+            f"the data store image needs {image_bytes:,} bytes but {board.name}'s SDRAM store "
+            f"holds {have:,} bytes (the store reader's window of its "
+            f"{board.sdram_bytes // (1 << 20)} MiB SDRAM); use a smaller dataset")
+    hint = (f"or keep the store in the board's {board.sdram_bytes // (1 << 20)} MiB SDRAM, "
+            f"filled over the UART: --store-medium sdram ({board.sdram_store_bytes:,} bytes)"
+            if board.sdram_bytes else
+            "or a board with more flash (a store in SDRAM is not supported on this board)")
+    raise StoreError(
+        f"the data store image needs {image_bytes:,} bytes but {board.name}'s flash has "
+        f"{have:,} bytes after the store offset 0x{board.store_offset:x} "
+        f"({board.flash_bytes // (1 << 20)} MiB flash); use a smaller dataset {hint}")
 
 
 def write_store(board, image, *, dry_run=False):

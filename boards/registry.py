@@ -65,6 +65,10 @@ STORE_ALIGN = 64 * 1024     # flash erase block: the store offset is a multiple 
 DEFAULT_BAUD = 115_200      # the link's rate with an external adapter (every adapter carries it)
 MIN_UART_DIVISOR = 4        # clock cycles per bit the link needs at least (simulation uses 4)
 MAX_BAUD_ERROR = 0.02       # largest relative rate error of a divisor (8N1 tolerates ~4 %)
+#: where a design keeps its data store: "flash" (the board's programmer writes the image into
+#: the configuration flash) or "sdram" (the host fills the board's SDRAM over the UART with
+#: STORE_WRITE after every power-up); the first is the default
+STORE_MEDIA = ("flash", "sdram")
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,9 @@ class Board:
     store_enable_quad: bool = False
     # the fastest rate the board's own USB-serial chip carries; None: an external adapter
     usb_serial_baud: int | None = None
+    # SDRAM a data store may live in (--store-medium sdram); 0: none the gateware drives
+    sdram_bytes: int = 0
+    sdram_chip: str = ""
 
     def platform(self, **kwargs):
         mod = importlib.import_module(self.platform_module)
@@ -124,6 +131,34 @@ class Board:
     def store_capacity(self):
         """Bytes of flash from the store offset to the end: the largest image it takes."""
         return self.flash_bytes - self.store_offset
+
+    @property
+    def sdram_store_bytes(self):
+        """Bytes of SDRAM the store may use: the SDRAM, at most the store reader's window
+        (``hw.store.STORE_WINDOW``: its byte address width)."""
+        if not self.sdram_bytes:
+            return 0
+        from ..hw.store import STORE_WINDOW
+        return min(self.sdram_bytes, STORE_WINDOW)
+
+    @property
+    def store_media(self):
+        """The store media the board offers (:data:`STORE_MEDIA`)."""
+        return tuple(m for m in STORE_MEDIA if m == "flash" or self.sdram_bytes)
+
+    def check_store_medium(self, medium):
+        """BoardError (one line) unless the board can keep its data store in ``medium``."""
+        if medium not in STORE_MEDIA:
+            raise BoardError(f"unknown store medium {medium!r}; one of: {', '.join(STORE_MEDIA)}")
+        if medium not in self.store_media:
+            with_sdram = ", ".join(b.name for b in BOARDS.values() if b.sdram_bytes)
+            raise BoardError(f"{self.name} has no SDRAM for the data store (--store-medium "
+                             f"sdram); boards with SDRAM: {with_sdram}")
+
+    def store_bytes(self, medium="flash"):
+        """The largest image the store in ``medium`` takes."""
+        self.check_store_medium(medium)
+        return self.sdram_store_bytes if medium == "sdram" else self.store_capacity
 
     @property
     def baud(self):
@@ -191,7 +226,10 @@ class Board:
                 "store_programmer": list(self.store_programmer),
                 "store_notes": self.store_notes, "usb_serial_baud": self.usb_serial_baud,
                 "store_default": self.store_default, "store_slots": self.store_slots,
-                "store_lutram": self.store_lutram, "store_enable_quad": self.store_enable_quad}
+                "store_lutram": self.store_lutram, "store_enable_quad": self.store_enable_quad,
+                "sdram_bytes": self.sdram_bytes, "sdram_chip": self.sdram_chip,
+                "sdram_store_bytes": self.sdram_store_bytes,
+                "store_media": list(self.store_media), "store_medium_default": STORE_MEDIA[0]}
 
 
 _UP5K_DEFAULT = dict(layers=[75, 75], group_sizes=[75, 75], lanes=4, counter_bits=8,
@@ -230,7 +268,9 @@ _ULX3S_FLASH = dict(
                "IS25LP128F (16 MiB); the registry assumes the smallest",
     store_programmer=("openFPGALoader", "-b", "ulx3s"),
     store_notes="flash size varies by batch (4, 8 or 16 MiB); 4 MiB assumed",
-    usb_serial_baud=3_000_000)      # FT231X: 3 Mbaud
+    usb_serial_baud=3_000_000,      # FT231X: 3 Mbaud
+    # 32 MB SDRAM on every ULX3S (16-bit bus); the store reader addresses its first 16 MiB
+    sdram_bytes=32 * MiB, sdram_chip="32 MB SDRAM (IS42S16160 / AS4C32M16-class), 16 bit")
 _ORANGECRAB_FLASH = dict(
     flash_bytes=16 * MiB, store_offset=4 * MiB, flash_mode="quad",
     flash_chip="Winbond W25Q128JV", bitstream_offset=0x80000,

@@ -161,7 +161,7 @@ class HostLink(wiring.Component):
     def _length_ok(self, code, length):
         """Combinational: ``length`` is right for ``code`` (request_length_ok in gateware),
         for a known ``code``: the fixed length from a table indexed by the code (one compare,
-        not one per command), WRITE_STATE's range and parity."""
+        not one per command), WRITE_STATE's range and parity, STORE_WRITE's minimum."""
         cfg = self.cfg
         cbits = max(proto.Command).bit_length()
         fixed = [proto.fixed_request_length(cfg, c) if c in set(proto.Command) else None
@@ -170,7 +170,10 @@ class HostLink(wiring.Component):
         expected = Array(Const(f or 0, width) for f in fixed)[code[:cbits]]
         lo, hi = proto.STATE_HEADER + 2, proto.STATE_HEADER + 2 * proto.STATE_CHUNK
         state_ok = (length >= lo) & (length <= hi) & (length[0] == proto.STATE_HEADER % 2)
-        return Mux(code == proto.Command.WRITE_STATE, state_ok, length == expected)
+        # STORE_WRITE: its offset and at least one byte (the max_payload check bounds it)
+        write_ok = length >= proto.STORE_WRITE_HEADER + 1
+        return Mux(code == proto.Command.WRITE_STATE, state_ok,
+                   Mux(code == proto.Command.STORE_WRITE, write_ok, length == expected))
 
     def elaborate(self, platform):
         m = Module()

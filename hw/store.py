@@ -4,11 +4,15 @@ store").
 * :class:`MemoryReader` serves an image from an :class:`~amaranth.lib.memory.Memory` behind the
   read interface of :class:`~xnorlearn.hw.flash.QspiFlashReader` (``cmd``: address and length,
   ``data``: the bytes). It is for unit tests and fast simulation; boards read their SPI flash
-  with the flash reader.
+  with the flash reader. ``writable=True`` adds the write interface of the SDRAM store
+  (``wcmd``: address and length, ``wdata``: the bytes), so simulation has a store the host
+  fills with ``STORE_WRITE``.
 * :class:`StoreRunner` sits between :class:`~xnorlearn.hw.link.HostLink` and
   :class:`~xnorlearn.hw.trainer.TrainerCore`. Ordinary commands pass straight through; it
   executes ``STORE_INFO``, ``TRAIN_STORE`` and ``EVAL_STORE`` itself by reading the header and
-  the records and feeding each record to the core as a ``TRAIN`` (or ``INFER``) request.
+  the records and feeding each record to the core as a ``TRAIN`` (or ``INFER``) request; with
+  a writable store (``writable=True``) also ``STORE_WRITE``, streaming the payload's bytes
+  into the reader's ``wcmd``/``wdata``.
 
 Every layout (header fields, request payloads, magic, format, record size) is derived from
 :mod:`xnorlearn.sw.protocol`, the epoch order from :mod:`xnorlearn.sw.prng`.
@@ -17,7 +21,7 @@ Every layout (header fields, request payloads, magic, format, record size) is de
 import dataclasses
 import struct
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -31,11 +35,13 @@ from .link import crc16_next, reply_layout, request_layout
 from .order import EpochOrder
 from .prng import Hash32, StreamKey
 
-__all__ = ["MemoryReader", "StoreRunner", "StoreParams", "read_command_layout",
+__all__ = ["MemoryReader", "StoreRunner", "StoreParams", "read_command_layout", "STORE_WINDOW",
            "host_port_signature", "header_fields", "request_fields"]
 
 #: byte address width of the reader (3-byte-address SPI flash), from the flash reader's layout
 ADDR_BITS = read_command_layout()["addr"].width
+#: bytes the reader addresses: the largest store window (16 MiB of a board's SDRAM)
+STORE_WINDOW = 1 << ADDR_BITS
 #: the record buffer's default size: one ECP5 DP16KD (2048 x 9) holds 2 KiB
 BUFFER_BYTES = 2048
 #: most record slots by default (the slot flags and labels are registers)
@@ -68,15 +74,28 @@ class StoreParams:
         then exposes as pins).
     slots, lutram
         The runner's record buffer (:class:`StoreRunner`): ``None`` = its default.
+    writable : bool
+        The reader also has the write ports ``wcmd``/``wdata`` (the SDRAM store,
+        ``hw.sdram.SdramStore``, or ``MemoryReader(writable=True)``): the runner then executes
+        ``STORE_WRITE`` (the host fills the store over the link).
+    capacity : int or None
+        With ``writable``: bytes from ``base`` the host may write; default the rest of the
+        reader's window, ``STORE_WINDOW - base``.
+
+    A board with an SDRAM store: ``StoreParams(0, lambda: SdramStore(...), writable=True)``.
     """
     base: int
     reader: object
     slots: int | None = None
     lutram: bool = False
+    writable: bool = False
+    capacity: int | None = None
 
     def runner(self, cfg, max_payload):
-        """The :class:`StoreRunner` of this store (``slots``, ``lutram`` as given)."""
-        return StoreRunner(cfg, self.base, max_payload, slots=self.slots, lutram=self.lutram)
+        """The :class:`StoreRunner` of this store (``slots``, ``lutram``, ``writable``,
+        ``capacity`` as given)."""
+        return StoreRunner(cfg, self.base, max_payload, slots=self.slots, lutram=self.lutram,
+                           writable=self.writable, capacity=self.capacity)
 
 
 # ---------------------------------------------------------------------------- layouts
@@ -116,9 +135,12 @@ def header_fields():
 
 
 def request_fields(code):
-    """Byte positions of the fields of a TRAIN_STORE (seed, epoch, first, count) or
-    EVAL_STORE (split, first, count) payload, from the protocol's request builders."""
+    """Byte positions of the fields of a TRAIN_STORE (seed, epoch, first, count),
+    EVAL_STORE (split, first, count) or STORE_WRITE (offset) payload, from the protocol's
+    request builders."""
     M = prng.MASK32
+    if code == Command.STORE_WRITE:                 # offset (the data follow)
+        return _probe_positions(lambda v: proto.store_write_request(v[0], b"\0"), [0], [M])
     if code == Command.TRAIN_STORE:
         return _probe_positions(lambda v: proto.train_store_request(*v), [0, 0, 0, 1],
                                 [M, M, M, M])
@@ -138,8 +160,13 @@ class MemoryReader(wiring.Component):
     image : bytes
         The bytes served.
     base : int
-        Byte address of ``image[0]``. Addresses outside ``base … base + len(image) − 1`` read
+        Byte address of ``image[0]``. Addresses outside ``base … base + depth − 1`` read
         ``0xFF`` (erased flash).
+    writable : bool
+        Add the write interface of the SDRAM store (``wcmd``, ``wdata``).
+    depth : int or None
+        Bytes of memory (default ``len(image)``); past the image they start as 0 (never-written
+        SDRAM), and addresses ``base … base + depth − 1`` are served.
 
     Attributes
     ----------
@@ -148,18 +175,31 @@ class MemoryReader(wiring.Component):
     data : Out(stream.Signature(8))
         The bytes in address order, one per cycle while ``ready`` is high.
     busy : Out(1)
-        From a ``cmd`` handshake until its last byte has been taken.
+        From a ``cmd`` (or ``wcmd``) handshake until its last byte has been taken.
+    wcmd : In(stream.Signature(read_command_layout()))
+        ``writable`` only: write ``length`` (>= 1) bytes from ``addr``; taken only when idle.
+        Bytes outside the memory are dropped.
+    wdata : In(stream.Signature(8))
+        ``writable`` only: those bytes in address order (the producer may stall).
     """
 
-    def __init__(self, image, base=0):
+    def __init__(self, image=b"", base=0, writable=False, depth=None):
         self.image = bytes(image)
         self.base = int(base)
-        self.mem = Memory(shape=8, depth=max(1, len(self.image)), init=list(self.image))
-        super().__init__({
+        self.writable = bool(writable)
+        self.depth = len(self.image) if depth is None else int(depth)
+        if self.depth < len(self.image):
+            raise ValueError(f"an image of {len(self.image)} bytes does not fit {self.depth}")
+        self.mem = Memory(shape=8, depth=max(1, self.depth), init=list(self.image))
+        ports = {
             "cmd": In(stream.Signature(read_command_layout())),
             "data": Out(stream.Signature(8)),
             "busy": Out(1),
-        })
+        }
+        if self.writable:
+            ports.update(wcmd=In(stream.Signature(read_command_layout())),
+                         wdata=In(stream.Signature(8)))
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -169,16 +209,29 @@ class MemoryReader(wiring.Component):
         left = Signal(17)                   # bytes still to issue
         inside = Signal()                   # the byte on `data` comes from the image
         advance = ~self.data.valid | self.data.ready
+        w_left = Signal(17)                 # bytes still to write
         m.d.comb += [rd.addr.eq(rel), rd.en.eq(advance),
                      self.data.payload.eq(Mux(inside, rd.data, 0xFF)),
-                     self.busy.eq((left != 0) | self.data.valid),
+                     self.busy.eq((left != 0) | self.data.valid | (w_left != 0)),
                      self.cmd.ready.eq(~self.busy)]
         with m.If(self.cmd.valid & self.cmd.ready):
             m.d.sync += [rel.eq(self.cmd.p.addr - self.base), left.eq(self.cmd.p.length)]
         with m.Elif(advance):
-            m.d.sync += [self.data.valid.eq(left != 0), inside.eq(rel < len(self.image))]
+            m.d.sync += [self.data.valid.eq(left != 0), inside.eq(rel < self.depth)]
             with m.If(left != 0):
                 m.d.sync += [rel.eq(rel + 1), left.eq(left - 1)]
+        if self.writable:
+            wp = mem.write_port()
+            w_rel = Signal(ADDR_BITS)
+            m.d.comb += [self.wcmd.ready.eq(~self.busy & ~self.cmd.valid),
+                         self.wdata.ready.eq(w_left != 0),
+                         wp.addr.eq(w_rel), wp.data.eq(self.wdata.payload),
+                         wp.en.eq(self.wdata.valid & (w_left != 0) & (w_rel < self.depth))]
+            with m.If(self.wcmd.valid & self.wcmd.ready):
+                m.d.sync += [w_rel.eq(self.wcmd.p.addr - self.base),
+                             w_left.eq(self.wcmd.p.length)]
+            with m.Elif(self.wdata.valid & (w_left != 0)):
+                m.d.sync += [w_rel.eq(w_rel + 1), w_left.eq(w_left - 1)]
         return m
 
 
@@ -203,6 +256,11 @@ class StoreRunner(wiring.Component):
       the core as a ``TRAIN`` (``INFER``: the label byte is held back) request; the
       predictions equal to the records' labels are counted and answered as ``correct: u32``.
       A core reply other than OK (a label out of range) stops the run and is forwarded.
+    * ``STORE_WRITE`` (``writable`` only; else it passes through and the core answers
+      ``UNKNOWN``): the offset from the payload buffer, ``BAD_ARG`` if ``offset + n`` (``n``
+      data bytes) exceeds ``capacity``, else a write of ``n`` bytes at ``base + offset``
+      (``wr_cmd``) and the payload's bytes after the offset streamed into ``wr_data``; OK
+      with no payload once the last byte was taken. The header is not read.
 
     Parameters
     ----------
@@ -226,6 +284,10 @@ class StoreRunner(wiring.Component):
     lutram : bool
         Ask for the buffer in distributed (LUT) RAM (``ram_style = "distributed"``) instead
         of block RAM (the ULX3S-12F, whose 32 block RAMs are taken by the trainer).
+    writable : bool
+        The reader has the write ports (SDRAM): execute ``STORE_WRITE``.
+    capacity : int or None
+        Bytes from ``base`` that ``STORE_WRITE`` may write (default ``STORE_WINDOW - base``).
 
     Attributes
     ----------
@@ -237,13 +299,23 @@ class StoreRunner(wiring.Component):
     rd_cmd : Out(stream.Signature(read_command_layout()))
     rd_data : In(stream.Signature(8))
         To the reader (:class:`MemoryReader` or a flash reader).
+    wr_cmd : Out(stream.Signature(read_command_layout()))
+    wr_data : Out(stream.Signature(8))
+        ``writable`` only: to the reader's ``wcmd``/``wdata``.
     busy : Out(1)
         A store command is executing.
     """
 
-    def __init__(self, cfg, base, max_payload, steps_per_stage=2, slots=None, lutram=False):
+    def __init__(self, cfg, base, max_payload, steps_per_stage=2, slots=None, lutram=False,
+                 writable=False, capacity=None):
         self.cfg = cfg
         self.base = int(base)
+        self.writable = bool(writable)
+        self.capacity = STORE_WINDOW - self.base if capacity is None else int(capacity)
+        if self.writable and not 0 < self.capacity <= STORE_WINDOW - self.base:
+            self._MustUse__silence = True
+            raise ValueError(f"a store of {self.capacity} bytes at 0x{self.base:x} does not fit "
+                             f"the reader's {STORE_WINDOW}-byte window")
         self.max_payload = int(max_payload)
         self.steps_per_stage = steps_per_stage
         self.record = proto.record_bytes(cfg)
@@ -266,13 +338,17 @@ class StoreRunner(wiring.Component):
         self.buf = Memory(shape=8, depth=self.slots * self.slot, init=[],
                           attrs={"ram_style": "distributed"} if self.lutram else None)
         sig = host_port_signature(self.max_payload)
-        super().__init__({
+        ports = {
             "host": In(sig),
             "core": Out(sig),
             "rd_cmd": Out(stream.Signature(read_command_layout())),
             "rd_data": In(stream.Signature(8)),
             "busy": Out(1),
-        })
+        }
+        if self.writable:
+            ports.update(wr_cmd=Out(stream.Signature(read_command_layout())),
+                         wr_data=Out(stream.Signature(8)))
+        super().__init__(ports)
 
     def connect(self, m, reader, core):
         """Wire the runner in ``m`` to its ``reader`` (``cmd`` / ``data``) and to the trainer
@@ -280,6 +356,9 @@ class StoreRunner(wiring.Component):
         simulation harness both do); the ``host`` side is the caller's."""
         wiring.connect(m, self.rd_cmd, reader.cmd)
         wiring.connect(m, reader.data, self.rd_data)
+        if self.writable:
+            wiring.connect(m, self.wr_cmd, reader.wcmd)
+            wiring.connect(m, self.wr_data, reader.wdata)
         wiring.connect(m, self.core.req, core.req)
         wiring.connect(m, core.rsp, self.core.rsp)
         wiring.connect(m, core.rsp_data, self.core.rsp_data)
@@ -332,6 +411,8 @@ class StoreRunner(wiring.Component):
         i_left = Signal(32)                 # record addresses still to compute
         next_i = Signal(32)                 # the next position (TRAIN_STORE) or record index
         addr_valid = Signal()               # a computed address waits for the fetcher
+        w_off = Signal(32)                  # STORE_WRITE: offset from the payload
+        w_len = Signal.like(host.req.p.length)   # STORE_WRITE: its payload length
 
         # ------------------------------------------------------------ the shared hash
         m.d.comb += [
@@ -388,9 +469,13 @@ class StoreRunner(wiring.Component):
 
         # ------------------------------------------------------------ argument parsing tables
         arg_regs = {Command.TRAIN_STORE: (seed, epoch, first, count),
-                    Command.EVAL_STORE: (split, first, count)}
-        arg_len = {c: len(proto.train_store_request(0, 0, 0, 1)) if c == Command.TRAIN_STORE
-                   else len(proto.eval_store_request(0, 0, 1)) for c in arg_regs}
+                    Command.EVAL_STORE: (split, first, count),
+                    Command.STORE_WRITE: (w_off,)}
+        # bytes of arguments: up to the last byte of the last field (STORE_WRITE: its data
+        # follow the offset)
+        arg_len = {c: 1 + max(p for where in request_fields(c) for p in where)
+                   for c in arg_regs}
+        assert arg_len[Command.STORE_WRITE] == proto.STORE_WRITE_HEADER
 
         def arg_byte(c):
             with m.Switch(a_pos):
@@ -401,9 +486,10 @@ class StoreRunner(wiring.Component):
 
         # ------------------------------------------------------------ pass-through wiring
         passing = Signal()
+        is_write = Const(int(self.writable)) & (host.req.p.code == Command.STORE_WRITE)
         is_store = ((host.req.p.code == Command.STORE_INFO)
                     | (host.req.p.code == Command.TRAIN_STORE)
-                    | (host.req.p.code == Command.EVAL_STORE))
+                    | (host.req.p.code == Command.EVAL_STORE) | is_write)
         with m.If(passing):
             m.d.comb += [
                 core.req.valid.eq(host.req.valid & ~is_store),
@@ -433,8 +519,12 @@ class StoreRunner(wiring.Component):
                                  bad_inputs.eq(0), bad_classes.eq(0), correct.eq(0),
                                  stop.eq(0), full.eq(0), wr_slot.eq(0), rd_slot.eq(0),
                                  c_left.eq(0), i_left.eq(0), addr_valid.eq(0),
-                                 split.eq(0)]
+                                 split.eq(0), a_idx.eq(0), a_valid.eq(0),
+                                 w_len.eq(host.req.p.length)]
                     m.next = "HDR_CMD"
+                    if self.writable:
+                        with m.If(is_write):
+                            m.next = "W_ARGS"
             with m.State("HDR_CMD"):
                 m.d.comb += [self.rd_cmd.valid.eq(1), self.rd_cmd.p.addr.eq(self.base),
                              self.rd_cmd.p.length.eq(HB)]
@@ -504,6 +594,42 @@ class StoreRunner(wiring.Component):
                     m.d.sync += [r_status.eq(Status.OK),
                                  r_len.eq(len(proto.correct_reply_payload(0)))]
                     m.next = "REPLY"
+            # ---------------------------------------------------- STORE_WRITE
+            if self.writable:
+                with m.State("W_ARGS"):
+                    m.d.sync += [a_idx.eq(a_idx + 1), a_valid.eq(1), a_pos.eq(a_idx)]
+                    with m.If(a_valid):
+                        arg_byte(Command.STORE_WRITE)
+                        with m.If(a_pos == arg_len[Command.STORE_WRITE] - 1):
+                            m.next = "W_CHECK"
+                with m.State("W_CHECK"):
+                    w_end = Signal(34)
+                    m.d.comb += w_end.eq(w_off + w_len - proto.STORE_WRITE_HEADER)
+                    # the first data byte is read from the payload buffer while wr_cmd waits
+                    m.d.sync += a_idx.eq(proto.STORE_WRITE_HEADER)
+                    with m.If((w_len <= proto.STORE_WRITE_HEADER) | (w_end > self.capacity)):
+                        m.d.sync += [r_status.eq(Status.BAD_ARG), r_len.eq(0)]
+                        m.next = "REPLY"
+                    with m.Else():
+                        m.next = "W_CMD"
+                with m.State("W_CMD"):
+                    m.d.comb += [self.wr_cmd.valid.eq(1),
+                                 self.wr_cmd.p.addr.eq(self.base + w_off),
+                                 self.wr_cmd.p.length.eq(w_len - proto.STORE_WRITE_HEADER)]
+                    with m.If(self.wr_cmd.ready):
+                        m.next = "W_DATA"
+                with m.State("W_DATA"):
+                    # buf_data is the byte at a_idx; the next one is addressed as it is taken
+                    take = self.wr_data.ready
+                    m.d.comb += [self.wr_data.valid.eq(1),
+                                 self.wr_data.payload.eq(host.buf_data),
+                                 host.buf_addr.eq(Mux(take & (a_idx != w_len - 1), a_idx + 1,
+                                                      a_idx))]
+                    with m.If(take):
+                        m.d.sync += a_idx.eq(a_idx + 1)
+                        with m.If(a_idx == w_len - 1):
+                            m.d.sync += [r_status.eq(Status.OK), r_len.eq(0)]
+                            m.next = "REPLY"
             with m.State("REPLY"):
                 m.d.comb += [host.rsp.valid.eq(1), host.rsp.p.status.eq(r_status),
                              host.rsp.p.length.eq(r_len)]

@@ -392,7 +392,7 @@ class TrainerCore(wiring.Component):
                         with m.Case(Cmd.SET_BATCH):
                             m.next = "SET_BATCH"
                         with m.Case(Cmd.IDENTIFY, Cmd.STORE_INFO, Cmd.TRAIN_STORE,
-                                    Cmd.EVAL_STORE):
+                                    Cmd.EVAL_STORE, Cmd.STORE_WRITE):
                             # the host link answers IDENTIFY; a design with a data store
                             # executes the store commands in its StoreRunner
                             m.d.sync += rsp_status.eq(Status.UNKNOWN)

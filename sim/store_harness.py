@@ -6,6 +6,10 @@ between a payload buffer (what the link would hold) and a
 :class:`StoreDriver` executes protocol commands through the runner (so ordinary commands test
 the pass-through) and can call back after every sample the runner fed to the core, to peek the
 counter bank there. The UART path and the flash are covered by the co-simulation.
+
+``writable=True`` gives the runner a writable store (``MemoryReader(writable=True)``, ``depth``
+bytes, the rest after ``image`` zero like never-written SDRAM) that
+:meth:`StoreDriver.store_write` fills with ``STORE_WRITE``.
 """
 
 from amaranth import Module
@@ -24,12 +28,15 @@ class StoreHarness(wiring.Component):
     """Payload buffer -> runner -> core, runner -> reader (``image`` at byte ``base``)."""
 
     def __init__(self, cfg, image, base=0, bank_cls=None,
-                 reader=None):
+                 reader=None, writable=False, depth=None):
         self.max_payload = protocol.max_payload(cfg)
         extra = {} if bank_cls is None else {"bank_cls": bank_cls}
         self.core = TrainerCore(cfg, self.max_payload, **extra)
-        self.runner = StoreRunner(cfg, base, self.max_payload)
-        self.reader = MemoryReader(image, base) if reader is None else reader
+        if reader is None:
+            reader = MemoryReader(image, base, writable=writable, depth=depth)
+        self.reader = reader
+        self.runner = StoreRunner(cfg, base, self.max_payload, writable=writable,
+                                  capacity=reader.depth if writable else None)
         self.buf = Memory(shape=8, depth=self.max_payload, init=[])
         super().__init__({})
 
@@ -114,6 +121,22 @@ class StoreDriver(CoreDriver):
         st, r = await self.command(protocol.Command.TRAIN_STORE,
                                    protocol.train_store_request(seed, epoch, first, count))
         return st, (protocol.parse_correct(r) if st == 0 else None)
+
+    async def store_write(self, offset, data):
+        """STORE_WRITE of ``data`` at ``offset``: the status."""
+        st, r = await self.command(protocol.Command.STORE_WRITE,
+                                   protocol.store_write_request(offset, data))
+        assert r == b""
+        return st
+
+    async def fill(self, image, chunk=None):
+        """Write ``image`` with STORE_WRITE frames of ``chunk`` bytes (default the most a
+        frame holds), in the order the host writes it (:func:`xnorlearn.sw.store.fill_plan`:
+        the header last); the statuses."""
+        from ..sw.store import fill_plan
+        return [await self.store_write(off, data)
+                for off, data in fill_plan(image, chunk or
+                                           protocol.store_write_max_data(self.cfg))]
 
     async def eval_store(self, split, first, count):
         st, r = await self.command(protocol.Command.EVAL_STORE,

@@ -990,6 +990,7 @@ def _register_generate(sub):
 
 # ------------------------------------------------------------------------------ parser
 def build_parser():
+    from ..boards.registry import STORE_MEDIA
     from .model import VARIANTS
 
     p = _Parser(prog="xnorlearn", formatter_class=_Formatter, description=(
@@ -1047,6 +1048,11 @@ def build_parser():
                         "the dataset and configuration (default: built from the dataset, "
                         "cached in <cache>/store: $XNORLEARN_CACHE, else "
                         "$XDG_CACHE_HOME/xnorlearn, else ~/.cache/xnorlearn)")
+    t.add_argument("--store-medium", choices=STORE_MEDIA,
+                   help="--data-source store: where the board keeps the image: flash (written "
+                        "by the board's programmer) or sdram (boards with SDRAM, the ULX3S: "
+                        "filled over the UART with STORE_WRITE, skipped when it already holds "
+                        "the image) (default: flash)")
     t.add_argument("--dry-run", action="store_true",
                    help="--target board, data store: print the command that writes the image "
                         "into the flash, and stop (nothing written, no port opened)")

@@ -426,6 +426,47 @@ class Device:
         return proto.parse_correct(await self.request(
             Command.EVAL_STORE, proto.eval_store_request(split, first, count), busy_s))
 
+    async def store_write(self, offset, data):
+        """STORE_WRITE: ``data`` at byte ``offset`` of a writable (SDRAM) store."""
+        await self._empty(Command.STORE_WRITE, proto.store_write_request(offset, data))
+
+    async def store_write_stream(self, writes, window=None, progress=None):
+        """STORE_WRITE every ``(offset, data)`` of ``writes`` in order, keeping up to
+        ``window`` frames in flight (default and maximum :data:`protocol.LINK_DEPTH`);
+        ``progress(done_bytes, total_bytes)`` after every OK reply. Replies come in order;
+        an error reply, a lost or corrupted one stops the stream (the rest is drained) with
+        :class:`DeviceError` / :class:`ProtocolError`: what was written is unknown, so the
+        caller writes the image again (STORE_WRITE is idempotent)."""
+        writes = [(int(o), bytes(d)) for o, d in writes]
+        window = proto.LINK_DEPTH if window is None else int(window)
+        if not 1 <= window <= proto.LINK_DEPTH:
+            raise ValueError(f"window must be in 1 … {proto.LINK_DEPTH} (the frames the "
+                             f"device's link holds), got {window}")
+        frames = [proto.encode_frame(Command.STORE_WRITE, proto.store_write_request(o, d))
+                  for o, d in writes]
+        total = sum(len(d) for _, d in writes)
+        n, sent, done, nbytes = len(frames), 0, 0, 0
+        self.decoder.reset()
+        while done < n:
+            while sent < n and sent - done < window:
+                await self.transport.write(frames[sent])
+                sent += 1
+            reply = await self._stream_reply(self.timeout_s)
+            if isinstance(reply, proto.Frame) and reply.code == Status.OK and not reply.payload:
+                nbytes += len(writes[done][1])
+                done += 1
+                if progress:
+                    progress(nbytes, total)
+                continue
+            await self._drain_stream(sent - done - 1)
+            where = (f"frame {done} of {n} (offset {writes[done][0]}, "
+                     f"{len(writes[done][1])} bytes)")
+            if isinstance(reply, proto.Frame) and reply.code != Status.OK:
+                raise DeviceError(reply.code, Command.STORE_WRITE, where)
+            why = "no reply" if reply is None else "a corrupted or malformed reply"
+            raise ProtocolError(f"STORE_WRITE: {why} for {where}; the store's content is "
+                                f"unknown (its header is written last: write it again)")
+
 
 def _sync_method(name, inner="device", cls="Device"):
     def method(self, *args, **kwargs):

@@ -1,4 +1,4 @@
-"""Host link protocol v3 (``docs/host-protocol.md``): constants, CRC, frames, payloads.
+"""Host link protocol v4 (``docs/host-protocol.md``): constants, CRC, frames, payloads.
 
 One module shared by the host driver (:mod:`xnorlearn.sw.driver`), the gateware
 (:mod:`xnorlearn.hw.link` builds its identify ROM, length checks and buffer size from the same
@@ -39,11 +39,13 @@ __all__ = [
     "store_records", "store_image", "train_store_request", "eval_store_request",
     "parse_store_info", "store_info_reply_payload", "parse_correct", "correct_reply_payload",
     "SPLIT_TRAIN", "SPLIT_TEST", "parse_train_store_request", "parse_eval_store_request",
+    "STORE_WRITE_HEADER", "store_write_request", "parse_store_write_request",
+    "store_write_max_data",
 ]
 
 SYNC_HOST = 0xA5          # first byte of every host -> device frame
 SYNC_DEVICE = 0x5A        # first byte of every device -> host frame
-VERSION = 3               # 2: SET_THRESHOLDS carries skip tables; 3: the data-store commands
+VERSION = 4               # 2: skip tables; 3: the data-store commands; 4: STORE_WRITE
 STATE_CHUNK = 64          # counters per READ_STATE / WRITE_STATE
 STATE_HEADER = 6          # layer u8, neuron u16, first u16, count u8
 FRAME_TIMEOUT_BITS = 64   # no byte for this many bit periods while a frame is open: TIMEOUT
@@ -68,6 +70,7 @@ class Command(enum.IntEnum):
     TRAIN_STORE = 0x0C        # train positions of an epoch order from the store
     EVAL_STORE = 0x0D         # infer records of a split from the store, count the correct
     SET_BATCH = 0x0E          # restore the batch number (resuming a checkpoint on a chip)
+    STORE_WRITE = 0x0F        # write bytes into a writable data store (SDRAM, filled by the host)
 
 
 class Status(enum.IntEnum):
@@ -82,7 +85,8 @@ class Status(enum.IntEnum):
 
 #: Commands the driver may resend after a lost or corrupted *reply* (the device may or may not
 #: have executed them): executing one twice leaves the device as executing it once. END_EPOCH
-#: is one: a second flush finds ``m = 0`` and does nothing (hw-spec §7). TRAIN is not.
+#: is one: a second flush finds ``m = 0`` and does nothing (hw-spec §7). STORE_WRITE is one
+#: (the same bytes at the same offset again). TRAIN and TRAIN_STORE are not.
 IDEMPOTENT = frozenset(Command) - {Command.TRAIN, Command.TRAIN_STORE}
 
 
@@ -249,7 +253,8 @@ def max_reply_payload(cfg):
 
 
 def fixed_request_length(cfg, code):
-    """Payload length of command ``code``; None for WRITE_STATE (variable) or unknown codes."""
+    """Payload length of command ``code``; None for WRITE_STATE and STORE_WRITE (variable) or
+    unknown codes."""
     return {Command.IDENTIFY: 0, Command.INIT: 4, Command.SET_THRESHOLDS: tables_bytes(cfg),
             Command.TRAIN: 1 + sample_bytes(cfg), Command.INFER: sample_bytes(cfg),
             Command.END_EPOCH: 0, Command.READ_STATE: STATE_HEADER,
@@ -261,10 +266,13 @@ def fixed_request_length(cfg, code):
 def request_length_ok(cfg, code, n):
     """Whether ``n`` is a valid request payload length for command ``code`` (False when the
     code is unknown). WRITE_STATE is checked for an even count of 1 … STATE_CHUNK counters;
-    the device re-checks that the count byte agrees."""
+    the device re-checks that the count byte agrees. STORE_WRITE carries its offset and 1 …
+    :func:`store_write_max_data` bytes."""
     if code == Command.WRITE_STATE:
         extra = n - STATE_HEADER
         return extra % 2 == 0 and 2 <= extra <= 2 * STATE_CHUNK
+    if code == Command.STORE_WRITE:
+        return STORE_WRITE_HEADER + 1 <= n <= max_payload(cfg)
     fixed = fixed_request_length(cfg, code)
     return fixed is not None and n == fixed
 
@@ -719,3 +727,33 @@ def parse_correct(payload):
     if len(payload) != _CORRECT.size:
         raise ProtocolError(f"reply of {len(payload)} bytes, expected {_CORRECT.size}")
     return _CORRECT.unpack(bytes(payload))[0]
+
+
+# ---------------------------------------------------------------------------- STORE_WRITE
+_STORE_WRITE = struct.Struct("<I")        # offset in the store (from the image's first byte)
+STORE_WRITE_HEADER = _STORE_WRITE.size    # payload bytes before the data
+
+
+def store_write_max_data(cfg):
+    """Most data bytes one STORE_WRITE carries: the link's payload buffer less the offset."""
+    return max_payload(cfg) - STORE_WRITE_HEADER
+
+
+def store_write_request(offset, data):
+    """STORE_WRITE payload: ``offset: u32`` (byte offset from the image's first byte, its
+    header), then the bytes to write there (at least one)."""
+    offset, data = int(offset), bytes(data)
+    if not 0 <= offset <= prng.MASK32:
+        raise ValueError(f"offset must be a 32-bit unsigned integer, got {offset}")
+    if not data:
+        raise ValueError("a STORE_WRITE carries at least one byte")
+    return _STORE_WRITE.pack(offset) + data
+
+
+def parse_store_write_request(payload):
+    """``(offset, data)`` of a STORE_WRITE payload."""
+    payload = bytes(payload)
+    if len(payload) <= STORE_WRITE_HEADER:
+        raise ProtocolError(f"STORE_WRITE payload of {len(payload)} bytes carries no data")
+    (offset,) = _STORE_WRITE.unpack_from(payload)
+    return offset, payload[STORE_WRITE_HEADER:]

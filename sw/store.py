@@ -11,6 +11,10 @@ store").
 * :func:`check_store_info` — the host's reading of STORE_INFO: the chip's verdict explained, and
   the header's identity and content hash compared with the host's image (a stale image on the
   board is never trained on).
+* :func:`fill_plan`, :func:`store_matches` and :func:`fill_store` — the SDRAM store the host
+  fills over the link (``STORE_WRITE``): the header is blanked first and written last, so an
+  interrupted fill is refused (``UNREADABLE``) and never half-trusted; a store that already
+  holds the image is not written again.
 * :class:`StoreTrainer` and :func:`run_store_training` — the loop of
   :func:`xnorlearn.sw.train.run_training` with TRAIN_STORE / EVAL_STORE instead of one TRAIN
   request per sample; it returns the same :class:`~xnorlearn.sw.train.TrainResult`, and on the
@@ -32,7 +36,8 @@ from .train import EpochResult, new_result, start_epoch_on
 __all__ = ["image_identity", "build_image", "image_cache_dir", "cached_image", "cache_image",
            "load_image",
            "check_image", "check_store_info", "verdict_text", "estimate_samples_per_s",
-           "StoreTrainer", "run_store_training", "StoreError"]
+           "StoreTrainer", "run_store_training", "StoreError", "fill_plan", "store_matches",
+           "fill_store", "FillResult"]
 
 #: Encoding of the datasets whose loader does not record one (always median-binarised).
 _MEDIAN_ONLY = ("fashion-mnist", "mnist")
@@ -192,6 +197,73 @@ def check_store_info(verdict, raw, cfg, want):
     h = StoreHeader.parse(raw)
     _compare(h, want, "the board's data store")
     return h
+
+
+# ---------------------------------------------------------------------------- the SDRAM fill
+def fill_plan(image, chunk):
+    """``[(offset, bytes)]``: the STORE_WRITE frames that write ``image`` (at most ``chunk``
+    data bytes each), in order: first the header's start blanked (zeros over its magic: from
+    here on the store reads UNREADABLE, whatever it held), then the records in address order,
+    then the header (``STORE_HEADER_BYTES``) last, its pieces from the end back, so the piece
+    with its first byte (the magic) is the very last frame. A fill cut off anywhere leaves a
+    store whose first byte is 0 — refused by the chip — never one whose header vouches for
+    records that are not all there."""
+    image, chunk = bytes(image), int(chunk)
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    head = min(proto.STORE_HEADER_BYTES, len(image))
+    plan = [(0, bytes(min(chunk, head)))] if head else []
+    plan += [(o, image[o:o + chunk]) for o in range(head, len(image), chunk)]
+    plan += [(o, image[o:min(o + chunk, head)]) for o in reversed(range(0, head, chunk))]
+    return plan
+
+
+def store_matches(verdict, raw, cfg, want):
+    """Whether STORE_INFO's ``(verdict, raw)`` shows the image ``want`` (a
+    :class:`StoreHeader`: identity, sizes, content hash) already in the store."""
+    try:
+        check_store_info(verdict, raw, cfg, want)
+    except StoreError:
+        return False
+    return True
+
+
+class FillResult:
+    """What :func:`fill_store` did: ``skipped`` (the store already held the image), ``bytes``
+    and ``frames`` written, ``seconds``, ``bytes_per_s``."""
+
+    def __init__(self, skipped, nbytes=0, frames=0, seconds=0.0):
+        self.skipped, self.bytes, self.frames, self.seconds = skipped, nbytes, frames, seconds
+
+    @property
+    def bytes_per_s(self):
+        return self.bytes / self.seconds if self.seconds > 0 else 0.0
+
+
+def fill_store(device, image, cfg, *, window=None, progress=None, force=False):
+    """Make the writable store behind ``device`` (a :class:`xnorlearn.sw.driver.Device`,
+    async) hold ``image``: STORE_INFO first — when it already reports this image (identity,
+    sizes, content hash) nothing is written — else the frames of :func:`fill_plan`, up to
+    ``window`` in flight, then STORE_INFO must accept it (StoreError otherwise).
+    ``progress(done_bytes, total_bytes)`` after every reply. Returns a :class:`FillResult`
+    (a coroutine: run it with ``driver.run_sync``)."""
+    async def go():
+        want = StoreHeader.parse(image)
+        if not force:
+            verdict, raw = await device.store_info()
+            if store_matches(verdict, raw, cfg, want):
+                return FillResult(True)
+        plan = fill_plan(image, proto.store_write_max_data(cfg))
+        t0 = time.perf_counter()
+        await device.store_write_stream(plan, window=window, progress=progress)
+        dt = time.perf_counter() - t0
+        verdict, raw = await device.store_info()
+        try:
+            check_store_info(verdict, raw, cfg, want)
+        except StoreError as e:
+            raise StoreError(f"after writing the image into the store: {e}") from None
+        return FillResult(False, len(image), len(plan), dt)
+    return go()
 
 
 # ---------------------------------------------------------------------------- the loop

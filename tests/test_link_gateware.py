@@ -241,6 +241,8 @@ def good_request(rng, cfg):
     code = rng.choice(list(proto.Command))
     if code == proto.Command.WRITE_STATE:
         n = proto.STATE_HEADER + 2 * rng.randint(1, proto.STATE_CHUNK)
+    elif code == proto.Command.STORE_WRITE:
+        n = proto.STORE_WRITE_HEADER + rng.randint(1, proto.store_write_max_data(cfg))
     else:
         n = proto.fixed_request_length(cfg, code)
     return code, bytes(rng.randrange(256) for _ in range(n))

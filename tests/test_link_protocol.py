@@ -187,6 +187,8 @@ def test_request_lengths_and_max_payload():
         ok = [n for n in range(300) if proto.request_length_ok(cfg, code, n)]
         if code == Command.WRITE_STATE:
             assert ok == list(range(8, 135, 2))
+        elif code == Command.STORE_WRITE:           # offset and 1 … max_payload - 4 bytes
+            assert ok == list(range(5, 257))
         else:
             assert ok == [want[code]]
     assert not any(proto.request_length_ok(cfg, 0x1F, n) for n in range(300))
@@ -230,7 +232,7 @@ def test_payload_builders():
     assert proto.parse_counters(proto.counters_reply_payload(**c)) == c
     info = proto.parse_identify(proto.identify_reply_payload(CFG))
     assert (info.version, info.digest, info.n_inputs, info.layers, info.n_classes,
-            info.counter_bits, info.lanes) == (3, CFG.digest(), 70, (12, 8), 4, 6, CFG.lanes)
+            info.counter_bits, info.lanes) == (4, CFG.digest(), 70, (12, 8), 4, 6, CFG.lanes)
     assert len(proto.identify_reply_payload(CFG)) == 1 + 32 + 2 + 1 + 2 * 2 + 1 + 1 + 2
     assert "BAD_ARG" in str(DeviceError(4, Command.TRAIN))
     assert "TRAIN" in str(DeviceError(4, Command.TRAIN))
@@ -504,7 +506,8 @@ def test_digest_and_version_mismatch():
     msg = str(e.value)
     assert "refusing to talk to a mismatched bitstream" in msg
     assert other.digest() in msg and CFG.digest() in msg
-    for old_or_new in (2, 4):       # 2: a v2 bitstream (no data-store commands)
+    # 3: a v3 bitstream (no STORE_WRITE); 2: no data-store commands; 5: a newer one
+    for old_or_new in (2, proto.VERSION - 1, proto.VERSION + 1):
         with pytest.raises(BitstreamMismatch, match=f"version {old_or_new}"):
             connect(FakeDevice(CFG, version=old_or_new))
     connect(FakeDevice(CFG.replace(seed=99)))       # seed is a run-time choice: same digest
