@@ -222,7 +222,7 @@ def check_chip_args(args):
         raise CliError("--target board needs --board NAME and --port DEVICE")
     get_board(args.board).divisor_for(args.baud)    # an unknown board or rate fails here
     if args.store_medium is None:
-        args.store_medium = STORE_MEDIA[0]
+        args.store_medium = get_board(args.board).store_medium
     get_board(args.board).check_store_medium(args.store_medium)     # SDRAM on this board?
     if args.image is not None:
         from ..sw.store import load_image
@@ -475,9 +475,6 @@ def chip_session(args, dataset, config=None):
                 print(f"  ({len(image):,} bytes at flash offset 0x{board.store_offset:x} of "
                       f"the {board.flash_bytes // (1 << 20)} MiB flash, "
                       f"{board.store_capacity:,} bytes free for images)")
-                if board.store_enable_quad:
-                    from .program import ENABLE_QUAD_NOTE
-                    print(f"  ({ENABLE_QUAD_NOTE})")
                 print(f"then train from the data store over {args.port or 'the serial port'} "
                       f"(TRAIN_STORE, EVAL_STORE)")
                 return None

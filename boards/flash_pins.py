@@ -67,12 +67,14 @@ class FlashFacts:
 
 _ICE40_SG48 = dict(cs="16", sck="15")          # SPI_SS_B, SPI_SCK; SPI_SO 14 = IO0, SPI_SI 17 = IO1
 _ULX3S = dict(cs="R2", sck=None, io=("W2", "V2", "Y2", "W1"), set_qe=False,
-              notes="quad reads (0xEB) with set_qe=False: the ISSI/Spansion parts keep QE in "
-                    "a non-volatile register the volatile Winbond sequence cannot reach, so the "
-                    "image is written with openFPGALoader --enable-quad, which sets QE "
-                    "non-volatilely (once; the ECP5 configuration reads the bitstream in "
-                    "single SPI and ignores it). Dual reads (0x3B, no QE needed) remain a "
-                    "reader option.")
+              notes="dual reads (0x3B, IO0/IO1, no QE needed) by default. Quad reads (0xEB) "
+                    "need the flash's Quad Enable bit, which the ISSI and Spansion parts keep "
+                    "in a non-volatile register the volatile Winbond sequence cannot reach "
+                    "(set_qe=False), and openFPGALoader cannot set it there: its flash "
+                    "database has no Quad Enable entry for IS25LP032/064/128 and no "
+                    "S25FL164K, so --enable-quad fails. --flash-mode quad is for a flash "
+                    "whose QE bit was set by other means; without it the header reads as "
+                    "0xFF and the store is refused. The ULX3S's default store is its SDRAM.")
 _ORANGECRAB = dict(set_qe=True, cs="U17", sck=None, io=("U18", "T18", "R18", "N18"),
                    notes="DFU bootloader at 0, user bitstream at 0x80000; the store starts at "
                          "4 MiB (clear of an uncompressed 85F bitstream at 0x80000)")
@@ -112,8 +114,7 @@ FLASH_MODES = ("quad", "dual")
 
 def with_flash_mode(board, mode):
     """``board`` reading its store in ``mode`` (``"quad"``: IO0-IO3, needs QE; ``"dual"``:
-    IO0/IO1, no QE) instead of its default; ``None`` keeps it. A dual-read board's store write
-    leaves the flash's QE bit alone (no ``--enable-quad``). ``ValueError`` for a mode the
+    IO0/IO1, no QE) instead of its default; ``None`` keeps it. ``ValueError`` for a mode the
     board's wiring does not allow."""
     if mode is None or mode == board.flash_mode:
         return board
@@ -122,8 +123,7 @@ def with_flash_mode(board, mode):
     if mode == "quad" and len(FLASH[board.name].io) < 4:
         raise ValueError(f"{board.name} wires only IO0/IO1 of its flash to the FPGA: it cannot "
                          f"read it in quad mode")
-    return dataclasses.replace(board, flash_mode=mode,
-                               store_enable_quad=board.store_enable_quad and mode == "quad")
+    return dataclasses.replace(board, flash_mode=mode)
 
 
 def flash_resource(board):

@@ -10,8 +10,7 @@ import shutil
 import subprocess
 
 __all__ = ["program_command", "program", "ProgrammerMissing", "PROGRAMMERS", "bitstream_path",
-           "store_command", "check_store_fits", "write_store", "missing_hint",
-           "ENABLE_QUAD_NOTE"]
+           "store_command", "check_store_fits", "write_store", "missing_hint"]
 
 # programmer -> (environment override as amaranth-boards reads it, Debian package, tool name)
 PROGRAMMERS = {
@@ -79,20 +78,13 @@ def missing_hint(board, argv):
 
 
 # ------------------------------------------------------------------------------ data store
-#: what ``--enable-quad`` in a store write does, said where the command is shown
-ENABLE_QUAD_NOTE = ("--enable-quad also sets the flash's Quad Enable bit, a non-volatile "
-                    "status bit, so the chip can read the store in quad SPI; the ECP5 still "
-                    "configures from the flash as before (it reads the bitstream in single "
-                    "SPI)")
-
-
 def store_command(board, image):
     """argv that writes the raw file ``image`` into ``board``'s flash at its store offset:
     ``iceprog -o OFFSET image`` (iCE40 boards), ``openFPGALoader -b ulx3s -f --offset OFFSET
-    --enable-quad image`` (ULX3S; over a JTAG cable for the OrangeCrab, whose DFU bootloader
-    writes only its own slots). The offset is in bytes (decimal). ``--enable-quad`` (boards
-    with ``store_enable_quad``) also sets the flash's non-volatile Quad Enable bit, which the
-    chip's quad reader needs and cannot set itself on those boards' flash parts."""
+    image`` (ULX3S; over a JTAG cable for the OrangeCrab, whose DFU bootloader writes only its
+    own slots). The offset is in bytes (decimal). No ``--enable-quad``: openFPGALoader cannot
+    set the Quad Enable bit of the ULX3S's flash parts (``boards/flash_pins.py``), so the
+    ULX3S reads its flash store in dual SPI."""
     if not board.store_programmer:
         raise ValueError(f"board {board.name} has no data-store programmer in the registry")
     head = list(board.store_programmer)
@@ -100,8 +92,7 @@ def store_command(board, image):
     offset = str(board.store_offset)
     if head[0] == "iceprog":
         return [tool, "-o", offset, str(image)]
-    quad = ["--enable-quad"] if board.store_enable_quad else []
-    return [tool, *head[1:], "-f", "--offset", offset, *quad, str(image)]
+    return [tool, *head[1:], "-f", "--offset", offset, str(image)]
 
 
 def check_store_fits(board, image_bytes, medium="flash"):

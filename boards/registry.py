@@ -110,14 +110,13 @@ class Board:
     # 2 KiB block RAM) and whether it lives in LUT RAM
     store_slots: int | None = None
     store_lutram: bool = False
-    # the flash write sets the flash's Quad Enable bit (openFPGALoader --enable-quad), which
-    # the quad reader needs where it cannot set QE itself (flash_pins: set_qe=False)
-    store_enable_quad: bool = False
     # the fastest rate the board's own USB-serial chip carries; None: an external adapter
     usb_serial_baud: int | None = None
     # SDRAM a data store may live in (--store-medium sdram); 0: none the gateware drives
     sdram_bytes: int = 0
     sdram_chip: str = ""
+    # where the data store lives unless --store-medium says otherwise (STORE_MEDIA)
+    store_medium: str = "flash"
 
     def platform(self, **kwargs):
         mod = importlib.import_module(self.platform_module)
@@ -226,10 +225,10 @@ class Board:
                 "store_programmer": list(self.store_programmer),
                 "store_notes": self.store_notes, "usb_serial_baud": self.usb_serial_baud,
                 "store_default": self.store_default, "store_slots": self.store_slots,
-                "store_lutram": self.store_lutram, "store_enable_quad": self.store_enable_quad,
+                "store_lutram": self.store_lutram,
                 "sdram_bytes": self.sdram_bytes, "sdram_chip": self.sdram_chip,
                 "sdram_store_bytes": self.sdram_store_bytes,
-                "store_media": list(self.store_media), "store_medium_default": STORE_MEDIA[0]}
+                "store_media": list(self.store_media), "store_medium_default": self.store_medium}
 
 
 _UP5K_DEFAULT = dict(layers=[75, 75], group_sizes=[75, 75], lanes=4, counter_bits=8,
@@ -263,14 +262,17 @@ _UPDUINO_FLASH = dict(
     flash_chip="4 MiB SPI flash (W25Q32-class)", store_programmer=("iceprog",),
     store_notes="dual reads (IO0/IO1): WP#/HOLD# reach the FPGA only through solder jumpers")
 _ULX3S_FLASH = dict(
-    flash_bytes=4 * MiB, flash_mode="quad", store_enable_quad=True,
+    # dual reads (IO0/IO1): quad needs the flash's non-volatile QE bit, which openFPGALoader
+    # cannot set on these parts (boards/flash_pins.py) and the reader does not write
+    flash_bytes=4 * MiB, flash_mode="dual",
     flash_chip="varies by batch: ISSI IS25LP032D (4 MiB), Spansion S25FL164K (8 MiB), ISSI "
                "IS25LP128F (16 MiB); the registry assumes the smallest",
     store_programmer=("openFPGALoader", "-b", "ulx3s"),
     store_notes="flash size varies by batch (4, 8 or 16 MiB); 4 MiB assumed",
     usb_serial_baud=3_000_000,      # FT231X: 3 Mbaud
     # 32 MB SDRAM on every ULX3S (16-bit bus); the store reader addresses its first 16 MiB
-    sdram_bytes=32 * MiB, sdram_chip="32 MB SDRAM (IS42S16160 / AS4C32M16-class), 16 bit")
+    sdram_bytes=32 * MiB, sdram_chip="32 MB SDRAM (MT48LC16M16A2 / AS4C16M16SB-class), 16 bit",
+    store_medium="sdram")           # filled over the UART: any dataset up to 16 MiB, no QE
 _ORANGECRAB_FLASH = dict(
     flash_bytes=16 * MiB, store_offset=4 * MiB, flash_mode="quad",
     flash_chip="Winbond W25Q128JV", bitstream_offset=0x80000,

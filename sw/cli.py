@@ -1052,7 +1052,7 @@ def build_parser():
                    help="--data-source store: where the board keeps the image: flash (written "
                         "by the board's programmer) or sdram (boards with SDRAM, the ULX3S: "
                         "filled over the UART with STORE_WRITE, skipped when it already holds "
-                        "the image) (default: flash)")
+                        "the image) (default: the board's: sdram on the ULX3S, flash elsewhere)")
     t.add_argument("--dry-run", action="store_true",
                    help="--target board, data store: print the command that writes the image "
                         "into the flash, and stop (nothing written, no port opened)")

@@ -283,7 +283,9 @@ def test_registry_sdram_fields():
                                                                           else 0)
         assert b.store_media == (("flash", "sdram") if ulx3s else ("flash",))
         d = b.to_dict()
-        assert d["sdram_bytes"] == b.sdram_bytes and d["store_medium_default"] == "flash"
+        # the ULX3S keeps its store in SDRAM unless told otherwise
+        assert b.store_medium == ("sdram" if ulx3s else "flash")
+        assert d["sdram_bytes"] == b.sdram_bytes and d["store_medium_default"] == b.store_medium
         assert d["store_media"] == list(b.store_media)
         assert d["sdram_store_bytes"] == b.sdram_store_bytes
     with pytest.raises(registry.BoardError, match="icebreaker has no SDRAM.*ulx3s-85f"):
@@ -413,7 +415,8 @@ def test_sdram_cli_refusals_and_dry_run(capsys, monkeypatch):
     # the flash of a ULX3S too small: the message suggests the SDRAM
     tiny = dataclasses.replace(BOARDS["ulx3s-85f"], flash_bytes=(3 << 20) + 4096)
     monkeypatch.setitem(registry.BOARDS, "ulx3s-85f", tiny)
-    assert main(["train", "--target", "emulator", "--board", "ulx3s-85f", *DIGITS]) == 2
+    assert main(["train", "--target", "emulator", "--board", "ulx3s-85f", "--store-medium",
+                 "flash", *DIGITS]) == 2
     one_line_error(capsys, "has 4,096 bytes", "--store-medium sdram")
     monkeypatch.undo()
     # --dry-run: what the fill would do, nothing opened
