@@ -172,7 +172,8 @@ class SdramStore(wiring.Component):
     clk_hz : float
         The sync clock (the SDRAM's clock); sets every timing in cycles.
     col_bits, row_bits, bank_bits : int
-        Geometry (default: 512 columns, 8192 rows, 4 banks; MT48LC16M16A2 / AS4C16M16SB).
+        Geometry (default: 512 columns, 8192 rows, 4 banks; MT48LC16M16A2 / AS4C16M16SB). A
+        smaller chip than the 16 MiB address space (``capacity``) wraps its addresses.
     cas_latency : int
         CAS latency programmed in the mode register (2 or 3).
     read_delay : int
@@ -218,8 +219,8 @@ class SdramStore(wiring.Component):
             raise ValueError(f"read_delay must be ≥ 0, got {read_delay!r}")
         self.clk_hz = float(clk_hz)
         self.col_bits, self.row_bits, self.bank_bits = col_bits, row_bits, bank_bits
-        if 2 << (col_bits + row_bits + bank_bits) < CAPACITY_BYTES:
-            raise ValueError("the SDRAM is smaller than the 24-bit byte address space")
+        #: bytes addressable: the chip or the 24-bit address space, the smaller (addresses wrap)
+        self.capacity = min(CAPACITY_BYTES, 2 << (col_bits + row_bits + bank_bits))
         self.cas_latency = cas_latency
         self.read_delay = read_delay
         self.timing = timing
@@ -295,7 +296,7 @@ class SdramStore(wiring.Component):
                      fifo.r_en.eq(self.data.ready & last_of_entry)]
         with m.If(self.data.valid & self.data.ready):
             m.d.sync += second.eq(~last_of_entry)
-        draining = fifo.r_rdy | (inflight != 0)
+        draining = (fifo.level != 0) | (inflight != 0)
 
         def do(cmd, wait=0):
             """Issue `cmd` now; the state's next command may follow `wait` cycles later."""
