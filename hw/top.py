@@ -52,6 +52,9 @@ class TrainerTop(wiring.Component):
         The core or the store runner is executing a command (drive an LED with it).
     flash_sck, flash_cs : Out(1); flash_io_o, flash_io_oe : Out(4); flash_io_i : In(4)
         Only with a store whose reader has SPI pins: the reader's ``sck``, ``cs``, ``io_*``.
+    sdram : Out(:class:`~xnorlearn.hw.sdram.SdramPinSignature`)
+        Only with a store whose reader is an SDRAM (:class:`~xnorlearn.hw.sdram.SdramStore`):
+        its pins.
     """
 
     def __init__(self, cfg, bank_cls=None, state=None, store=None, phy="uart"):
@@ -70,6 +73,8 @@ class TrainerTop(wiring.Component):
             self.runner = store.runner(cfg, self.link.max_payload)
             self.pins = [p for p in FLASH_PINS if hasattr(self.reader, p)]
             ports.update({f"flash_{p}": FLASH_PINS[p] for p in self.pins})
+            if "sdram" in self.reader.signature.members:
+                ports["sdram"] = self.reader.signature.members["sdram"]
         super().__init__(ports)
 
     def flash_pins(self):
@@ -91,6 +96,8 @@ class TrainerTop(wiring.Component):
             for p in self.pins:
                 port, pin = getattr(self, f"flash_{p}"), getattr(reader, p)
                 m.d.comb += (pin.eq(port) if p == "io_i" else port.eq(pin))
+            if "sdram" in self.signature.members:
+                wiring.connect(m, reader.sdram, wiring.flipped(self.sdram))
             host = runner.host
             m.d.comb += self.busy.eq(core.busy | runner.busy)
         else:

@@ -13,7 +13,8 @@ import time
 
 import numpy as np
 
-__all__ = ["trainer_verilog", "run_cosim", "run_store_cosim", "store_params", "SIM_STORE_BASE",
+__all__ = ["trainer_verilog", "run_cosim", "run_store_cosim", "store_params", "sdram_store_top",
+           "SIM_STORE_BASE",
            "run_fuzz", "CosimError", "TOPLEVEL", "board_bank", "BENCH_SIGNALS", "CLOCK_NS",
            "cache_dir", "default_build_root"]
 
@@ -36,7 +37,7 @@ SIM_CLOCK_HZ = 1e9 / CLOCK_NS
 #: strobe and the store runner's state. Verilator keeps every other signal private, which is
 #: what makes it fast (sim.harness.verilator_runner).
 BENCH_SIGNALS = ("mem", "row*", "lane*", "busy", "*rsp_data__valid", "*rsp_data__payload",
-                 "*rsp__valid", "uart_*", "flash_error*", "rx_*", "tx_*")
+                 "*rsp__valid", "uart_*", "flash_error*", "sdram_error*", "rx_*", "tx_*")
 
 
 def store_params(image, base=SIM_STORE_BASE, slots=None):
@@ -95,6 +96,48 @@ def flash_store_top(cfg, image, base=SIM_STORE_BASE, *, mode="quad", set_qe=None
     return FlashStoreTop()
 
 
+def sdram_store_top(cfg, image_bytes, *, bank_cls=None, state=None, slots=None, lutram=False):
+    """Simulation top level: :class:`~xnorlearn.hw.top.TrainerTop` whose store is an
+    :class:`~xnorlearn.hw.sdram.SdramStore` (the boards' settings: ``read_delay`` of their pin
+    glue, 200 µs power-up) driving a :class:`~xnorlearn.sim.sdrammodel.SdramModel` that starts
+    empty (all zero, as never-written SDRAM is refused) and holds ``image_bytes`` bytes: the
+    host fills it with STORE_WRITE. Ports: ``uart_rx``, ``uart_tx``, ``busy`` as TrainerTop's,
+    and ``sdram_error`` / ``sdram_error_code`` (the model's protocol and timing checks). The
+    trainer is submodule ``trainer``, the model ``sdram``."""
+    from amaranth import Module
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from ..hw.sdram import SdramStore
+    from ..hw.store import StoreParams
+    from ..hw.top import TrainerTop
+    from .sdrammodel import SdramModel, connect_sdram
+
+    class SdramStoreTop(wiring.Component):
+        def __init__(self):
+            self.trainer = TrainerTop(cfg, bank_cls=bank_cls, state=state,
+                                      store=StoreParams(0, lambda: SdramStore(SIM_CLOCK_HZ),
+                                                        slots, lutram, writable=True))
+            r = self.trainer.reader
+            self.sdram = SdramModel(r.cycles, cas_latency=r.cas_latency,
+                                    depth=(image_bytes + 1) // 2 + 1)
+            super().__init__({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1),
+                              "busy": Out(1), "sdram_error": Out(1),
+                              "sdram_error_code": Out(5)})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.trainer = t = self.trainer
+            m.submodules.sdram = d = self.sdram
+            connect_sdram(m, t, d, read_delay=t.reader.read_delay)
+            m.d.comb += [t.uart_rx.eq(self.uart_rx), self.uart_tx.eq(t.uart_tx),
+                         self.busy.eq(t.busy), self.sdram_error.eq(d.error),
+                         self.sdram_error_code.eq(d.error_code)]
+            return m
+
+    return SdramStoreTop()
+
+
 def trainer_verilog(cfg, row_words=None, bank=None, counter_state=None, store=None,
                     link="uart"):
     """Deterministic Verilog of :class:`~xnorlearn.hw.top.TrainerTop` for ``cfg``. The counter
@@ -105,7 +148,8 @@ def trainer_verilog(cfg, row_words=None, bank=None, counter_state=None, store=No
     the power-on state ``init(cfg.seed)`` in the counters and in the sign-bit copy.
     ``store`` (a :class:`~xnorlearn.hw.store.StoreParams`, e.g. :func:`store_params`) adds the
     data store; ``store=("flash", image, flash_kwargs)`` builds :func:`flash_store_top`
-    instead (the flash reader and a flash model holding the image). ``link="bytes"``: the
+    instead (the flash reader and a flash model holding the image), ``store=("sdram",
+    image_bytes, kwargs)`` :func:`sdram_store_top` (an empty SDRAM). ``link="bytes"``: the
     host link without its UART, fed by :func:`xnorlearn.sim.byte_link.byte_link_top`'s rings
     (no store)."""
     import functools
@@ -131,6 +175,10 @@ def trainer_verilog(cfg, row_words=None, bank=None, counter_state=None, store=No
         raise ValueError(f"link must be 'uart' or 'bytes', got {link!r}")
     if isinstance(store, tuple) and store[0] == "flash":
         top = flash_store_top(cfg, store[1], bank_cls=bank_cls, state=counter_state,
+                              **store[2])
+        return verilog.convert(top, name=TOPLEVEL, emit_src=False)
+    if isinstance(store, tuple) and store[0] == "sdram":
+        top = sdram_store_top(cfg, store[1], bank_cls=bank_cls, state=counter_state,
                               **store[2])
         return verilog.convert(top, name=TOPLEVEL, emit_src=False)
     return verilog.convert(TrainerTop(cfg, bank_cls=bank_cls, state=counter_state,
@@ -263,7 +311,11 @@ def run_store_cosim(cfg, x_train, y_train, x_test, y_test, *, epochs=2, seed=Non
     number of correct predictions are compared at the end of every range.
     ``reader="flash"``: the image is in a :class:`~xnorlearn.sim.flashmodel.FlashModel` read
     by a :class:`~xnorlearn.hw.flash.QspiFlashReader` (``flash_mode``, ``flash_set_qe``,
-    ``flash_divisor``), and the model must see no protocol violation; ``"memory"``: a
+    ``flash_divisor``), and the model must see no protocol violation; ``"sdram"``: an
+    :class:`~xnorlearn.hw.sdram.SdramStore` and an empty
+    :class:`~xnorlearn.sim.sdrammodel.SdramModel` (no violation either), which the host fills
+    with STORE_WRITE first (:func:`xnorlearn.sw.store.fill_store`: ``fill_*`` in the result);
+    ``"memory"``: a
     :class:`~xnorlearn.hw.store.MemoryReader` (fast). ``store_slots``: the runner's record
     slots (a board's ``store_slots``; ``None``: the runner's default).
     After every record the core trained, the counters are compared with ``HwModel`` stepped
@@ -276,13 +328,16 @@ def run_store_cosim(cfg, x_train, y_train, x_test, y_test, *, epochs=2, seed=Non
     if reader == "flash":
         store = ("flash", image, {"mode": flash_mode, "set_qe": flash_set_qe,
                                   "divisor": flash_divisor, "slots": store_slots})
+    elif reader == "sdram":
+        store = ("sdram", len(image), {"slots": store_slots})
     elif reader == "memory":
         store = store_params(image, slots=store_slots)
     else:
-        raise ValueError(f"reader must be 'flash' or 'memory', got {reader!r}")
+        raise ValueError(f"reader must be 'flash', 'sdram' or 'memory', got {reader!r}")
     extra = {"epochs": int(epochs), "order_seed": cfg.seed if seed is None else int(seed),
              "watch_records": bool(watch_records),
-             "store_base": SIM_STORE_BASE, "store_reader": reader, "store_slots": store_slots,
+             "store_base": 0 if reader == "sdram" else SIM_STORE_BASE,
+             "store_reader": reader, "store_slots": store_slots, "store_identity": identity,
              "flash_mode": flash_mode if reader == "flash" else None}
     return run_cosim(cfg, x_train, y_train, x_test, y_test, build_root=build_root,
                      check_every=check_every,

@@ -479,9 +479,24 @@ async def train_store_lockstep(dut):
     n, n_test = len(y_train), len(y_test)
     epochs, seed = int(prm["epochs"]), int(prm["order_seed"])
     flash = prm.get("store_reader") == "flash"
-    root = dut.trainer if flash else dut        # TrainerTop in the design's hierarchy
+    sdram = prm.get("store_reader") == "sdram"
+    root = dut.trainer if flash or sdram else dut   # TrainerTop in the design's hierarchy
     dev, peek, gold = await run.connect(dut, root)
     await run.start(dev, peek, gold)
+
+    fill = {}
+    if sdram:
+        # the SDRAM starts empty (refused), the host fills it over the UART
+        from xnorlearn.sw.store import fill_store
+        image = proto.store_image(cfg, x_train, y_train, x_test, y_test,
+                                  prm.get("store_identity", ""))
+        verdict, _ = await dev.store_info()
+        assert verdict == proto.StoreCheck.UNREADABLE, f"empty SDRAM: verdict {verdict!r}"
+        c = cycles_now()
+        r = await fill_store(dev, image, cfg)
+        assert not r.skipped
+        fill = {"fill_bytes": r.bytes, "fill_frames": r.frames,
+                "fill_cycles": cycles_now() - c}
 
     verdict, raw = await dev.store_info()
     header = proto.StoreHeader.parse(raw)
@@ -612,11 +627,15 @@ async def train_store_lockstep(dut):
     assert train_eval == int((gold.predict(x_train) == y_train).sum())
 
     # a corrupted header is refused and trains nothing
-    # (the flash model holds the whole flash, the memory reader the image alone)
-    mem = dut.flash.mem if flash else root.reader.mem
+    # (the flash model holds the whole flash, the memory reader the image alone, the SDRAM
+    # model 16-bit words from the image's start)
+    mem = dut.flash.mem if flash else dut.sdram.mem if sdram else root.reader.mem
     p = header_fields()["n_train"][0] + (int(prm["store_base"]) if flash else 0)
+    flip = 1
+    if sdram:
+        p, flip = p // 2, 1 << 8 * (p % 2)
     old = int(mem[p].value)
-    mem[p].value = old ^ 1
+    mem[p].value = old ^ flip
     await ClockCycles(dut.clk, 2)
     verdict, _ = await dev.store_info()
     assert verdict == proto.StoreCheck.UNREADABLE, verdict
@@ -635,6 +654,10 @@ async def train_store_lockstep(dut):
         code = int(dut.flash_error_code.value)
         finish(first_mismatch={"what": "flash protocol", "error_code": code})
         assert False, f"the flash model saw a protocol violation (FlashError {code})"
+    if sdram and int(dut.sdram_error.value):
+        code = int(dut.sdram_error_code.value)
+        finish(first_mismatch={"what": "SDRAM protocol", "error_code": code})
+        assert False, f"the SDRAM model saw a protocol or timing violation (SdramError {code})"
     total = n * epochs
     finish(bit_exact=True, samples=total, epochs=history,
            train_accuracy=history[-1]["train_accuracy"] if history else None,
@@ -642,6 +665,7 @@ async def train_store_lockstep(dut):
            golden_test_accuracy=gold_test / n_test if n_test else None,
            corrupt_header_refused=True, store_reader=prm.get("store_reader"),
            flash_mode=prm.get("flash_mode"), flash_errors=0 if flash else None,
+           sdram_errors=0 if sdram else None, **fill,
            cycles_per_sample_store=store_cycles / total if total else None,
            cycles_per_sample_store_steady=steady_cycles / steady_n if steady_n else None,
            records_compared=watch["done"], states_compared=watch["checked"],

@@ -811,7 +811,7 @@ def _sim_store(args, dataset, cfg, board, bank, row_words):
     from ..sim.cosim import default_build_root, run_store_cosim
 
     args.epochs = 2 if args.epochs is None else args.epochs
-    args.store_reader = args.store_reader or "flash"
+    args.store_reader = args.store_reader or (board.store_medium if board else "flash")
     x, y = dataset.x_train[:args.samples], dataset.y_train[:args.samples]
     xt, yt = dataset.x_test[:args.test_samples], dataset.y_test[:args.test_samples]
     widths = "-".join(str(w) for w in cfg.widths)
@@ -834,8 +834,13 @@ def _sim_store(args, dataset, cfg, board, bank, row_words):
                         build_root=cache, quiet=not args.verbose, row_words=row_words,
                         bank=bank, waves=args.waves, reader=args.store_reader,
                         check_every=args.check_every, **flash)
-    source = (f"its SPI flash ({r['flash_mode']} reads, flash model: no protocol violation)"
-              if args.store_reader == "flash" else "its store (memory reader)")
+    source = {"flash": f"its SPI flash ({r['flash_mode']} reads, flash model: no protocol "
+                       f"violation)",
+              "sdram": "its SDRAM (SDRAM model: no protocol or timing violation)",
+              "memory": "its store (memory reader)"}[args.store_reader]
+    if args.store_reader == "sdram":
+        print(f"the host filled the SDRAM store over the UART first: {r['fill_bytes']:,} bytes "
+              f"in {r['fill_frames']} STORE_WRITE frames, {r['fill_cycles']:,} cycles")
     every = ("each of the" if args.check_every == 1 else
              f"every {args.check_every}th (and each range's last) of the")
     print(f"bit-exact: yes — every counter equals the golden model after {every} "
@@ -1118,10 +1123,12 @@ def build_parser():
                         "by bit; bytes: the link's bytes go straight to its framing logic "
                         "through ring buffers, the UART left out (a faster simulation) "
                         "(default: uart)")
-    s.add_argument("--store-reader", choices=("flash", "memory"),
+    s.add_argument("--store-reader", choices=("flash", "sdram", "memory"),
                    help="--data-source store: read the image with the flash reader from a "
-                        "simulated SPI flash (the board's read mode with --board), or from a "
-                        "memory (faster to simulate) (default: flash)")
+                        "simulated SPI flash (the board's read mode with --board), with the "
+                        "SDRAM controller from a simulated SDRAM the host fills over the UART "
+                        "first, or from a memory (faster to simulate) (default: the board's "
+                        "store medium with --board, sdram on the ULX3S; else flash)")
     s.add_argument("--epochs", type=int_at_least(1), metavar="N",
                    help="--data-source store: epochs of TRAIN_STORE (default: 2)")
     s.add_argument("--flash-mode", choices=("quad", "dual"),
