@@ -9,6 +9,7 @@ subclasses, which the main program reports as ``xnorlearn: error: …`` with sta
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import pathlib
 import sys
@@ -62,7 +63,7 @@ def cmd_fit(args):
     from ..sw.cli import check_output
     from .fit import check_fit, fit_report
     check_output(args.json, "--json")
-    board = _flash_mode(get_board(args.board), args)
+    board = _store_board(get_board(args.board), args)
     cfg = _config(board, args)
     store = board.store_default if args.store is None else args.store
     rep = fit_report(board, cfg, args.bank, store)
@@ -80,29 +81,23 @@ def cmd_fit(args):
     return 0
 
 
-def _store_medium(board, args):
-    """Refuse ``--store-medium sdram`` on a board without SDRAM, without the store, or (for
-    now) at all: the SDRAM store's gateware is not in the board's top level yet."""
-    from ..sw.cli import CliError
-    if getattr(args, "store_medium", None) in (None, "flash"):
-        return
-    board.check_store_medium(args.store_medium)
-    if args.store is False or (args.store is None and not board.store_default):
-        raise CliError(f"--store-medium sdram only applies with the data store (--store; "
-                       f"{board.name} builds without it by default)")
-    raise CliError(f"--store-medium sdram: the SDRAM store controller is not in {board.name}'s "
-                   f"top level in this version; build with the flash store (the default)")
-
-
-def _flash_mode(board, args):
-    """``board`` with ``--flash-mode`` applied (only together with the store)."""
+def _store_board(board, args):
+    """``board`` with ``--store-medium`` and ``--flash-mode`` applied (only together with the
+    store; ``--flash-mode`` only with the flash store)."""
     from .flash_pins import with_flash_mode
-    _store_medium(board, args)
-    if args.flash_mode is None:
-        return board
-    if args.store is False or (args.store is None and not board.store_default):
-        raise ValueError(f"--flash-mode only applies with the data store (--store; "
+    store = args.store if args.store is not None else board.store_default
+    given = [f for f, v in (("--store-medium", getattr(args, "store_medium", None)),
+                            ("--flash-mode", args.flash_mode)) if v is not None]
+    if given and not store:
+        raise ValueError(f"{', '.join(given)} only appl{'y' if len(given) > 1 else 'ies'} "
+                         f"with the data store (--store; "
                          f"{board.name} builds without it by default)")
+    if getattr(args, "store_medium", None) is not None:
+        board.check_store_medium(args.store_medium)
+        board = dataclasses.replace(board, store_medium=args.store_medium)
+    if args.flash_mode is not None and board.store_medium != "flash":
+        raise ValueError(f"--flash-mode applies to the flash store; {board.name} keeps its "
+                         f"store in {board.store_medium.upper()} (--store-medium flash)")
     return with_flash_mode(board, args.flash_mode)
 
 
@@ -111,7 +106,7 @@ def cmd_build(args):
     from ..sw.cli import check_output
     from .build import build, report_markdown
     check_output(args.json, "--json")
-    board = _flash_mode(get_board(args.board), args)
+    board = _store_board(get_board(args.board), args)
     state = None
     if args.checkpoint:
         cfg, state = _checkpoint_config(board, args)

@@ -56,9 +56,19 @@ LUT_MODEL = {
 }
 
 
-#: Logic of the data store (flash reader + store runner with its own hash, stream key and
-#: epoch order), measured: yosys synth of each block alone (docs/gateware.md, "Data store").
-STORE_LUTS = {"ice40": 183 + 2167, "ecp5": 190 + 1999}
+#: Logic of the data store, measured: yosys synth of each block alone (docs/gateware.md, "Data
+#: store", "SDRAM store"): the store runner (its own hash, stream key and epoch order; the
+#: ULX3S-25F / iCEBreaker default configuration), the STORE_WRITE path a writable store adds to
+#: it, and the reader of each medium (QSPI flash reader; SDRAM controller with its FIFO).
+STORE_RUNNER_LUTS = {"ice40": 2167, "ecp5": 2100}
+STORE_WRITE_LUTS = 134
+STORE_READER_LUTS = {"flash": {"ice40": 183, "ecp5": 190}, "sdram": {"ecp5": 318}}
+
+
+def store_luts(family, medium="flash"):
+    """LUT4 of the data store in ``medium`` (``boards.registry.STORE_MEDIA``) on ``family``."""
+    return (STORE_RUNNER_LUTS[family] + STORE_READER_LUTS[medium][family]
+            + (STORE_WRITE_LUTS if medium == "sdram" else 0))
 
 #: Multiplier blocks (SB_MAC16) of one Hash32 on the iCE40 UP parts (hw/prng.py: three steps
 #: as two 16-bit multiplies each) and of the update engine's constant multiplies (neuron
@@ -245,7 +255,8 @@ def spram_bank_shape(cfg, depth):
 
 def fit_report(board, cfg, bank=None, store=False):
     """What ``cfg`` needs on ``board`` (memories, logic) against what it has; ``store``: with
-    the data store (flash reader + store runner)."""
+    the data store (store runner + the reader of ``board.store_medium``: the flash reader or
+    the SDRAM controller)."""
     dev = board.device
     bank = bank or board.bank
     rep = FitReport(board.name)
@@ -292,7 +303,8 @@ def fit_report(board, cfg, bank=None, store=False):
         rows = int(counters.aspect.split()[0])
     elif counters.kind == "bram" and counters.aspect:
         rows = -(-counters.depth // int(counters.aspect.split("x")[0]))
-    luts = estimate_luts(cfg, dev.family, rows) + (STORE_LUTS[dev.family] if store else 0)
+    store_lut = store_luts(dev.family, board.store_medium) if store else 0
+    luts = estimate_luts(cfg, dev.family, rows) + store_lut
     lut_name = "logic cells (LC)" if dev.family == "ice40" else "LUT4"
     dsp = dsp_need(cfg, dev, store)
     rep.need = {"bram": ebr, "spram": spram, "luts": luts, "dsp": dsp}
@@ -322,7 +334,7 @@ def fit_report(board, cfg, bank=None, store=False):
         rep.problems.append(
             f"logic: an estimated {luts} {lut_name} (model in docs/boards.md) for "
             f"{cfg.lanes} lanes, {cfg.counter_bits}-bit counters, {cfg.n_layers} layers"
-            + (f", the data store {STORE_LUTS[dev.family]}" if store else "") + "; the "
+            + (f", the data store {store_lut}" if store else "") + "; the "
             f"{dev.name} has {dev.luts}; over by {luts - dev.luts} "
             f"({100 * (luts - dev.luts) / dev.luts:.0f} %)")
     return rep

@@ -77,3 +77,28 @@ def test_sim_board_from_its_flash(tmp_path, capsys):
     assert d["flash_mode"] == "quad" and d["flash_errors"] == 0
     assert d["records_compared"] == 600 and d["corrupt_header_refused"]
     assert d["samples_per_second_at_clock"] >= 0.9 * d["compute_samples_per_second_at_clock"]
+
+
+@pytest.mark.cosim
+def test_sim_from_the_sdram_store(tmp_path, capsys):
+    """The SDRAM store: the SDRAM model starts empty (STORE_INFO refuses it), the host fills it
+    with STORE_WRITE through the UART, then the design trains from it bit-exact with no SDRAM
+    protocol or timing violation, and a corrupted header in the SDRAM is refused."""
+    out = tmp_path / "s.json"
+    assert main(["sim", "--data-source", "store", "--store-reader", "sdram", "--samples", "24",
+                 "--test-samples", "10", "--layers", "16", "--group-size", "4", "--lanes", "8",
+                 "--epochs", "2", "--clock-mhz", "60", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "bit-exact: yes" in text and "its SDRAM" in text and "STORE_WRITE frames" in text
+    d = json.loads(out.read_text())
+    assert d["bit_exact"] and d["store_reader"] == "sdram" and d["sdram_errors"] == 0
+    assert d["flash_errors"] is None and d["corrupt_header_refused"]
+    # the whole image was written: the header and 24 + 10 records
+    from xnorlearn.sw import protocol as proto
+    from xnorlearn.sw.config import Config
+    cfg = Config.from_dict(d["config"])
+    assert d["fill_bytes"] == proto.STORE_HEADER_BYTES + 34 * proto.record_bytes(cfg)
+    assert d["fill_frames"] >= d["fill_bytes"] / proto.store_write_max_data(cfg)
+    assert d["records_compared"] == d["samples"] == 48
+    assert d["test_accuracy"] == d["golden_test_accuracy"]
+    assert d["store_fed_fraction"] >= 0.9
