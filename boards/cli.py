@@ -73,8 +73,12 @@ def cmd_fit(args):
     print(f"  block RAM {rep.need['bram']}/{rep.have['bram']}, SPRAM "
           f"{rep.need['spram']}/{rep.have['spram']}, logic ~{rep.need['luts']}/"
           f"{rep.have['luts']} (estimate)")
+    where = {"flash": f"the flash ({board.flash_mode} SPI)", "sdram": "the SDRAM (filled over "
+             f"the UART)"}[board.store_medium]
+    print(f"  data store: {f'in {where}' if store else 'none (--store to add it)'}")
     if args.json:
-        _write_json(args.json, {"command": "fit", "config": cfg.to_dict(), **rep.to_dict()})
+        _write_json(args.json, {"command": "fit", "config": cfg.to_dict(), **rep.to_dict(),
+                                "store": store and board.store_medium})
     if not rep.fits:
         check_fit(board, cfg, args.bank, store)   # raises FitError with the whole explanation
     print(f"fits: {board.name}")
@@ -88,12 +92,13 @@ def _store_board(board, args):
     store = args.store if args.store is not None else board.store_default
     given = [f for f, v in (("--store-medium", getattr(args, "store_medium", None)),
                             ("--flash-mode", args.flash_mode)) if v is not None]
+    if getattr(args, "store_medium", None) is not None:
+        board.check_store_medium(args.store_medium)     # SDRAM on this board?
     if given and not store:
         raise ValueError(f"{', '.join(given)} only appl{'y' if len(given) > 1 else 'ies'} "
                          f"with the data store (--store; "
                          f"{board.name} builds without it by default)")
     if getattr(args, "store_medium", None) is not None:
-        board.check_store_medium(args.store_medium)
         board = dataclasses.replace(board, store_medium=args.store_medium)
     if args.flash_mode is not None and board.store_medium != "flash":
         raise ValueError(f"--flash-mode applies to the flash store; {board.name} keeps its "

@@ -69,17 +69,25 @@ def make_platform(board, **kwargs):
 
 class BoardTop(Elaboratable):
     """The board design: clocking, reset, UART pins, LEDs and the trainer; with ``store=True``
-    also the data store (docs/host-protocol.md): a :class:`~xnorlearn.hw.store.StoreRunner`
-    reading the image at ``board.store_offset`` of the board's configuration flash through a
-    :class:`~xnorlearn.hw.flash.QspiFlashReader` in the board's mode
-    (:mod:`xnorlearn.boards.flash_pins`)."""
+    also the data store (docs/host-protocol.md), in ``board.store_medium``: a
+    :class:`~xnorlearn.hw.store.StoreRunner` reading the image at ``board.store_offset`` of
+    the board's configuration flash through a :class:`~xnorlearn.hw.flash.QspiFlashReader` in
+    the board's mode (:mod:`xnorlearn.boards.flash_pins`), or, on ``"sdram"``, from the start
+    of the board's SDRAM through an :class:`~xnorlearn.hw.sdram.SdramStore`
+    (:mod:`xnorlearn.boards.sdram_pins`), which the host fills with STORE_WRITE."""
 
     def __init__(self, board, cfg, bank_cls=None, state=None, store=False):
         self.board = board
         self.cfg = cfg
         self.bank_cls = bank_cls if bank_cls is not None else bank_class(board, cfg)
         params = None
-        if store:
+        if store and board.store_medium == "sdram":
+            from ..hw.sdram import SdramStore
+            from ..hw.store import StoreParams
+            params = StoreParams(0, lambda: SdramStore(board.core_hz), board.store_slots,
+                                 board.store_lutram, writable=True,
+                                 capacity=board.sdram_store_bytes)
+        elif store:
             from ..hw.store import StoreParams
             from .flash_pins import flash_reader
             params = StoreParams(board.store_offset, lambda: flash_reader(board),
@@ -164,7 +172,10 @@ class BoardTop(Elaboratable):
         m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)
         m.submodules.rx_sync = FFSynchronizer(rx_buf.i, t.uart_rx, init=1)
         m.d.comb += tx_buf.o.eq(t.uart_tx)
-        if t.store is not None:
+        if t.store is not None and self.board.store_medium == "sdram":
+            from .sdram_pins import SdramPins
+            m.submodules.sdram_pins = SdramPins(t.sdram)
+        elif t.store is not None:
             from .flash_pins import FlashPins
             m.submodules.flash_pins = FlashPins(t.flash_pins(), self.board)
 
