@@ -424,11 +424,15 @@ def test_sdram_cli_refusals_and_dry_run(capsys, monkeypatch):
                  "sdram", "--dry-run", *DIGITS]) == 0
     out = capsys.readouterr().out
     assert out.startswith("would fill ") and "STORE_WRITE frames of up to 252 bytes" in out
-    # build / fit: the board must have SDRAM; the controller is not in the top level yet
+    # build / fit: the board must have SDRAM; --flash-mode is for the flash store
     assert main(["fit", "--board", "icebreaker", "--store-medium", "sdram"]) == 2
     one_line_error(capsys, "icebreaker has no SDRAM")
-    assert main(["fit", "--board", "ulx3s-85f", "--store-medium", "sdram"]) == 2
-    one_line_error(capsys, "not in ulx3s-85f's top level")
+    assert main(["fit", "--board", "ulx3s-85f", "--store-medium", "sdram"]) == 0
+    capsys.readouterr()
+    assert main(["fit", "--board", "ulx3s-85f", "--flash-mode", "quad"]) == 2
+    one_line_error(capsys, "--flash-mode applies to the flash store", "--store-medium flash")
+    assert main(["fit", "--board", "ulx3s-85f", "--store-medium", "flash", "--flash-mode",
+                 "quad"]) == 0
 
 
 def test_bitstream_without_an_sdram_store_is_a_clear_error(capsys):
