@@ -13,10 +13,11 @@ interval at 60 MHz (the data sheet timings otherwise).
 import random
 
 import pytest
-from amaranth import Module
+from amaranth import Fragment, Module
 from amaranth.sim import Simulator
 
 from xnorlearn.hw.sdram import (BOARD_READ_DELAY, CAPACITY_BYTES, Cmd, SdramCycles, SdramStore,
+                                SdramTiming,
                                 mode_register)
 from xnorlearn.sim.sdrammodel import SdramError, SdramModel, connect_sdram
 
@@ -125,7 +126,8 @@ def test_timings_in_cycles():
     assert store.refresh_period + c.refresh_slack() <= c.refi
     assert store.capacity == CAPACITY_BYTES == 1 << 24
     assert store.read_delay == BOARD_READ_DELAY
-    c100 = SdramStore(100e6).cycles
+    Fragment.get(store, None)                   # elaborates
+    c100 = SdramTiming().cycles(100e6)
     assert (c100.rcd, c100.ras, c100.rc, c100.wr) == (3, 5, 7, 2)
     with pytest.raises(ValueError):
         SdramStore(CLK_HZ, cas_latency=1)
@@ -242,6 +244,46 @@ def test_long_transfers_across_refreshes():
     sim.add_process(count_refreshes)
     sim.run()
     assert len(refreshes) > 20
+
+
+def test_stalls_do_not_hold_off_refresh():
+    """A consumer that stops taking bytes, and a producer that stops sending them, for several
+    refresh intervals in the middle of a transfer (the row is open)."""
+    store = make_store(refresh_us=1.0)
+    stall = 6 * store.cycles.refi
+    image = bytes(random.Random(3).randrange(256) for _ in range(store.capacity))
+    m, model = bench(store, init=image)
+
+    async def tb(ctx):
+        await request(ctx, store.cmd, 40, 20)
+        got = []
+        while len(got) < 20:
+            ctx.set(store.data.ready, len(got) != 5)
+            if len(got) == 5:                       # stall after 5 bytes
+                for _ in range(stall):
+                    await ctx.tick()
+                ctx.set(store.data.ready, 1)
+            if ctx.get(store.data.valid):
+                got.append(ctx.get(store.data.payload))
+            await ctx.tick()
+        assert bytes(got) == image[40:60]
+        await settle(ctx, store, model)
+        await request(ctx, store.wcmd, 70, 4)
+        for i, b in enumerate(b"wxyz"):
+            if i == 2:
+                for _ in range(stall):
+                    await ctx.tick()
+            ctx.set(store.wdata.payload, b)
+            ctx.set(store.wdata.valid, 1)
+            while not ctx.get(store.wdata.ready):
+                await ctx.tick()
+            await ctx.tick()
+            ctx.set(store.wdata.valid, 0)
+        await settle(ctx, store, model)
+        got, _ = await read(ctx, store, 69, 6)
+        assert got == image[69:70] + b"wxyz" + image[74:75]
+        await settle(ctx, store, model)
+    run(m, tb)
 
 
 def test_model_catches_a_late_refresh():
