@@ -17,8 +17,7 @@ from amaranth import Fragment, Module
 from amaranth.sim import Simulator
 
 from xnorlearn.hw.sdram import (BOARD_READ_DELAY, CAPACITY_BYTES, Cmd, SdramCycles, SdramStore,
-                                SdramTiming,
-                                mode_register)
+                                SdramTiming, mode_register)
 from xnorlearn.sim.sdrammodel import SdramError, SdramModel, connect_sdram
 
 CLK_HZ = 60e6
@@ -117,6 +116,7 @@ async def settle(ctx, store, model, limit=200):
     assert not ctx.get(model.error), SdramError(ctx.get(model.error_code))
 
 
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")    # the rejected ones
 def test_timings_in_cycles():
     store = SdramStore(CLK_HZ)
     c = store.cycles
