@@ -456,6 +456,11 @@ def test_model_checks(case):
     run(model, tb)
 
 
+def test_every_check_is_exercised():
+    fired = {want for want, _, _ in VIOLATIONS.values()} | {SdramError.CKE_LOW}
+    assert fired == set(SdramError)
+
+
 def test_model_cke_low():
     model = SdramModel(CY, depth=64, **SMALL)
 
