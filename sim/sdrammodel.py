@@ -19,8 +19,10 @@ the same split as the controller's byte address >> 1). Words at or past ``depth`
 writes to them are dropped (no wrap), so small memories serve tests.
 
 Not modelled: CKE low (power-down, self refresh; an error), bursts longer than 1, auto
-precharge (an error), DQM on reads, tRRD/tCCD (the controller opens one bank at a time),
-tRAS max (rows close every refresh interval), tRC is checked per bank.
+precharge (an error), DQM on reads (the word is driven whatever DQM), tRRD (the controller
+opens one bank at a time), tRAS max (the controller closes rows every refresh interval), the
+READ-to-PRECHARGE spacing (any is legal with burst length 1). ``sdram.dq_i`` is 0 when the
+SDRAM does not drive DQ; ``CONTENTION`` flags ``dq_oe`` in a cycle it does.
 """
 
 import enum

