@@ -560,3 +560,21 @@ def test_pins_place_and_route_ulx3s(tmp_path):
     print(f"\nULX3S 85F, store + pins: {use}, fmax {fmax} MHz")
     assert use["IOLOGIC"] == 39                    # clk + 22 command/address/DQM + 16 DQ
     assert fmax >= 60
+
+
+def test_store_and_model_pass_verilator_lint(tmp_path):
+    """The model is meant to be compiled by Verilator with a design: store + model as Verilog."""
+    import subprocess
+    from amaranth.back import verilog
+    from xnorlearn.sim.toolenv import setup_environment
+    setup_environment()
+    store = make_store()
+    m, model = bench(store, init=b"xy")
+    ports = [store.busy, model.error, model.error_code, store.cmd.valid, store.cmd.ready,
+             store.cmd.payload.as_value(), store.data.valid, store.data.ready,
+             store.data.payload]
+    (tmp_path / "bench.v").write_text(verilog.convert(m, ports=ports, name="bench"))
+    proc = subprocess.run(["verilator", "--lint-only", "-Wno-fatal", "-Wno-WIDTH",
+                           "-Wno-UNUSED", "-Wno-CASEINCOMPLETE", "--top-module", "bench",
+                           "bench.v"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
