@@ -338,6 +338,12 @@ def test_busy_semantics():
             await ctx.tick()
         assert bytes(got) == b"abc"
         assert not ctx.get(store.busy) and ctx.get(store.cmd.ready)
+        # a read and a write offered together: the read is taken, the write waits
+        ctx.set(store.wcmd.valid, 1)
+        ctx.set(store.cmd.valid, 1)
+        assert ctx.get(store.cmd.ready) and not ctx.get(store.wcmd.ready)
+        ctx.set(store.cmd.valid, 0)
+        ctx.set(store.wcmd.valid, 0)
         # length 0 is taken and ignored
         await request(ctx, store.cmd, 5, 0)
         for _ in range(10):
