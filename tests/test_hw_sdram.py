@@ -27,8 +27,9 @@ ROW_BYTES = 2 << SMALL["col_bits"]
 BANK_BYTES = ROW_BYTES << SMALL["row_bits"]
 
 
-def make_store(read_delay=BOARD_READ_DELAY, refresh_us=1.5, geometry=SMALL, **kwargs):
-    return SdramStore(CLK_HZ, read_delay=read_delay, init_us=1.0, refresh_us=refresh_us,
+def make_store(read_delay=BOARD_READ_DELAY, refresh_us=1.5, geometry=SMALL, clk_hz=CLK_HZ,
+               **kwargs):
+    return SdramStore(clk_hz, read_delay=read_delay, init_us=1.0, refresh_us=refresh_us,
                       **geometry, **kwargs)
 
 
@@ -162,10 +163,13 @@ def test_init_sequence_accepted():
     assert seen[3][2] == mode_register(2)
 
 
-@pytest.mark.parametrize("read_delay", [0, 1, BOARD_READ_DELAY])
-def test_random_writes_and_reads(read_delay):
+# 143 MHz: tWR = 3 cycles, more than the WRITE-to-PRECHARGE path's own 2
+@pytest.mark.parametrize("read_delay,clk_hz", [(0, CLK_HZ), (1, CLK_HZ), (BOARD_READ_DELAY, CLK_HZ),
+                                               (BOARD_READ_DELAY, 143e6)])
+def test_random_writes_and_reads(read_delay, clk_hz):
     rng = random.Random(read_delay + 11)
-    store = make_store(read_delay=read_delay)
+    store = make_store(read_delay=read_delay, clk_hz=clk_hz)
+    assert clk_hz == CLK_HZ or store.cycles.wr == 3
     size = store.capacity
     ref = bytearray(rng.randrange(256) for _ in range(size))
     m, model = bench(store, init=bytes(ref))
