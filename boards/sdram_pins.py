@@ -27,11 +27,11 @@ t_o ≈ 3–5 ns (ECP5 IO register to pad), t_b ≈ 1 ns (clock trace out plus d
   phase-shifted PLL output instead of the inverted sync clock.
 
 So a READ the controller puts out in cycle n is registered at the end of n, executed half a
-cycle later, and its word reaches the controller at the end of cycle n + CL + 2: the
+cycle later, and its word is in the DQ input register during cycle n + CL + 2: the
 controller's ``read_delay`` must be :data:`~xnorlearn.hw.sdram.BOARD_READ_DELAY` (2; checked).
-CKE, CS#, RAS#, CAS#, WE# come out of the same registers; CS# etc. are inverted by the
-resource (``PinsN``). The SDRAM sees NOPs (all high through the inverted pins … CS# low is
-not asserted before the first clock edge) while the FPGA configures.
+CS#, RAS#, CAS#, WE# are inverted by the resource (``PinsN``). While the FPGA configures the
+pins float (the resource has no pull-ups); the controller's power-up wait (NOPs, CKE high)
+comes after that, as the data sheets' initialisation asks.
 """
 
 from amaranth import Elaboratable, Module
