@@ -32,10 +32,12 @@ longest time a request can need to close its row (:meth:`SdramCycles.refresh_sla
 the SDRAM sees one at least every ``refresh_us`` (8192 rows per 64 ms: 7.8 µs) however long a
 read or write runs. The request is served at the next column slot: the row is closed, the
 refresh is done and the row is opened again — a stalled consumer or producer cannot hold it
-off. A refresh due while idle makes ``busy`` high for its ~tRP + tRFC.
+off. A refresh due while idle makes ``busy`` high for about tRFC.
 
-Timings (:class:`SdramTiming`, ns, the larger of the MT48LC16M16A2 -6A/-7E/-75 and
-AS4C16M16SB -6/-7 data sheet minima): tRCD 21, tRP 21, tRAS 45 (max 120 µs: rows stay open
+Timings (:class:`SdramTiming`, ns, at or above the MT48LC16M16A2 -6A/-7E/-75 and
+AS4C16M16SB -6/-7 data sheet minima — e.g. Micron -75: tRCD 20, tRP 20, tRAS 44, tRC 66,
+tRFC 66; Alliance -7: 21, 21, 42, 63 — as recalled, to re-check against the fitted part's
+data sheet): tRCD 21, tRP 21, tRAS 45 (max 120 µs: rows stay open
 for less than one refresh interval), tRC 66, tRFC 66, tWR 15 ns and ≥ 2 tCK (manual
 precharge), tMRD 2 tCK, tREFI 64 ms / 8192 rows = 7.81 µs (``refresh_us`` 7.8 by default),
 power-up 200 µs (Alliance; Micron asks 100 µs). CAS latency 2 is allowed from tCK 7.5–10 ns
