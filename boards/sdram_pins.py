@@ -22,15 +22,16 @@ t_o ≈ 3–5 ns (ECP5 IO register to pad), t_b ≈ 1 ns (clock trace out plus d
   t_o + tOH + t_b - T/2 ≈ -1.6…+0.4 ns at 60 MHz, -1…+1 ns at 65 MHz (the edge before misses
   setup by more). **This read hold margin is the weak spot of the arrangement and is not
   verified on a board**: if reads return the next word, delay DQ into the FPGA (ECP5
-  ``DELAYG``) or capture it on the falling sync edge (``IDDRX1F``), which would give ≈ 5 ns
-  on both sides but a ``read_delay`` that depends on the DDR primitives' pipeline.
+  ``DELAYG``), capture it on the falling sync edge (``IDDRX1F``: ≈ 5 ns on both sides, but
+  a ``read_delay`` that depends on the DDR primitives' pipeline), or clock the SDRAM from a
+  phase-shifted PLL output instead of the inverted sync clock.
 
 So a READ the controller puts out in cycle n is registered at the end of n, executed half a
-cycle later, and its word reaches the controller at the end of cycle n + CL + 2: the
+cycle later, and its word is in the DQ input register during cycle n + CL + 2: the
 controller's ``read_delay`` must be :data:`~xnorlearn.hw.sdram.BOARD_READ_DELAY` (2; checked).
-CKE, CS#, RAS#, CAS#, WE# come out of the same registers; CS# etc. are inverted by the
-resource (``PinsN``). The SDRAM sees NOPs (all high through the inverted pins … CS# low is
-not asserted before the first clock edge) while the FPGA configures.
+CS#, RAS#, CAS#, WE# are inverted by the resource (``PinsN``). While the FPGA configures the
+pins float (the resource has no pull-ups); the controller's power-up wait (NOPs, CKE high)
+comes after that, as the data sheets' initialisation asks.
 """
 
 from amaranth import Elaboratable, Module

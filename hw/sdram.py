@@ -32,10 +32,12 @@ longest time a request can need to close its row (:meth:`SdramCycles.refresh_sla
 the SDRAM sees one at least every ``refresh_us`` (8192 rows per 64 ms: 7.8 µs) however long a
 read or write runs. The request is served at the next column slot: the row is closed, the
 refresh is done and the row is opened again — a stalled consumer or producer cannot hold it
-off. A refresh due while idle makes ``busy`` high for its ~tRP + tRFC.
+off. A refresh due while idle makes ``busy`` high for about tRFC.
 
-Timings (:class:`SdramTiming`, ns, the larger of the MT48LC16M16A2 -6A/-7E/-75 and
-AS4C16M16SB -6/-7 data sheet minima): tRCD 21, tRP 21, tRAS 45 (max 120 µs: rows stay open
+Timings (:class:`SdramTiming`, ns, at or above the MT48LC16M16A2 -6A/-7E/-75 and
+AS4C16M16SB -6/-7 data sheet minima — e.g. Micron -75: tRCD 20, tRP 20, tRAS 44, tRC 66,
+tRFC 66; Alliance -7: 21, 21, 42, 63 — as recalled, to re-check against the fitted part's
+data sheet): tRCD 21, tRP 21, tRAS 45 (max 120 µs: rows stay open
 for less than one refresh interval), tRC 66, tRFC 66, tWR 15 ns and ≥ 2 tCK (manual
 precharge), tMRD 2 tCK, tREFI 64 ms / 8192 rows = 7.81 µs (``refresh_us`` 7.8 by default),
 power-up 200 µs (Alliance; Micron asks 100 µs). CAS latency 2 is allowed from tCK 7.5–10 ns
@@ -226,6 +228,8 @@ class SdramStore(wiring.Component):
         self.timing = timing
         self.cycles = timing.cycles(self.clk_hz, init_us=init_us, refresh_us=refresh_us)
         self.refresh_period = self.cycles.refresh_period()
+        if self.cycles.rc > self.cycles.ras + self.cycles.rp:
+            raise ValueError("tRC > tRAS + tRP: ACTIVE would follow ACTIVE too soon")
         # FIFO entries: enough to cover the READ-to-data latency at one READ per cycle
         self.fifo_depth = cas_latency + read_delay + 2
         super().__init__({
@@ -250,6 +254,8 @@ class SdramStore(wiring.Component):
         command = Signal(3, init=Cmd.NOP)
         m.d.comb += [pins.cke.eq(1), pins.cs_n.eq(0),
                      Cat(pins.we_n, pins.cas_n, pins.ras_n).eq(command)]
+
+        last_col = (1 << self.col_bits) - 1
 
         # --- request state: the next byte address and the bytes left to issue
         addr = Signal(24)
@@ -334,7 +340,8 @@ class SdramStore(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.busy.eq(~ready | draining)
                 accept = ready & ~draining & ~ref_due
-                m.d.comb += [self.cmd.ready.eq(accept), self.wcmd.ready.eq(accept & ~self.cmd.valid)]
+                m.d.comb += [self.cmd.ready.eq(accept),
+                             self.wcmd.ready.eq(accept & ~self.cmd.valid)]
                 req = Signal(read_command_layout())
                 m.d.comb += req.eq(Mux(self.cmd.valid, self.cmd.payload, self.wcmd.payload))
                 with m.If(ready & ref_due):
@@ -364,14 +371,15 @@ class SdramStore(wiring.Component):
                                          pins.dqm.eq(Mux(addr[0], 0b01, 0b10))]
                             m.d.sync += [wr.eq(cy.wr - 1), addr.eq(addr + 1),
                                          left.eq(left - 1),
-                                         crossed.eq(addr[0] & (word.col == (1 << self.col_bits) - 1))]
+                                         crossed.eq(addr[0] & (word.col == last_col))]
                     with m.Elif(room):
                         both = ~addr[0] & (left != 1)       # this word holds two wanted bytes
                         do(Cmd.READ)
-                        m.d.comb += [issue.eq(1), want.eq(Mux(addr[0], 0b10, Mux(both, 0b11, 0b01)))]
+                        m.d.comb += [issue.eq(1),
+                                     want.eq(Mux(addr[0], 0b10, Mux(both, 0b11, 0b01)))]
                         m.d.sync += [addr.eq(Cat(Const(0, 1), addr[1:] + 1)),
                                      left.eq(left - Mux(both, 2, 1)),
-                                     crossed.eq(word.col == (1 << self.col_bits) - 1)]
+                                     crossed.eq(word.col == last_col)]
 
             with m.State("CLOSE"):                      # wait for tRAS and tWR, then precharge
                 with m.If((ras == 0) & (wr == 0)):
