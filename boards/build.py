@@ -104,6 +104,8 @@ class BuildReport:
     bitstream_bytes: int = 0
     build_dir: str = ""
     notes: list = field(default_factory=list)
+    #: where the data store reads from: "sdram", "flash (quad SPI)", ... or "" (none)
+    store: str = ""
 
     @property
     def timing_met(self):
@@ -271,8 +273,8 @@ def build(board, cfg=None, *, build_dir=None, bank=None, out=None, period=10.0,
     ``counter_state`` (every layer's counters, e.g. a checkpoint's) becomes the bitstream's
     power-on state; the UP5K's SPRAM cannot be initialised by the bitstream, so it is refused
     there. ``baud``: the host link's rate (default: the board's ``baud``), which sets the UART
-    divisor. ``store``: build the data store (flash reader + store runner) in; default the
-    board's ``store_default``."""
+    divisor. ``store``: build the data store (store runner + the reader of
+    ``board.store_medium``) in; default the board's ``store_default``."""
     from .top import BoardTop, bank_class, make_platform
     out = out or sys.stdout
     if isinstance(board, str):
@@ -294,8 +296,10 @@ def build(board, cfg=None, *, build_dir=None, bank=None, out=None, period=10.0,
     print(f"xnorlearn build: {board.title}, {board.device.name}-{board.device.package}, "
           f"network {widths} (gamma {','.join(map(str, cfg.group_sizes))}, P={cfg.lanes}, "
           f"k={cfg.counter_bits}, counters in {bank}), core clock {board.core_hz / 1e6:g} MHz"
-          + (f", data store in flash at 0x{board.store_offset:x} ({board.flash_mode} SPI)"
-             if store else ", no data store"),
+          + ("" if not store else
+             ", data store in SDRAM (filled over the UART)" if board.store_medium == "sdram"
+             else f", data store in flash at 0x{board.store_offset:x} ({board.flash_mode} SPI)")
+          + ("" if store else ", no data store"),
           file=out, flush=True)
     for stale in build_dir.glob(f"{NAME}.*"):
         stale.unlink()
@@ -334,6 +338,10 @@ def build(board, cfg=None, *, build_dir=None, bank=None, out=None, period=10.0,
     rep.tool_versions = tool_versions(board.family, env)
     if row_words:
         rep.notes.append(f"counter bank: rows of {row_words} words")
+    if store:
+        rep.store = ("sdram" if board.store_medium == "sdram" else
+                     f"flash ({board.flash_mode} SPI)")
+        rep.notes.append(f"data store: {rep.store}")
     (build_dir / f"{NAME}.report.json").write_text(json.dumps(rep.to_dict(), indent=2) + "\n")
     (build_dir / f"{NAME}.report.md").write_text(report_markdown(rep) + "\n")
     return rep
