@@ -85,11 +85,16 @@ def _save(tmp_path, cfg=SMALL):
 def test_build_default_configuration(name, tmp_path):
     board = get_board(name)
     rep = build(board, build_dir=tmp_path / name, period=60)
-    _check_report(rep, board)
+    names = _check_report(rep, board)
     print(report_markdown(rep))
     # the targets: >= 20 000 samples/s on the UP5K (1 012 cycles a sample: >= 20.24 MHz; the
     # boards run 21 MHz, 3 Mbaud exactly), >= 60 MHz on the ECP5-85F, each met
     assert rep.timing_met, report_markdown(rep)
+    # the data store of the default: the SDRAM on the ULX3S, the flash on the OrangeCrab,
+    # none on the UP5K (docs/boards.md)
+    want = "" if not board.store_default else (
+        "sdram" if board.store_medium == "sdram" else f"flash ({board.flash_mode} SPI)")
+    assert rep.store == want and (want != "sdram" or names["IO"]["used"] >= 40)
     if board.device.name == "iCE40UP5K":
         assert board.core_hz >= 21e6
     if board.name == "ulx3s-85f":
