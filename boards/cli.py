@@ -73,8 +73,8 @@ def cmd_fit(args):
     print(f"  block RAM {rep.need['bram']}/{rep.have['bram']}, SPRAM "
           f"{rep.need['spram']}/{rep.have['spram']}, logic ~{rep.need['luts']}/"
           f"{rep.have['luts']} (estimate)")
-    where = {"flash": f"the flash ({board.flash_mode} SPI)", "sdram": "the SDRAM (filled over "
-             f"the UART)"}[board.store_medium]
+    where = {"flash": f"the flash ({board.flash_mode} SPI)",
+             "sdram": "the SDRAM (filled over the UART)"}[board.store_medium]
     print(f"  data store: {f'in {where}' if store else 'none (--store to add it)'}")
     if args.json:
         _write_json(args.json, {"command": "fit", "config": cfg.to_dict(), **rep.to_dict(),
@@ -321,37 +321,21 @@ def _connect(port, cfg, baud, closers, patience_s=0.0):
 
 
 class _FillProgress:
-    """A tqdm bar of the bytes written on a terminal; otherwise lines at every quarter."""
+    """The bytes of an SDRAM fill on a :class:`~xnorlearn.sw.cli.ProgressBar`; ``done``: the
+    bytes written so far."""
 
     def __init__(self, enabled=True, stream=None):
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.tty = self.stream.isatty() if hasattr(self.stream, "isatty") else False
-        self.bar = None
-        self.next_quarter = 1
+        from ..sw.cli import ProgressBar
+        self.bar = ProgressBar(enabled, stream)
         self.done = 0
 
     def __call__(self, done, total):
         self.done = done
-        if not self.enabled:
-            return
-        if self.tty:
-            if self.bar is None:
-                from tqdm import tqdm
-                self.bar = tqdm(total=total, desc="filling the SDRAM store", unit="B",
-                                unit_scale=True, leave=False, file=self.stream,
-                                dynamic_ncols=True)
-            self.bar.update(done - self.bar.n)
-        elif 0 < done < total and done >= self.next_quarter * total / 4:
-            print(f"  filling the SDRAM store: {done:,}/{total:,} bytes", file=self.stream,
-                  flush=True)
-            while self.next_quarter * total / 4 <= done:
-                self.next_quarter += 1
+        self.bar.show(done, total, "filling the SDRAM store", "B",
+                      f"  filling the SDRAM store: {done:,}/{total:,} bytes", unit_scale=True)
 
     def close(self):
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+        self.bar.close()
 
 
 def fill_sdram(trainer, image, cfg, port, progress=True):

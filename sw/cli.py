@@ -307,33 +307,33 @@ def load_data(args, seed=None):
 
 
 # ------------------------------------------------------------------------------ progress
-class _Progress:
-    """A tqdm bar per epoch on a terminal; otherwise plain lines at every quarter."""
+class ProgressBar:
+    """A tqdm bar on a terminal; otherwise plain lines at every quarter of the work (for
+    logs). :meth:`show` draws it, :meth:`close` ends one bar (the next :meth:`show` starts
+    another)."""
 
-    def __init__(self, epochs, enabled=True, stream=None):
+    def __init__(self, enabled=True, stream=None):
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self.tty = self.stream.isatty() if hasattr(self.stream, "isatty") else False
-        self.epochs = epochs
         self.bar = None
         self.next_quarter = 1
 
-    def __call__(self, epoch, done, total):
+    def show(self, done, total, desc, unit, line, unit_scale=False):
+        """``done`` of ``total`` ``unit``s; ``line``: the text of a quarter line."""
         if not self.enabled:
             return
         if self.tty:
             if self.bar is None:
                 from tqdm import tqdm
-                self.bar = tqdm(total=total, desc=f"epoch {epoch + 1}/{self.epochs}",
-                                unit="sample", leave=False, file=self.stream,
-                                dynamic_ncols=True)
+                self.bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=unit_scale,
+                                leave=False, file=self.stream, dynamic_ncols=True)
             self.bar.update(done - self.bar.n)
             return
         if done == 0:
             self.next_quarter = 1
         if 0 < done < total and done >= self.next_quarter * total / 4:
-            print(f"  epoch {epoch + 1}/{self.epochs}: {done}/{total} samples",
-                  file=self.stream, flush=True)
+            print(line, file=self.stream, flush=True)
             while self.next_quarter * total / 4 <= done:
                 self.next_quarter += 1
 
@@ -341,6 +341,18 @@ class _Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class _Progress(ProgressBar):
+    """A bar per epoch of training samples."""
+
+    def __init__(self, epochs, enabled=True, stream=None):
+        super().__init__(enabled, stream)
+        self.epochs = epochs
+
+    def __call__(self, epoch, done, total):
+        self.show(done, total, f"epoch {epoch + 1}/{self.epochs}", "sample",
+                  f"  epoch {epoch + 1}/{self.epochs}: {done}/{total} samples")
 
 
 # ------------------------------------------------------------------------------ train

@@ -11,6 +11,8 @@ import pytest
 from xnorlearn.sw import train as train_mod
 from xnorlearn.sw.cli import main
 
+from conftest import one_line_error
+
 
 @pytest.fixture
 def no_work(monkeypatch):
@@ -22,15 +24,6 @@ def no_work(monkeypatch):
     monkeypatch.setattr(cosim, "run_cosim", forbidden)
     monkeypatch.setattr(train_mod, "run_training", forbidden)
     monkeypatch.setattr(build_mod, "build", forbidden)
-
-
-def one_line_error(capsys, *needles):
-    err = capsys.readouterr().err
-    assert err.startswith("xnorlearn: error:"), err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    for n in needles:
-        assert n in err, (n, err)
-    return err
 
 
 @pytest.mark.parametrize("argv,needle", [

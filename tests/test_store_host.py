@@ -23,6 +23,8 @@ from xnorlearn.sw.model import HwModel
 from xnorlearn.sw.protocol import Command, Status, StoreCheck, StoreError
 from xnorlearn.sw.train import run_training
 
+from conftest import one_line_error
+
 
 @pytest.fixture(autouse=True)
 def cache(tmp_path, monkeypatch):
@@ -41,15 +43,6 @@ def small_cfg(ds, **kw):
              lanes=4, batch=50)
     d.update(kw)
     return Config(**d)
-
-
-def one_line_error(capsys, *needles):
-    err = capsys.readouterr().err
-    assert err.startswith("xnorlearn: error:"), err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    for n in needles:
-        assert n in err, (n, err)
-    return err
 
 
 def _epochs(path):

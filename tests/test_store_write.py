@@ -31,6 +31,8 @@ from xnorlearn.sw.datasets import load_dataset
 from xnorlearn.sw.driver import Device, SerialTransport, run_sync
 from xnorlearn.sw.store import fill_plan
 
+from conftest import one_line_error
+
 CFG = Config(n_inputs=20, layers=(8, 6), n_classes=3, group_sizes=(4, 3), counter_bits=3,
              batch=5, lanes=8, p_reinforce=1.0)
 
@@ -259,15 +261,6 @@ def cache(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def digits():
     return load_dataset("digits", encoding="median", seed=42)
-
-
-def one_line_error(capsys, *needles):
-    err = capsys.readouterr().err
-    assert err.startswith("xnorlearn: error:"), err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    for n in needles:
-        assert n in err, (n, err)
-    return err
 
 
 def small_cfg(ds):
