@@ -49,6 +49,38 @@ def store_params(image, base=SIM_STORE_BASE, slots=None):
     return StoreParams(base, lambda: MemoryReader(image, base), slots)
 
 
+def _model_store_top(trainer, name, model, connect):
+    """What :func:`flash_store_top` and :func:`sdram_store_top` build: a TrainerTop with a
+    store and the model of the memory its reader drives (``connect(m, trainer, model)`` wires
+    them), as a component with the trainer's ``uart_rx``, ``uart_tx``, ``busy`` and the
+    model's ``<name>_error`` / ``<name>_error_code``; the trainer is submodule ``trainer``,
+    the model ``<name>``."""
+    from amaranth import Module
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    class ModelStoreTop(wiring.Component):
+        def __init__(self):
+            self.trainer = trainer
+            setattr(self, name, model)
+            super().__init__({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1),
+                              "busy": Out(1), f"{name}_error": Out(1),
+                              f"{name}_error_code": Out(len(model.error_code))})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.trainer = t = trainer
+            m.submodules[name] = model
+            connect(m, t, model)
+            m.d.comb += [t.uart_rx.eq(self.uart_rx), self.uart_tx.eq(t.uart_tx),
+                         self.busy.eq(t.busy),
+                         getattr(self, f"{name}_error").eq(model.error),
+                         getattr(self, f"{name}_error_code").eq(model.error_code)]
+            return m
+
+    return ModelStoreTop()
+
+
 def flash_store_top(cfg, image, base=SIM_STORE_BASE, *, mode="quad", set_qe=None, divisor=1,
                     bank_cls=None, state=None, slots=None, lutram=False):
     """Simulation top level: :class:`~xnorlearn.hw.top.TrainerTop` whose store is read by a
@@ -59,41 +91,20 @@ def flash_store_top(cfg, image, base=SIM_STORE_BASE, *, mode="quad", set_qe=None
     model's protocol checks). The trainer is submodule ``trainer``, the model ``flash``.
     ``slots``, ``lutram``: the store runner's record buffer (a board's ``store_slots``,
     ``store_lutram``; ``None``: the runner's default)."""
-    from amaranth import Module
-    from amaranth.lib import wiring
-    from amaranth.lib.wiring import In, Out
-
     from ..hw.flash import QspiFlashReader
     from ..hw.store import StoreParams
     from ..hw.top import TrainerTop
     from .flashmodel import FlashModel, connect_flash
 
-    class FlashStoreTop(wiring.Component):
-        def __init__(self):
-            def reader():
-                return QspiFlashReader(mode=mode, divisor=divisor, clk_hz=SIM_CLOCK_HZ,
-                                       set_qe=set_qe)
-            self.trainer = TrainerTop(cfg, bank_cls=bank_cls, state=state,
-                                      store=StoreParams(base, reader, slots, lutram))
-            r = self.trainer.reader
-            self.flash = FlashModel(b"\xff" * base + bytes(image),
-                                    qe=mode == "quad" and not r.set_qe, asleep=True,
-                                    t_res_cycles=r.t_res_cycles)
-            super().__init__({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1),
-                              "busy": Out(1), "flash_error": Out(1),
-                              "flash_error_code": Out(4)})
-
-        def elaborate(self, platform):
-            m = Module()
-            m.submodules.trainer = t = self.trainer
-            m.submodules.flash = f = self.flash
-            connect_flash(m, t.flash_pins(), f)
-            m.d.comb += [t.uart_rx.eq(self.uart_rx), self.uart_tx.eq(t.uart_tx),
-                         self.busy.eq(t.busy), self.flash_error.eq(f.error),
-                         self.flash_error_code.eq(f.error_code)]
-            return m
-
-    return FlashStoreTop()
+    def reader():
+        return QspiFlashReader(mode=mode, divisor=divisor, clk_hz=SIM_CLOCK_HZ, set_qe=set_qe)
+    trainer = TrainerTop(cfg, bank_cls=bank_cls, state=state,
+                         store=StoreParams(base, reader, slots, lutram))
+    r = trainer.reader
+    flash = FlashModel(b"\xff" * base + bytes(image), qe=mode == "quad" and not r.set_qe,
+                       asleep=True, t_res_cycles=r.t_res_cycles)
+    return _model_store_top(trainer, "flash", flash,
+                                lambda m, t, f: connect_flash(m, t.flash_pins(), f))
 
 
 def sdram_store_top(cfg, image_bytes, *, bank_cls=None, state=None, slots=None, lutram=False):
@@ -104,38 +115,19 @@ def sdram_store_top(cfg, image_bytes, *, bank_cls=None, state=None, slots=None, 
     host fills it with STORE_WRITE. Ports: ``uart_rx``, ``uart_tx``, ``busy`` as TrainerTop's,
     and ``sdram_error`` / ``sdram_error_code`` (the model's protocol and timing checks). The
     trainer is submodule ``trainer``, the model ``sdram``."""
-    from amaranth import Module
-    from amaranth.lib import wiring
-    from amaranth.lib.wiring import In, Out
-
     from ..hw.sdram import SdramStore
     from ..hw.store import StoreParams
     from ..hw.top import TrainerTop
     from .sdrammodel import SdramModel, connect_sdram
 
-    class SdramStoreTop(wiring.Component):
-        def __init__(self):
-            self.trainer = TrainerTop(cfg, bank_cls=bank_cls, state=state,
-                                      store=StoreParams(0, lambda: SdramStore(SIM_CLOCK_HZ),
-                                                        slots, lutram, writable=True))
-            r = self.trainer.reader
-            self.sdram = SdramModel(r.cycles, cas_latency=r.cas_latency,
-                                    depth=(image_bytes + 1) // 2 + 1)
-            super().__init__({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1),
-                              "busy": Out(1), "sdram_error": Out(1),
-                              "sdram_error_code": Out(5)})
-
-        def elaborate(self, platform):
-            m = Module()
-            m.submodules.trainer = t = self.trainer
-            m.submodules.sdram = d = self.sdram
-            connect_sdram(m, t, d, read_delay=t.reader.read_delay)
-            m.d.comb += [t.uart_rx.eq(self.uart_rx), self.uart_tx.eq(t.uart_tx),
-                         self.busy.eq(t.busy), self.sdram_error.eq(d.error),
-                         self.sdram_error_code.eq(d.error_code)]
-            return m
-
-    return SdramStoreTop()
+    trainer = TrainerTop(cfg, bank_cls=bank_cls, state=state,
+                         store=StoreParams(0, lambda: SdramStore(SIM_CLOCK_HZ), slots, lutram,
+                                           writable=True))
+    r = trainer.reader
+    sdram = SdramModel(r.cycles, cas_latency=r.cas_latency, depth=(image_bytes + 1) // 2 + 1)
+    return _model_store_top(
+        trainer, "sdram", sdram,
+        lambda m, t, d: connect_sdram(m, t, d, read_delay=t.reader.read_delay))
 
 
 def trainer_verilog(cfg, row_words=None, bank=None, counter_state=None, store=None,
