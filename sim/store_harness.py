@@ -21,7 +21,7 @@ from ..hw.trainer import TrainerCore
 from ..sw import protocol
 from .core_harness import CoreDriver
 
-__all__ = ["StoreHarness", "StoreDriver"]
+__all__ = ["StoreHarness", "StoreDriver", "run_store_bench"]
 
 
 class StoreHarness(wiring.Component):
@@ -142,3 +142,19 @@ class StoreDriver(CoreDriver):
         st, r = await self.command(protocol.Command.EVAL_STORE,
                                    protocol.eval_store_request(split, first, count))
         return st, (protocol.parse_correct(r) if st == 0 else None)
+
+
+def run_store_bench(harness, cfg, bench, on_sample=None):
+    """Run ``await bench(driver)`` (a :class:`StoreDriver` of ``harness``, ``on_sample`` as
+    there) in Amaranth's simulator at 100 MHz; returns what ``bench`` returns."""
+    from amaranth.sim import Simulator
+    sim = Simulator(harness)
+    sim.add_clock(1e-8)
+    out = {}
+
+    async def tb(ctx):
+        out["v"] = await bench(StoreDriver(harness, cfg, ctx, on_sample))
+
+    sim.add_testbench(tb)
+    sim.run()
+    return out.get("v")

@@ -16,3 +16,23 @@ def one_line_error(capsys, *needles):
     for n in needles:
         assert n in err, (n, err)
     return err
+
+
+async def take_bytes(ctx, stream, n, rng=None, p_ready=1.0, check=None):
+    """Collect ``n`` bytes from the byte ``stream`` in an Amaranth testbench, ``ready`` high
+    with probability ``p_ready`` (``rng``: a ``random.Random``); ``check()`` runs every cycle
+    before (it asserts what must hold meanwhile). Returns (bytes, cycles); gives up after
+    ``40·n + 2000`` cycles."""
+    got, cycles = [], 0
+    while len(got) < n:
+        if check is not None:
+            check()
+        rdy = p_ready >= 1.0 or rng.random() < p_ready
+        ctx.set(stream.ready, rdy)
+        if rdy and ctx.get(stream.valid):
+            got.append(ctx.get(stream.payload))
+        await ctx.tick()
+        cycles += 1
+        assert cycles < 40 * n + 2000, "read stalled"
+    ctx.set(stream.ready, 1)
+    return bytes(got), cycles

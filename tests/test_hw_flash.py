@@ -14,6 +14,8 @@ from amaranth.sim import Simulator
 from xnorlearn.hw.flash import QspiFlashReader
 from xnorlearn.sim.flashmodel import FlashError, FlashModel, connect_flash
 
+from conftest import take_bytes
+
 CLK_HZ = 10e6           # small tRES1 wait (30 cycles) keeps the simulations short
 IMAGE = bytes(random.Random(7).randrange(256) for _ in range(2048))
 
@@ -52,17 +54,7 @@ async def read(ctx, reader, addr, n, rng=None, p_ready=1.0):
     ctx.set(reader.cmd.valid, 1)
     await ctx.tick()
     ctx.set(reader.cmd.valid, 0)
-    got, cycles = [], 0
-    while len(got) < n:
-        rdy = p_ready >= 1.0 or rng.random() < p_ready
-        ctx.set(reader.data.ready, rdy)
-        if rdy and ctx.get(reader.data.valid):
-            got.append(ctx.get(reader.data.payload))
-        await ctx.tick()
-        cycles += 1
-        assert cycles < 40 * n + 2000, "read stalled"
-    ctx.set(reader.data.ready, 1)
-    return bytes(got), cycles
+    return await take_bytes(ctx, reader.data, n, rng, p_ready)
 
 
 def run(m, testbench, vcd=None):

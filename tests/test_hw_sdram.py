@@ -21,6 +21,8 @@ from xnorlearn.hw.sdram import (BOARD_READ_DELAY, CAPACITY_BYTES, Cmd, SdramCycl
                                 SdramTiming, mode_register)
 from xnorlearn.sim.sdrammodel import SdramError, SdramModel, connect_sdram
 
+from conftest import take_bytes
+
 CLK_HZ = 60e6
 SMALL = dict(col_bits=4, row_bits=3, bank_bits=2)      # 1 KiB
 ROW_BYTES = 2 << SMALL["col_bits"]
@@ -75,18 +77,9 @@ async def read(ctx, store, addr, n, rng=None, p_ready=1.0):
     """One read; ``data.ready`` high with probability ``p_ready``. Returns (bytes, cycles from
     the cmd handshake to the last byte's), checking ``busy`` all along."""
     await request(ctx, store.cmd, addr, n)
-    got, cycles = [], 0
-    while len(got) < n:
+    def busy():
         assert ctx.get(store.busy), "busy fell before the last byte was taken"
-        rdy = p_ready >= 1.0 or rng.random() < p_ready
-        ctx.set(store.data.ready, rdy)
-        if rdy and ctx.get(store.data.valid):
-            got.append(ctx.get(store.data.payload))
-        await ctx.tick()
-        cycles += 1
-        assert cycles < 40 * n + 2000, "read stalled"
-    ctx.set(store.data.ready, 1)
-    return bytes(got), cycles
+    return await take_bytes(ctx, store.data, n, rng, p_ready, check=busy)
 
 
 async def write(ctx, store, addr, payload, rng=None, p_valid=1.0):

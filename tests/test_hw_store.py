@@ -17,7 +17,7 @@ from xnorlearn.hw.counters import PipelinedCounterBank
 from xnorlearn.hw.store import MemoryReader, request_fields
 from xnorlearn.hw.trainer import Cmd, Status
 from xnorlearn.sim.core_harness import CoreDriver, CoreHarness
-from xnorlearn.sim.store_harness import StoreDriver, StoreHarness
+from xnorlearn.sim.store_harness import StoreHarness, run_store_bench
 from xnorlearn.sw import prng
 from xnorlearn.sw import protocol as proto
 from xnorlearn.sw.config import Config
@@ -35,16 +35,7 @@ def data(cfg, n, seed):
 
 
 def run(harness, bench, cfg=CFG, on_sample=None):
-    sim = Simulator(harness)
-    sim.add_clock(1e-8)
-    out = {}
-
-    async def tb(ctx):
-        out["v"] = await bench(StoreDriver(harness, cfg, ctx, on_sample))
-
-    sim.add_testbench(tb)
-    sim.run()
-    return out.get("v")
+    return run_store_bench(harness, cfg, bench, on_sample)
 
 
 def patch_field(payload, code, field, value):

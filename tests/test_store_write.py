@@ -20,7 +20,7 @@ from xnorlearn.boards.registry import BOARDS, get_board
 from xnorlearn.hw.store import STORE_WINDOW, MemoryReader, StoreRunner, request_fields
 from xnorlearn.hw.trainer import Cmd, Status
 from xnorlearn.sim.core_harness import CoreDriver, CoreHarness
-from xnorlearn.sim.store_harness import StoreDriver, StoreHarness
+from xnorlearn.sim.store_harness import StoreHarness, run_store_bench
 from xnorlearn.sw import prng
 from xnorlearn.sw import protocol as proto
 from xnorlearn.sw.config import Config
@@ -50,16 +50,7 @@ def image_for(cfg, n_train=13, n_test=5, seed=0):
 
 
 def run(harness, bench, cfg=CFG, on_sample=None):
-    sim = Simulator(harness)
-    sim.add_clock(1e-8)
-    out = {}
-
-    async def tb(ctx):
-        out["v"] = await bench(StoreDriver(harness, cfg, ctx, on_sample))
-
-    sim.add_testbench(tb)
-    sim.run()
-    return out.get("v")
+    return run_store_bench(harness, cfg, bench, on_sample)
 
 
 # ---------------------------------------------------------------------------- protocol
