@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 from xnorlearn.sim.toolenv import setup_environment
 
 setup_environment()
@@ -16,6 +18,67 @@ def one_line_error(capsys, *needles):
     for n in needles:
         assert n in err, (n, err)
     return err
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A per-user cache of this test only (``XNORLEARN_CACHE``: images, Verilator builds are
+    not in it); a module takes it for every test with ``pytest.mark.usefixtures("cache")``."""
+    monkeypatch.setenv("XNORLEARN_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """The embedded digits, median-encoded, seed 42."""
+    from xnorlearn.sw.datasets import load_dataset
+    return load_dataset("digits", encoding="median", seed=42)
+
+
+def simulate(m, testbench, clk_hz, vcd=None):
+    """Run ``testbench`` on ``m`` in Amaranth's simulator with a ``clk_hz`` sync clock
+    (``vcd``: write the waveforms there)."""
+    from amaranth.sim import Simulator
+    sim = Simulator(m)
+    sim.add_clock(1 / clk_hz)
+    sim.add_testbench(testbench)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()
+
+
+async def wait_ready(ctx, port, limit=5000):
+    """Wait until the stream ``port`` is ready (at most ``limit`` cycles)."""
+    for _ in range(limit):
+        if ctx.get(port.ready):
+            return
+        await ctx.tick()
+    raise AssertionError("store never became ready")
+
+
+async def request(ctx, port, addr, n):
+    """Hand ``{addr, length: n}`` to a reader's ``cmd`` / ``wcmd`` stream ``port``."""
+    await wait_ready(ctx, port)
+    ctx.set(port.payload, {"addr": addr, "length": n})
+    ctx.set(port.valid, 1)
+    await ctx.tick()
+    ctx.set(port.valid, 0)
+
+
+async def give_bytes(ctx, stream, data, gap=None):
+    """Offer ``data`` on the byte ``stream`` one byte at a time; ``gap(i)``: idle cycles
+    (``valid`` low) before byte ``i``."""
+    for i, b in enumerate(data):
+        for _ in range(gap(i) if gap else 0):
+            await ctx.tick()
+        ctx.set(stream.payload, b)
+        ctx.set(stream.valid, 1)
+        while not ctx.get(stream.ready):
+            await ctx.tick()
+        await ctx.tick()
+        ctx.set(stream.valid, 0)
 
 
 async def take_bytes(ctx, stream, n, rng=None, p_ready=1.0, check=None):

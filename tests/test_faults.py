@@ -14,9 +14,8 @@ from xnorlearn.sw.config import Config
 from xnorlearn.sw.model import compare_states
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XNORLEARN_CACHE", str(tmp_path / "cache"))
+# images go to a cache of each test's own (conftest.py)
+pytestmark = pytest.mark.usefixtures("cache")
 
 
 @pytest.fixture

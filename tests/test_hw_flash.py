@@ -9,12 +9,11 @@ import random
 
 import pytest
 from amaranth import Module
-from amaranth.sim import Simulator
 
 from xnorlearn.hw.flash import QspiFlashReader
 from xnorlearn.sim.flashmodel import FlashError, FlashModel, connect_flash
 
-from conftest import take_bytes
+from conftest import simulate, take_bytes
 
 CLK_HZ = 10e6           # small tRES1 wait (30 cycles) keeps the simulations short
 IMAGE = bytes(random.Random(7).randrange(256) for _ in range(2048))
@@ -58,14 +57,7 @@ async def read(ctx, reader, addr, n, rng=None, p_ready=1.0):
 
 
 def run(m, testbench, vcd=None):
-    sim = Simulator(m)
-    sim.add_clock(1e-7)
-    sim.add_testbench(testbench)
-    if vcd:
-        with sim.write_vcd(vcd):
-            sim.run()
-    else:
-        sim.run()
+    simulate(m, testbench, CLK_HZ, vcd)
 
 
 @pytest.mark.parametrize("mode,divisor", [("quad", 1), ("quad", 3), ("dual", 1), ("dual", 2),

@@ -21,7 +21,7 @@ from xnorlearn.hw.sdram import (BOARD_READ_DELAY, CAPACITY_BYTES, Cmd, SdramCycl
                                 SdramTiming, mode_register)
 from xnorlearn.sim.sdrammodel import SdramError, SdramModel, connect_sdram
 
-from conftest import take_bytes
+from conftest import give_bytes, request, simulate, take_bytes, wait_ready
 
 CLK_HZ = 60e6
 SMALL = dict(col_bits=4, row_bits=3, bank_bits=2)      # 1 KiB
@@ -47,30 +47,7 @@ def bench(store, init=b"", depth=None, model_cycles=None, geometry=SMALL):
 
 
 def run(m, testbench, vcd=None):
-    sim = Simulator(m)
-    sim.add_clock(1 / CLK_HZ)
-    sim.add_testbench(testbench)
-    if vcd:
-        with sim.write_vcd(vcd):
-            sim.run()
-    else:
-        sim.run()
-
-
-async def wait_ready(ctx, port, limit=5000):
-    for _ in range(limit):
-        if ctx.get(port.ready):
-            return
-        await ctx.tick()
-    raise AssertionError("store never became ready")
-
-
-async def request(ctx, port, addr, n):
-    await wait_ready(ctx, port)
-    ctx.set(port.payload, {"addr": addr, "length": n})
-    ctx.set(port.valid, 1)
-    await ctx.tick()
-    ctx.set(port.valid, 0)
+    simulate(m, testbench, CLK_HZ, vcd)
 
 
 async def read(ctx, store, addr, n, rng=None, p_ready=1.0):
@@ -268,16 +245,7 @@ def test_stalls_do_not_hold_off_refresh():
         assert bytes(got) == image[40:60]
         await settle(ctx, store, model)
         await request(ctx, store.wcmd, 70, 4)
-        for i, b in enumerate(b"wxyz"):
-            if i == 2:
-                for _ in range(stall):
-                    await ctx.tick()
-            ctx.set(store.wdata.payload, b)
-            ctx.set(store.wdata.valid, 1)
-            while not ctx.get(store.wdata.ready):
-                await ctx.tick()
-            await ctx.tick()
-            ctx.set(store.wdata.valid, 0)
+        await give_bytes(ctx, store.wdata, b"wxyz", gap=lambda i: stall if i == 2 else 0)
         await settle(ctx, store, model)
         got, _ = await read(ctx, store, 69, 6)
         assert got == image[69:70] + b"wxyz" + image[74:75]
@@ -312,13 +280,7 @@ def test_busy_semantics():
         for _ in range(20):                     # no data yet: stays busy
             await ctx.tick()
             assert ctx.get(store.busy)
-        for b in b"abc":
-            ctx.set(store.wdata.payload, b)
-            ctx.set(store.wdata.valid, 1)
-            while not ctx.get(store.wdata.ready):
-                await ctx.tick()
-            await ctx.tick()
-        ctx.set(store.wdata.valid, 0)
+        await give_bytes(ctx, store.wdata, b"abc")
         await settle(ctx, store, model, limit=20)
         # read: busy until the last byte is taken, however long the consumer waits
         await request(ctx, store.cmd, 10, 3)

@@ -25,17 +25,8 @@ from xnorlearn.sw.train import run_training
 
 from conftest import one_line_error
 
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    """Images go to a cache of this test only."""
-    monkeypatch.setenv("XNORLEARN_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits", encoding="median", seed=42)
+# images go to a cache of each test's own
+pytestmark = pytest.mark.usefixtures("cache")
 
 
 def small_cfg(ds, **kw):

@@ -31,7 +31,10 @@ from xnorlearn.sw.datasets import load_dataset
 from xnorlearn.sw.driver import Device, SerialTransport, run_sync
 from xnorlearn.sw.store import fill_plan
 
-from conftest import one_line_error
+from conftest import give_bytes, one_line_error, request, take_bytes
+
+# every test's images go to a cache of its own
+pytestmark = pytest.mark.usefixtures("cache")
 
 CFG = Config(n_inputs=20, layers=(8, 6), n_classes=3, group_sizes=(4, 3), counter_bits=3,
              batch=5, lanes=8, p_reinforce=1.0)
@@ -110,42 +113,16 @@ def test_memory_reader_writes_then_reads():
 
     async def tb(ctx):
         async def write(addr, payload, stall=False):
-            while not ctx.get(dut.wcmd.ready):
-                await ctx.tick()
-            ctx.set(dut.wcmd.p.addr, addr)
-            ctx.set(dut.wcmd.p.length, len(payload))
-            ctx.set(dut.wcmd.valid, 1)
-            await ctx.tick()
-            ctx.set(dut.wcmd.valid, 0)
-            for b in payload:
-                if stall:
-                    for _ in range(2):
-                        await ctx.tick()
-                ctx.set(dut.wdata.payload, b)
-                ctx.set(dut.wdata.valid, 1)
-                while not ctx.get(dut.wdata.ready):
-                    await ctx.tick()
-                await ctx.tick()
-                ctx.set(dut.wdata.valid, 0)
+            await request(ctx, dut.wcmd, addr, len(payload))
+            await give_bytes(ctx, dut.wdata, payload, gap=lambda i: 2 if stall else 0)
             assert not ctx.get(dut.busy)
 
         async def read(addr, n):
-            while not ctx.get(dut.cmd.ready):
-                await ctx.tick()
-            ctx.set(dut.cmd.p.addr, addr)
-            ctx.set(dut.cmd.p.length, n)
-            ctx.set(dut.cmd.valid, 1)
-            await ctx.tick()
-            ctx.set(dut.cmd.valid, 0)
-            ctx.set(dut.data.ready, 1)
-            out = bytearray()
-            while len(out) < n:
-                if ctx.get(dut.data.valid):
-                    out.append(ctx.get(dut.data.payload))
-                await ctx.tick()
+            await request(ctx, dut.cmd, addr, n)
+            out, _ = await take_bytes(ctx, dut.data, n)
             ctx.set(dut.data.ready, 0)
             assert not ctx.get(dut.busy)
-            return bytes(out)
+            return out
 
         got["fresh"] = await read(0x100, 6)
         await write(0x102, b"\x10\x11\x12")
@@ -241,17 +218,6 @@ def test_runner_capacity_checks():
 
 # ---------------------------------------------------------------------------- host + emulator
 DIGITS = ["--dataset", "digits", "--encoding", "median", "--epochs", "1", "--no-progress"]
-
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XNORLEARN_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits", encoding="median", seed=42)
 
 
 def small_cfg(ds):
