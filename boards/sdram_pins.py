@@ -45,24 +45,27 @@ RESOURCE = "sdram"
 
 
 class SdramPins(Elaboratable):
-    """Connects ``store.sdram`` to the platform's ``sdram`` resource 0 (see the module
-    docstring for the clocking and the registers).
+    """Connects an :class:`~xnorlearn.hw.sdram.SdramStore`'s pins to the platform's ``sdram``
+    resource 0 (see the module docstring for the clocking and the registers).
 
     Parameters
     ----------
-    store : SdramStore
-        The controller; its ``read_delay`` must be :data:`~xnorlearn.hw.sdram.BOARD_READ_DELAY`.
+    sdram : SdramPinSignature interface
+        The controller's ``sdram`` pins (or a port they are wired to, as
+        :class:`~xnorlearn.hw.top.TrainerTop`'s ``sdram``).
+    read_delay : int
+        The controller's ``read_delay``; must be :data:`~xnorlearn.hw.sdram.BOARD_READ_DELAY`.
     """
 
-    def __init__(self, store):
-        if store.read_delay != BOARD_READ_DELAY:
+    def __init__(self, sdram, read_delay):
+        if read_delay != BOARD_READ_DELAY:
             raise ValueError(f"the ULX3S pins need read_delay={BOARD_READ_DELAY}, the store has "
-                             f"{store.read_delay}")
-        self.store = store
+                             f"{read_delay}")
+        self.sdram = sdram
 
     def elaborate(self, platform):
         m = Module()
-        s = self.store.sdram
+        s = self.sdram
         pins = platform.request(RESOURCE, 0, dir="-")
 
         m.submodules.clk_buf = clk = io.DDRBuffer("o", pins.clk)

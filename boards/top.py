@@ -174,9 +174,7 @@ class BoardTop(Elaboratable):
         m.d.comb += tx_buf.o.eq(t.uart_tx)
         if t.store is not None and self.board.store_medium == "sdram":
             from .sdram_pins import SdramPins
-            import types
-            m.submodules.sdram_pins = SdramPins(types.SimpleNamespace(
-                sdram=t.sdram, read_delay=t.reader.read_delay))
+            m.submodules.sdram_pins = SdramPins(t.sdram, t.reader.read_delay)
         elif t.store is not None:
             from .flash_pins import FlashPins
             m.submodules.flash_pins = FlashPins(t.flash_pins(), self.board)

@@ -478,7 +478,7 @@ def _ulx3s_plan():
     platform = make_platform(board)
     m = Module()
     m.submodules.store = store = SdramStore(board.core_hz)
-    m.submodules.pins = SdramPins(store)
+    m.submodules.pins = SdramPins(store.sdram, store.read_delay)
     return platform.prepare(m, name="top").files
 
 
@@ -500,7 +500,7 @@ def test_pins_need_the_board_read_delay():
     store = SdramStore(CLK_HZ, read_delay=1)
     Fragment.get(store, None)
     with pytest.raises(ValueError, match="read_delay=2"):
-        SdramPins(store)
+        SdramPins(store.sdram, store.read_delay)
     gc.collect()
 
 
