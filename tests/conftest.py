@@ -9,6 +9,14 @@ setup_environment()
 os.environ.setdefault("XNORLEARN_WAVES", "0")
 
 
+def decode_fields(layout, value):
+    """The fields of the ``data.StructLayout`` ``layout`` packed in the integer ``value``, in
+    the layout's order (e.g. a counter-bank write-back tag)."""
+    from amaranth.lib import data
+    c = data.Const(layout, value)
+    return tuple(c[name] for name, _ in layout)
+
+
 def one_line_error(capsys, *needles):
     """The captured standard error is one ``xnorlearn: error:`` line, no traceback, holding
     every one of ``needles``; returns it."""

@@ -22,6 +22,8 @@ from xnorlearn.sw import kernels, prng
 from xnorlearn.sw.config import Config
 from xnorlearn.sw.model import HwModel, compare_states
 
+from conftest import decode_fields
+
 CONFIGS = {
     # F = 20 not a multiple of P = 8, 4 draws per cycle, 2 forward lanes × 2 words (tags)
     "p8_d4": Config(n_inputs=20, layers=(8, 6), n_classes=3, group_sizes=(4, 3),
@@ -108,14 +110,6 @@ def run(b, jobs, seed=0, batch=0, tables=None):
     return out
 
 
-def decode_tag(b, value):
-    out = []
-    for name in ("en", "lane", "row", "granule"):
-        f = b.tags[name]
-        out.append((value >> f.offset) & ((1 << f.width) - 1))
-    return tuple(out)
-
-
 @pytest.mark.parametrize("bank_cls", [CounterBank, PipelinedCounterBank],
                          ids=["bram", "pipelined"])
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -134,7 +128,7 @@ def test_init_jobs_equal_the_golden_init(name, bank_cls):
     assert out["rows"] == want_rows
     want_tags = [(1, *b.slay.location(l, j, w)) for l in range(cfg.n_layers)
                  for j in range(cfg.layers[l]) for w in range(b.lay.beats[l])]
-    assert [decode_tag(b, t) for t in out["tags"]] == want_tags
+    assert [decode_fields(b.tags, t) for t in out["tags"]] == want_tags
 
 
 @pytest.mark.parametrize("host", [False, True], ids=["init_tables", "host_tables"])
@@ -171,4 +165,4 @@ def test_sweep_job_equals_the_golden_kernel(name, parity_gap, host):
         ups = out["updates"]
         assert all(not (c2 == c1 + 1 and (a1 - a2) % 2 == 0)
                    for (c1, a1), (c2, a2) in zip(ups, ups[1:]))
-    assert all(decode_tag(b, t)[0] == 0 for t in out["tags"])    # sweeps keep the signs
+    assert all(decode_fields(b.tags, t)[0] == 0 for t in out["tags"])    # sweeps keep the signs

@@ -21,6 +21,8 @@ from xnorlearn.sw.config import Config
 from xnorlearn.sw.model import HwModel, compare_states
 from xnorlearn.sw.protocol import Status
 
+from conftest import decode_fields
+
 CONFIGS = {
     # P = 8 does not divide F = 20; 2 forward lanes of 2 words: tags in lanes and granules
     "p8_wide": Config(n_inputs=20, layers=(8, 6), n_classes=3, group_sizes=(4, 3),
@@ -110,14 +112,6 @@ def run(cfg, bank_cls, requests):
     return b, out["results"], b.lay.state_from_words(out["words"])
 
 
-def decode_tag(b, value):
-    fields, out = b.tags, []
-    for name in ("en", "lane", "row", "granule"):
-        f = fields[name]
-        out.append((value >> f.offset) & ((1 << f.width) - 1))
-    return tuple(out)
-
-
 @pytest.mark.parametrize("bank_cls", [CounterBank, PipelinedCounterBank],
                          ids=["bram", "pipelined"])
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -157,7 +151,7 @@ def test_read_and_write_state_against_golden(name, bank_cls):
             # one WRITE per value, tagged with its word's place in the sign copy
             want = [(1, *slay.location(layer, neuron, (first + i) // p))
                     for i in range(len(vals))]
-            assert [decode_tag(b, t) for t in tags] == want
+            assert [decode_fields(b.tags, t) for t in tags] == want
 
 
 def test_bad_requests_write_nothing():
